@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * kdump-receiver: collect crash dumps from kdump-send and keep them indexed.
+ *   serve   run the receiver
+ *   list    the catalog, newest first
+ *   show    one dump in full
+ */
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import pino from 'pino';
+import { Catalog, type DumpRecord } from './catalog.js';
+import { startReceiver } from './server.js';
+
+export const DEFAULTS = {
+  dataDir: process.env.KDUMP_RECEIVER_DATA ?? '/var/lib/kdump-receiver',
+  tcp: '127.0.0.1:7341',
+  http: '127.0.0.1:7342',
+  pageCodec: 'lzo',
+  maxDumpBytes: 16 * 2 ** 40,
+  maxChunkBytes: 4 * 2 ** 20,
+  checkpointChunks: 256,
+};
+
+function positiveInt(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function openCatalog(dataDir: string): Catalog {
+  const file = path.join(dataDir, 'index.db');
+  if (!existsSync(file)) {
+    process.stderr.write(`kdump-receiver: no catalog at ${file} (no dumps received yet, or wrong --data-dir)\n`);
+    process.exit(2);
+  }
+  return new Catalog(file, { readonly: true });
+}
+
+const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+function describe(record: DumpRecord, dataDir: string): string {
+  const rows: Array<[string, string | number | null]> = [
+    ['dump id', record.dumpId],
+    ['host', record.hostId],
+    ['status', record.status + (record.failure ? ` (${record.failure})` : '')],
+    ['kernel', record.osRelease],
+    ['build id', record.buildId],
+    ['crashed at', record.crashTime === null ? '-' : iso(record.crashTime * 1000)],
+    ['received at', iso(record.receivedAt)],
+    ['finished at', iso(record.finishedAt)],
+    ['duration', record.durationMs === null ? '-' : `${(record.durationMs / 1000).toFixed(2)} s`],
+    ['vmcore size', mb(record.vmcoreSize)],
+    ['bytes in', mb(record.bytesIn)],
+    ['bytes stored', mb(record.bytesStored)],
+    ['pages', `${record.pagesTotal} total, ${record.pagesZero} zero, ${record.pagesStored} stored`],
+    ['page codec', record.pageCodec],
+    ['path', path.join(dataDir, record.path) + (record.status === 'complete' ? '' : '.incomplete')],
+    ['open with', record.status === 'complete'
+      ? `crash /usr/lib/debug/boot/vmlinux-${record.osRelease ?? 'RELEASE'} ${path.join(dataDir, record.path)}` : '-'],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`).join('\n');
+}
+
+const program = new Command().name('kdump-receiver').description('Collect kernel crash dumps streamed by kdump-send');
+
+program.command('serve')
+  .description('receive dumps')
+  .option('--data-dir <dir>', 'where dumps and index.db live', DEFAULTS.dataDir)
+  .option('--tcp <host:port>', 'TCP listener ("off" to disable)', DEFAULTS.tcp)
+  .option('--http <host:port>', 'HTTP listener with WebSocket uploads at /upload ("off" to disable)', DEFAULTS.http)
+  .option('--page-codec <name>', 'per-page compression in stored dumps: lzo, zlib or none', DEFAULTS.pageCodec)
+  .option('--max-dump-bytes <n>', 'largest vmcore accepted', positiveInt('--max-dump-bytes'), DEFAULTS.maxDumpBytes)
+  .option('--max-chunk-bytes <n>', 'largest chunk of raw pages accepted', positiveInt('--max-chunk-bytes'), DEFAULTS.maxChunkBytes)
+  .option('--checkpoint-chunks <n>', 'fdatasync and ACK every N chunks', positiveInt('--checkpoint-chunks'), DEFAULTS.checkpointChunks)
+  .option('--log-level <level>', 'pino log level', 'info')
+  .action(async (opts) => {
+    const logger = pino({ level: opts.logLevel, base: { service: 'kdump-receiver' } });
+    const off = (v: string) => (v === 'off' ? undefined : v);
+    const receiver = await startReceiver({
+      dataDir: path.resolve(opts.dataDir),
+      tcp: off(opts.tcp),
+      http: off(opts.http),
+      pageCodec: opts.pageCodec,
+      maxDumpBytes: opts.maxDumpBytes,
+      maxChunkBytes: opts.maxChunkBytes,
+      checkpointChunks: opts.checkpointChunks,
+      logger,
+    });
+    logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir) }, 'kdump-receiver ready');
+    const stop = async (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      await receiver.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+program.command('list')
+  .description('list dumps, newest first')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--host <id>', 'only this host')
+  .option('--json', 'one JSON array')
+  .action((opts) => {
+    const catalog = openCatalog(opts.dataDir);
+    const records = catalog.list({ hostId: opts.host });
+    catalog.close();
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+      return;
+    }
+    const header = ['DUMP ID', 'HOST', 'CRASHED (UTC)', 'KERNEL', 'STATUS', 'STORED', 'PATH'];
+    const rows = records.map((r) => [
+      r.dumpId.slice(0, 12), r.hostId, r.crashTime === null ? '-' : iso(r.crashTime * 1000), r.osRelease ?? '-',
+      r.status, mb(r.bytesStored), r.path,
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+    for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+  });
+
+program.command('show')
+  .description('one dump in full (id or unique prefix)')
+  .argument('<id>')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--json', 'as JSON')
+  .action((id: string, opts) => {
+    const catalog = openCatalog(opts.dataDir);
+    const matches = catalog.find(id);
+    catalog.close();
+    if (matches.length !== 1) {
+      process.stderr.write(`kdump-receiver: ${matches.length === 0 ? 'no dump' : 'more than one dump'} matches ${JSON.stringify(id)}\n`);
+      process.exit(matches.length === 0 ? 3 : 2);
+    }
+    process.stdout.write(opts.json ? `${JSON.stringify(matches[0], null, 2)}\n` : `${describe(matches[0], path.resolve(opts.dataDir))}\n`);
+  });
+
+program.parseAsync().catch((error) => {
+  process.stderr.write(`kdump-receiver: ${(error as Error).message}\n`);
+  process.exit(1);
+});

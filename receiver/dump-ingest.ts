@@ -1,0 +1,191 @@
+/**
+ * One dump being received: checks every chunk against the plan and its
+ * checksums, decodes it, hands the pages to the kdump writer, and keeps the
+ * resume point. A chunk that fails a check is refused before anything of it
+ * is written, so the sender resends it after reconnecting.
+ */
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { corrupt, protocolError } from '../shared/errors.js';
+import { lz4DecompressExact } from '../shared/codec/lz4.js';
+import { chunkChecksum, dumpDigest, payloadChecksum } from '../shared/protocol/digest.js';
+import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../shared/protocol/messages.js';
+import { KdumpFileWriter } from '../shared/kdump/writer.js';
+import type { ChunkPlan } from '../shared/protocol/chunk-plan.js';
+import type { Catalog, ProgressUpdate } from './catalog.js';
+import type { AcceptedHello } from './hello.js';
+import type { DumpPaths } from './storage.js';
+
+/** Make chunks durable and tell the sender (ACK) at least this often. */
+export interface CheckpointPolicy {
+  everyChunks: number;
+}
+
+function popcount8(byte: number): number {
+  let n = byte;
+  n = n - ((n >> 1) & 0x55);
+  n = (n & 0x33) + ((n >> 2) & 0x33);
+  return (n + (n >> 4)) & 0x0f;
+}
+
+export class DumpIngest {
+  nextSeq: number;
+  private durableSeq: number;
+  private bytesIn: number;
+  private bytesStored: number;
+  private pagesZero: number;
+  private pagesStored: number;
+  private readonly chunkCrcs: Uint32Array;
+  private readonly rawBuffer: Buffer;
+  private readonly plan: ChunkPlan;
+
+  private constructor(
+    readonly dumpId: string,
+    readonly accepted: AcceptedHello,
+    readonly paths: DumpPaths,
+    private readonly writer: KdumpFileWriter,
+    private readonly checksumFile: FileHandle,
+    private readonly catalog: Catalog,
+    private readonly policy: CheckpointPolicy,
+    resume: { nextSeq: number; crcs: Uint32Array; progress?: ProgressUpdate },
+  ) {
+    this.plan = accepted.plan;
+    this.chunkCrcs = new Uint32Array(this.plan.totalChunks);
+    this.chunkCrcs.set(resume.crcs.subarray(0, resume.nextSeq));
+    this.nextSeq = resume.nextSeq;
+    this.durableSeq = resume.nextSeq;
+    this.bytesIn = resume.progress?.bytesIn ?? 0;
+    this.bytesStored = resume.progress?.bytesStored ?? 0;
+    this.pagesZero = resume.progress?.pagesZero ?? 0;
+    this.pagesStored = resume.progress?.pagesStored ?? 0;
+    this.rawBuffer = Buffer.alloc(accepted.spec.maxRunPages * accepted.spec.pageSize);
+  }
+
+  static async start(accepted: AcceptedHello, paths: DumpPaths, catalog: Catalog, policy: CheckpointPolicy): Promise<DumpIngest> {
+    const writer = await KdumpFileWriter.create(paths.incomplete, accepted.spec);
+    const checksumFile = await open(paths.checksums, 'w+');
+    return new DumpIngest(accepted.hello.dumpId, accepted, paths, writer, checksumFile, catalog, policy, {
+      nextSeq: 0,
+      crcs: new Uint32Array(0),
+    });
+  }
+
+  /** Picks up a dump a previous receiver process left at its last durable checkpoint. */
+  static async resume(
+    accepted: AcceptedHello, paths: DumpPaths, catalog: Catalog, policy: CheckpointPolicy, progress: ProgressUpdate,
+  ): Promise<DumpIngest> {
+    const checksumFile = await open(paths.checksums, 'r+');
+    const bytes = Buffer.alloc(progress.nextSeq * 4);
+    const { bytesRead } = await checksumFile.read(bytes, 0, bytes.length, 0);
+    if (bytesRead !== bytes.length) {
+      await checksumFile.close();
+      throw corrupt(`resume state of dump ${accepted.hello.dumpId} is damaged: ${bytesRead} of ${bytes.length} checksum bytes`);
+    }
+    const crcs = new Uint32Array(progress.nextSeq);
+    for (let i = 0; i < crcs.length; i++) crcs[i] = bytes.readUInt32LE(i * 4);
+    const writer = await KdumpFileWriter.reopen(paths.incomplete, accepted.spec, progress.dataEnd);
+    return new DumpIngest(accepted.hello.dumpId, accepted, paths, writer, checksumFile, catalog, policy, {
+      nextSeq: progress.nextSeq,
+      crcs,
+      progress,
+    });
+  }
+
+  get totalChunks(): number {
+    return this.plan.totalChunks;
+  }
+
+  private progress(): ProgressUpdate {
+    return {
+      nextSeq: this.durableSeq,
+      dataEnd: this.writer.dataEnd,
+      bytesIn: this.bytesIn,
+      bytesStored: this.bytesStored,
+      pagesZero: this.pagesZero,
+      pagesStored: this.pagesStored,
+    };
+  }
+
+  /** Verifies and stores one chunk. Returns true when a checkpoint is due (the caller then ACKs). */
+  async acceptChunk(chunk: ChunkMessage, frameBytes: number): Promise<boolean> {
+    const where = { dump: this.dumpId, seq: chunk.seq };
+    if (chunk.seq !== this.nextSeq) {
+      throw protocolError(`chunk ${chunk.seq} out of order: expected chunk ${this.nextSeq} of dump ${this.dumpId}`, where);
+    }
+    if (chunk.seq >= this.plan.totalChunks) throw protocolError(`chunk ${chunk.seq} beyond the plan of ${this.plan.totalChunks} chunks`, where);
+    const span = this.plan.chunk(chunk.seq);
+    if (chunk.startPfn !== span.startPfn || chunk.pageCount !== span.pageCount) {
+      throw protocolError(
+        `chunk ${chunk.seq} covers pfns ${chunk.startPfn}+${chunk.pageCount}, the plan says ${span.startPfn}+${span.pageCount}`, where);
+    }
+    if (payloadChecksum(chunk.payload) !== chunk.payloadCrc) throw corrupt(`chunk ${chunk.seq}: payload checksum mismatch`, where);
+    let zeroPages = 0;
+    for (let i = 0; i < chunk.zeroBitmap.length; i++) zeroPages += popcount8(chunk.zeroBitmap[i]);
+    const pad = chunk.pageCount & 7;
+    if (pad !== 0 && chunk.zeroBitmap[zeroBitmapLength(chunk.pageCount) - 1] >> pad !== 0) {
+      throw protocolError(`chunk ${chunk.seq}: zero bitmap marks pages past the chunk's end`, where);
+    }
+    const pageSize = this.accepted.spec.pageSize;
+    const rawLength = (chunk.pageCount - zeroPages) * pageSize;
+    if (chunk.rawLength !== rawLength) {
+      throw protocolError(`chunk ${chunk.seq}: raw length ${chunk.rawLength}, but ${chunk.pageCount - zeroPages} non-zero pages make ${rawLength}`, where);
+    }
+    let raw: Buffer;
+    if (chunk.flags === CHUNK_LZ4) {
+      raw = this.rawBuffer.subarray(0, rawLength);
+      lz4DecompressExact(chunk.payload, raw, { seq: chunk.seq });
+    } else if (chunk.flags === 0) {
+      if (chunk.payload.length !== rawLength) throw corrupt(`chunk ${chunk.seq}: raw payload of ${chunk.payload.length} bytes, expected ${rawLength}`, where);
+      raw = chunk.payload;
+    } else {
+      throw protocolError(`chunk ${chunk.seq}: unknown flags 0x${chunk.flags.toString(16)}`, where);
+    }
+    const crc = chunkChecksum(chunk.zeroBitmap, raw);
+    if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
+
+    const result = await this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
+    this.chunkCrcs[chunk.seq] = crc;
+    this.nextSeq++;
+    this.bytesIn += frameBytes;
+    this.bytesStored += result.storedBytes;
+    this.pagesZero += result.zeroPages;
+    this.pagesStored += span.pageCount - result.zeroPages;
+    return this.nextSeq - this.durableSeq >= this.policy.everyChunks;
+  }
+
+  /** Makes everything received so far durable and records the resume point. */
+  async checkpoint(): Promise<number> {
+    if (this.durableSeq === this.nextSeq) return this.durableSeq;
+    const from = this.durableSeq;
+    const bytes = Buffer.alloc((this.nextSeq - from) * 4);
+    for (let seq = from; seq < this.nextSeq; seq++) bytes.writeUInt32LE(this.chunkCrcs[seq], (seq - from) * 4);
+    await this.checksumFile.write(bytes, 0, bytes.length, from * 4);
+    await Promise.all([this.writer.sync(), this.checksumFile.datasync()]);
+    this.durableSeq = this.nextSeq;
+    this.catalog.updateProgress(this.dumpId, this.progress());
+    return this.durableSeq;
+  }
+
+  /** Checks END against what arrived, then completes the file and renames it into place. */
+  async finish(end: EndMessage): Promise<{ storedBytes: number }> {
+    if (end.totalChunks !== this.plan.totalChunks || this.nextSeq !== this.plan.totalChunks) {
+      throw protocolError(`END after ${this.nextSeq} of ${this.plan.totalChunks} chunks (sender says ${end.totalChunks})`, { dump: this.dumpId });
+    }
+    const digest = dumpDigest(this.chunkCrcs);
+    if (digest !== end.digest) {
+      throw corrupt(`dump ${this.dumpId}: digest mismatch (sender ${end.digest.slice(0, 16)}…, receiver ${digest.slice(0, 16)}…)`, { dump: this.dumpId });
+    }
+    this.durableSeq = this.nextSeq;
+    const storedBytes = await this.writer.finish();
+    await rename(this.paths.incomplete, this.paths.final);
+    await this.checksumFile.close();
+    await rm(this.paths.checksums, { force: true });
+    this.catalog.markComplete(this.dumpId, { ...this.progress(), finishedAt: Date.now(), digest });
+    return { storedBytes };
+  }
+
+  /** Closes files; the partial dump stays as it is, resumable from the last checkpoint. */
+  async detach(): Promise<void> {
+    await this.writer.close();
+    await this.checksumFile.close().catch(() => {});
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The receiver process: TCP listener, HTTP listener with the WebSocket
+ * upgrade at /upload, the catalog and the registry of uploads in flight.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { WebSocketServer } from 'ws';
+import type { Logger } from 'pino';
+import { pageCodecByName } from '../shared/kdump/page-codec.js';
+import { CHUNK_HEADER_SIZE } from '../shared/protocol/messages.js';
+import { Catalog } from './catalog.js';
+import { serveTcpConnection, serveWsConnection } from './transports.js';
+import { UploadRegistry } from './uploads.js';
+import { UploadSession, type SessionPeer } from './upload-session.js';
+
+export interface ReceiverConfig {
+  dataDir: string;
+  /** host:port; port 0 picks a free one. Undefined: no TCP listener. */
+  tcp?: string;
+  http?: string;
+  pageCodec: string;
+  maxDumpBytes: number;
+  maxChunkBytes: number;
+  /** Make data durable and ACK every this many chunks. */
+  checkpointChunks: number;
+  logger: Logger;
+}
+
+export interface RunningReceiver {
+  tcpAddress?: { host: string; port: number };
+  httpAddress?: { host: string; port: number };
+  catalog: Catalog;
+  close(): Promise<void>;
+}
+
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(text);
+  if (!match) throw new Error(`listen address ${JSON.stringify(text)} is not HOST:PORT`);
+  const port = Number(match[2]);
+  if (port > 65535) throw new Error(`port ${port} out of range in ${text}`);
+  return { host: match[1].replace(/^\[|\]$/g, '') || '127.0.0.1', port };
+}
+
+function listen(server: net.Server | http.Server, address: string): Promise<{ host: string; port: number }> {
+  const { host, port } = parseListenAddress(address);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const bound = server.address() as net.AddressInfo;
+      resolve({ host: bound.address, port: bound.port });
+    });
+  });
+}
+
+export async function startReceiver(config: ReceiverConfig): Promise<RunningReceiver> {
+  const log = config.logger;
+  await mkdir(config.dataDir, { recursive: true });
+  const catalog = new Catalog(path.join(config.dataDir, 'index.db'));
+  const registry = new UploadRegistry(
+    config.dataDir,
+    catalog,
+    pageCodecByName(config.pageCodec),
+    { maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes },
+    { everyChunks: config.checkpointChunks },
+  );
+  // The largest CHUNK: type byte, header, zero bitmap of 4 KiB pages, and a
+  // payload no larger than the raw pages (the sender ships raw when lz4 does not help).
+  const maxFrameBytes = 1 + CHUNK_HEADER_SIZE + Math.ceil(config.maxChunkBytes / 4096 / 8) + config.maxChunkBytes;
+  const sessionLog = log.child({ component: 'session' });
+  const sessions = new Set<UploadSession>();
+  const createSession = (peer: SessionPeer) => {
+    const session = new UploadSession(peer, registry, sessionLog);
+    sessions.add(session);
+    void session.released.then(() => sessions.delete(session));
+    return session;
+  };
+  const sockets = new Set<net.Socket>();
+
+  const result: RunningReceiver = { catalog, close: async () => {} };
+  const servers: Array<net.Server | http.Server> = [];
+
+  if (config.tcp) {
+    const tcpServer = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      serveTcpConnection(socket, createSession, maxFrameBytes);
+    });
+    result.tcpAddress = await listen(tcpServer, config.tcp);
+    servers.push(tcpServer);
+  }
+  let wss: WebSocketServer | undefined;
+  if (config.http) {
+    wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
+    const httpServer = http.createServer((req, res) => {
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, uploads: registry.activeCount }));
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }));
+    });
+    httpServer.on('upgrade', (req, socket, head) => {
+      if (req.url !== '/upload') {
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+        return;
+      }
+      wss!.handleUpgrade(req, socket, head, (ws) => {
+        serveWsConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, createSession);
+      });
+    });
+    httpServer.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    result.httpAddress = await listen(httpServer, config.http);
+    servers.push(httpServer);
+  }
+
+  result.close = async () => {
+    const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const socket of sockets) socket.destroy();
+    wss?.close();
+    // Each session checkpoints its dump before the catalog goes away.
+    await Promise.all([...sessions].map((session) => session.release()));
+    await Promise.all(closed);
+    catalog.close();
+  };
+  return result;
+}

@@ -1,0 +1,62 @@
+/**
+ * Where dumps live under the data directory:
+ *   DIR/<host>/<YYYY-MM-DD-HH:MM:SS>/vmcore            a complete, verified dump
+ *   DIR/<host>/<YYYY-MM-DD-HH:MM:SS>/vmcore.incomplete  one still arriving (or abandoned)
+ *   DIR/<host>/<...>/vmcore.incomplete.crcs             its chunk checksums, for resume
+ * Host ids are checked, never rewritten: two hosts must not map to one folder.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { badInput } from '../shared/errors.js';
+
+const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const DUMP_ID = /^[0-9a-f]{16,64}$/;
+
+export function checkHostId(hostId: string): string {
+  if (!HOST_ID.test(hostId)) {
+    throw badInput(`host id ${JSON.stringify(hostId.slice(0, 80))} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  return hostId;
+}
+
+export function checkDumpId(dumpId: string): string {
+  if (!DUMP_ID.test(dumpId)) throw badInput(`dump id ${JSON.stringify(dumpId.slice(0, 80))} is not 16-64 lowercase hex digits`);
+  return dumpId;
+}
+
+/** UTC, as makedumpfile-era tools name dump folders: 2026-11-26-14:05:09. */
+export function dumpFolderName(epochSeconds: number): string {
+  const iso = new Date(epochSeconds * 1000).toISOString(); // 2026-11-26T14:05:09.000Z
+  return `${iso.slice(0, 10)}-${iso.slice(11, 19)}`;
+}
+
+export interface DumpPaths {
+  /** Relative to the data directory: what the catalog stores. */
+  relative: string;
+  final: string;
+  incomplete: string;
+  checksums: string;
+}
+
+export function pathsFor(dataDir: string, relative: string): DumpPaths {
+  const final = path.join(dataDir, relative);
+  return { relative, final, incomplete: `${final}.incomplete`, checksums: `${final}.incomplete.crcs` };
+}
+
+/** Makes a new, empty folder for a dump; a second crash in the same second gets a suffix. */
+export async function allocateDumpFolder(dataDir: string, hostId: string, epochSeconds: number): Promise<DumpPaths> {
+  const hostDir = path.join(dataDir, checkHostId(hostId));
+  await mkdir(hostDir, { recursive: true });
+  const base = dumpFolderName(epochSeconds);
+  for (let n = 1; n < 1000; n++) {
+    const folder = n === 1 ? base : `${base}.${n}`;
+    try {
+      await mkdir(path.join(hostDir, folder));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw error;
+    }
+    return pathsFor(dataDir, path.join(hostId, folder, 'vmcore'));
+  }
+  throw badInput(`too many dumps for host ${hostId} at ${base}`);
+}

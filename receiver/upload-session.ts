@@ -1,0 +1,149 @@
+/**
+ * The protocol on one connection, whatever the transport: HELLO, then
+ * CHUNKs, then END. Frames are handed in one at a time and the transport
+ * waits for each to be handled (that is the backpressure). Any error ends
+ * the connection with an ERROR naming the code; the dump stays resumable
+ * unless the error says the whole upload is wrong.
+ */
+import type { Logger } from 'pino';
+import { ErrorCode, NetdumpError, protocolError, toNetdumpError } from '../shared/errors.js';
+import { decodeMessage, encodeControl, type ControlMessage } from '../shared/protocol/messages.js';
+import type { DumpIngest } from './dump-ingest.js';
+import type { UploadRegistry } from './uploads.js';
+
+export interface SessionPeer {
+  remote: string;
+  transport: 'tcp' | 'ws';
+  send(message: Buffer): Promise<void>;
+  close(): void;
+}
+
+/** Errors after which the same upload may succeed on a new connection. */
+function retryable(error: NetdumpError): boolean {
+  return error.code === ErrorCode.UNAVAILABLE || error.code === ErrorCode.CORRUPT || error.code === ErrorCode.INTERNAL;
+}
+
+export class UploadSession {
+  private ingest?: DumpIngest;
+  private completeDigest?: { dumpId: string; digest: string; path: string; storedBytes: number };
+  private closed = false;
+  /** The frame being handled, so release() never detaches a dump mid-write. */
+  private current: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly peer: SessionPeer,
+    private readonly registry: UploadRegistry,
+    private readonly log: Logger,
+  ) {}
+
+  private async send(message: ControlMessage): Promise<void> {
+    if (!this.closed) await this.peer.send(encodeControl(message));
+  }
+
+  async handleFrame(frame: Buffer): Promise<void> {
+    if (this.closed) return;
+    this.current = this.dispatch(frame).catch((error) => this.fail(toNetdumpError(error)));
+    await this.current;
+  }
+
+  private async dispatch(frame: Buffer): Promise<void> {
+    const message = decodeMessage(frame);
+    switch (message.type) {
+      case 'hello': {
+        if (this.ingest || this.completeDigest) throw protocolError('second HELLO on one connection');
+        const claim = await this.registry.claim(message);
+        if (claim.kind === 'complete') {
+          const { record } = claim;
+          this.completeDigest = { dumpId: record.dumpId, digest: record.digest ?? '', path: record.path, storedBytes: record.bytesStored };
+          await this.send({ type: 'accept', dumpId: record.dumpId, nextSeq: claim.totalChunks, totalChunks: claim.totalChunks });
+          return;
+        }
+        this.ingest = claim.ingest;
+        this.log.info({ dump: message.dumpId, host: message.hostId, peer: this.peer.remote, transport: this.peer.transport,
+          nextSeq: claim.ingest.nextSeq, chunks: claim.ingest.totalChunks, path: claim.ingest.paths.relative }, 'upload accepted');
+        await this.send({ type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks });
+        return;
+      }
+      case 'chunk': {
+        if (!this.ingest) throw protocolError('CHUNK before HELLO');
+        if (await this.ingest.acceptChunk(message, frame.length)) {
+          await this.send({ type: 'ack', nextSeq: await this.ingest.checkpoint() });
+        }
+        return;
+      }
+      case 'end': {
+        if (this.completeDigest) {
+          // The sender lost our DONE last time; the dump is already stored.
+          if (message.digest !== this.completeDigest.digest) throw new NetdumpError(ErrorCode.CORRUPT, 'END digest differs from the stored dump\'s');
+          const { dumpId, path, storedBytes } = this.completeDigest;
+          await this.send({ type: 'done', dumpId, path, storedBytes });
+          this.finishConnection();
+          return;
+        }
+        if (!this.ingest) throw protocolError('END before HELLO');
+        const ingest = this.ingest;
+        let stored: { storedBytes: number };
+        try {
+          stored = await ingest.finish(message);
+        } catch (error) {
+          // A digest mismatch means this copy can't be trusted: start over next time.
+          const failure = toNetdumpError(error);
+          this.ingest = undefined;
+          await this.registry.release(ingest, { error: failure, final: failure.code === ErrorCode.CORRUPT });
+          throw failure;
+        }
+        this.ingest = undefined;
+        this.registry.completed(ingest);
+        this.log.info({ dump: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes }, 'dump stored');
+        await this.send({ type: 'done', dumpId: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes });
+        this.finishConnection();
+        return;
+      }
+      case 'error':
+        this.log.warn({ peer: this.peer.remote, code: message.code, reason: message.message }, 'sender reported an error');
+        this.finishConnection();
+        return;
+      default:
+        throw protocolError(`unexpected ${message.type.toUpperCase()} from a sender`);
+    }
+  }
+
+  private finishConnection(): void {
+    this.closed = true;
+    this.peer.close();
+  }
+
+  /** Ends the connection with an ERROR (also used by transports for framing errors). */
+  async fail(error: NetdumpError): Promise<void> {
+    this.log.warn({ peer: this.peer.remote, dump: this.ingest?.dumpId, code: error.code, err: error.message, ...error.context }, 'upload error');
+    try {
+      await this.send({ type: 'error', code: error.code, message: error.message, retryable: retryable(error) });
+    } catch {
+      // The peer is gone already; nothing more to tell it.
+    }
+    this.finishConnection();
+    await this.releaseIngest();
+  }
+
+  private releasing?: Promise<void>;
+  private markReleased!: () => void;
+  /** Settles once the session has let go of its dump. */
+  readonly released = new Promise<void>((resolve) => { this.markReleased = resolve; });
+
+  /** Called when the connection ends, however it ends; safe to call again. */
+  release(): Promise<void> {
+    this.releasing ??= (async () => {
+      this.closed = true;
+      await this.current;
+      await this.releaseIngest();
+      this.markReleased();
+    })();
+    return this.releasing;
+  }
+
+  private async releaseIngest(): Promise<void> {
+    const ingest = this.ingest;
+    this.ingest = undefined;
+    if (ingest) await this.registry.release(ingest);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Which dumps are being received, and by which connection. One writer per
+ * dump: a second connection claiming a dump that is attached elsewhere is
+ * refused (retryable). A connection that goes away leaves its dump at the
+ * last durable checkpoint; the next HELLO for it, on any connection or after
+ * a receiver restart, resumes from the catalog.
+ */
+import { rm } from 'node:fs/promises';
+import { NetdumpError, ErrorCode, badInput } from '../shared/errors.js';
+import type { HelloMessage } from '../shared/protocol/messages.js';
+import type { PageCodec } from '../shared/kdump/page-codec.js';
+import type { Catalog, DumpRecord } from './catalog.js';
+import { DumpIngest, type CheckpointPolicy } from './dump-ingest.js';
+import { acceptHello, type ReceiverLimits } from './hello.js';
+import { allocateDumpFolder, pathsFor } from './storage.js';
+
+export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };
+
+export class UploadRegistry {
+  private readonly attached = new Set<string>();
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly catalog: Catalog,
+    private readonly codec: PageCodec,
+    private readonly limits: ReceiverLimits,
+    private readonly policy: CheckpointPolicy,
+  ) {}
+
+  get activeCount(): number {
+    return this.attached.size;
+  }
+
+  async claim(hello: HelloMessage): Promise<Claim> {
+    const accepted = acceptHello(hello, this.limits, this.codec);
+    const { dumpId, hostId } = hello;
+    if (this.attached.has(dumpId)) {
+      throw new NetdumpError(ErrorCode.UNAVAILABLE, `dump ${dumpId} is being received on another connection`, { dump: dumpId });
+    }
+    // Claimed before the first await, so a concurrent HELLO for the same dump sees it.
+    this.attached.add(dumpId);
+    try {
+      const record = this.catalog.get(dumpId);
+      if (record && record.hostId !== hostId) {
+        throw badInput(`dump ${dumpId} belongs to host ${record.hostId}, not ${hostId}`, { dump: dumpId });
+      }
+      if (record && (record.vmcoreSize !== hello.vmcoreSize || record.pagesTotal !== accepted.core.pageMap.totalPages)) {
+        throw badInput(`dump ${dumpId} was started with a different core (size or pages differ)`, { dump: dumpId });
+      }
+      if (record?.status === 'complete') {
+        this.attached.delete(dumpId);
+        return { kind: 'complete', record, totalChunks: accepted.plan.totalChunks };
+      }
+      if (record?.status === 'receiving' && record.nextSeq > 0) {
+        const paths = pathsFor(this.dataDir, record.path);
+        const ingest = await DumpIngest.resume(accepted, paths, this.catalog, this.policy, record);
+        return { kind: 'ingest', ingest };
+      }
+      if (record) {
+        // Failed, or never got past its first checkpoint: start the same folder over.
+        const paths = pathsFor(this.dataDir, record.path);
+        await rm(paths.final, { force: true });
+        this.catalog.restart(dumpId, Date.now());
+        return { kind: 'ingest', ingest: await DumpIngest.start(accepted, paths, this.catalog, this.policy) };
+      }
+      const paths = await allocateDumpFolder(this.dataDir, hostId, accepted.spec.crashTimeSec);
+      this.catalog.insert({
+        dumpId,
+        hostId,
+        osRelease: accepted.core.vmcoreinfo.osRelease ?? null,
+        buildId: accepted.core.vmcoreinfo.buildId ?? null,
+        crashTime: accepted.core.vmcoreinfo.crashTime ?? null,
+        receivedAt: Date.now(),
+        finishedAt: null,
+        bytesIn: 0,
+        bytesStored: 0,
+        pagesTotal: accepted.core.pageMap.totalPages,
+        pagesZero: 0,
+        pagesStored: 0,
+        durationMs: null,
+        status: 'receiving',
+        failure: null,
+        path: paths.relative,
+        vmcoreSize: hello.vmcoreSize,
+        pageCodec: this.codec.name,
+        nextSeq: 0,
+        dataEnd: 0,
+        digest: null,
+      });
+      return { kind: 'ingest', ingest: await DumpIngest.start(accepted, paths, this.catalog, this.policy) };
+    } catch (error) {
+      this.attached.delete(dumpId);
+      throw error;
+    }
+  }
+
+  /**
+   * The connection is gone: keep what is durable and free the dump for the
+   * next HELLO, or, when `failure` is final, mark the dump failed (the next
+   * HELLO then starts it over).
+   */
+  async release(ingest: DumpIngest, failure?: { error: NetdumpError; final: boolean }): Promise<void> {
+    try {
+      await ingest.checkpoint().catch(() => {});
+      await ingest.detach();
+      if (failure?.final) this.catalog.markFailed(ingest.dumpId, `${failure.error.code}: ${failure.error.message}`);
+    } finally {
+      this.attached.delete(ingest.dumpId);
+    }
+  }
+
+  completed(ingest: DumpIngest): void {
+    this.attached.delete(ingest.dumpId);
+  }
+}
+

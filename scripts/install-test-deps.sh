@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# install-test-deps.sh: install the Debian 12 packages the real-dump tests and
+# the fixture scripts need. Idempotent: packages already installed are skipped,
+# and `apt-get update` runs only when something has to be installed.
+#
+#   qemu-system-x86    boots the guest kernel under TCG (test/fixtures/make-vmcore.sh)
+#   linux-image-amd64  the guest kernel (/boot/vmlinuz-*, /lib/modules/*)
+#   busybox-static     the guest's userland (must be static: copied as is)
+#   kexec-tools        kexec -p in the guest; also ships /usr/sbin/vmcore-dmesg
+#   kmod               modprobe --show-depends resolves the virtio modules
+#   cpio gzip          build the guest initramfs images
+#   crash              reads vmcores / kdump files (reference checks)
+#   makedumpfile       reference kdump-compressed writer and --dump-dmesg
+#   netcat-openbsd     plain TCP plumbing in tests
+#   lz4                inspect lz4 pages
+#   binutils           readelf / strings for inspecting ELF vmcores (crash needs it too)
+#   xz-utils zstd      uncompress .ko.xz / .ko.zst modules of newer kernels
+#
+# The debug vmlinux (linux-image-KVER-dbg, ~860 MB .deb) is NOT installed here:
+# test/fixtures/ensure-fixtures.sh downloads it and keeps only the vmlinux.
+#
+# Environment: EXTRA_PACKAGES="pkg ..." to add more.
+set -euo pipefail
+
+PACKAGES=(
+  qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
+  crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd
+)
+# shellcheck disable=SC2206
+PACKAGES+=(${EXTRA_PACKAGES:-})
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "install-test-deps: must run as root (or have sudo)" >&2; exit 1; fi
+fi
+
+installed() {
+  dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^ii'
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if installed "$p"; then echo "install-test-deps: $p: already installed"
+  else missing+=("$p"); fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-test-deps: nothing to install"
+else
+  export DEBIAN_FRONTEND=noninteractive
+  echo "install-test-deps: apt-get update"
+  $SUDO apt-get update -q
+  echo "install-test-deps: apt-get install ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Sanity check of the tools the fixtures and tests call.
+fail=0
+for t in qemu-system-x86_64 busybox kexec vmcore-dmesg crash makedumpfile nc cpio lz4 readelf modprobe; do
+  if p=$(PATH="$PATH:/usr/sbin:/sbin" command -v "$t"); then echo "install-test-deps: $t -> $p"
+  else echo "install-test-deps: MISSING $t" >&2; fail=1; fi
+done
+if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+  echo "install-test-deps: MISSING /boot/vmlinuz-* (linux-image-amd64)" >&2; fail=1
+fi
+exit $fail

@@ -1,0 +1,206 @@
+/**
+ * One dump's upload: HELLO, chunks from where the receiver wants them, END,
+ * DONE; on a dropped connection or a retryable refusal, reconnect and resume
+ * from the receiver's ACCEPT until the deadline. Chunks are re-read from the
+ * core when resent, so nothing is kept in memory but a few frame buffers.
+ */
+import { createHash } from 'node:crypto';
+import { ErrorCode, NetdumpError } from '../shared/errors.js';
+import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
+import { dumpDigest } from '../shared/protocol/digest.js';
+import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DoneMessage, type Message } from '../shared/protocol/messages.js';
+import { Chunker, frameCapacity } from './chunker.js';
+import { connectTransport, type ClientTransport, type ServerAddress } from './transport.js';
+import type { VmcoreSource } from './vmcore-source.js';
+import type { ProgressReporter } from './progress.js';
+
+export const SENDER_VERSION = '0.1.0';
+
+export interface UploadOptions {
+  server: ServerAddress;
+  hostId: string;
+  token?: string;
+  chunkPages: number;
+  connectTimeoutMs: number;
+  /** Longest wait for any answer from the receiver (ACCEPT, DONE). */
+  replyTimeoutMs: number;
+  /** Give up retrying after this long since the upload started. */
+  deadlineMs: number;
+  /** Frames in flight: how far reading and compressing may run ahead of the socket. */
+  framesInFlight: number;
+  progress?: ProgressReporter;
+  log?: (line: string) => void;
+}
+
+export interface UploadResult {
+  dumpId: string;
+  path: string;
+  storedBytes: number;
+  chunks: number;
+  bytesSent: number;
+  zeroPages: number;
+  attempts: number;
+}
+
+/** Same crash, same host: same id, so a restarted sender resumes instead of uploading twice. */
+export function dumpIdFor(hostId: string, source: VmcoreSource): string {
+  return createHash('sha256')
+    .update(hostId).update('\0')
+    .update(String(source.size)).update('\0')
+    .update(source.headerBytes)
+    .update(source.notes)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** Retryable: the receiver may take it later or after a reconnect. */
+function isRetryable(error: NetdumpError): boolean {
+  return error.code === ErrorCode.UNAVAILABLE || error.code === ErrorCode.CORRUPT || error.context.retryable === true;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Collects server messages; lets the session wait for the next one of a kind. */
+class Inbox {
+  private waiter?: { type: Message['type']; resolve: (m: Message) => void; reject: (e: NetdumpError) => void; timer: NodeJS.Timeout };
+  failure?: NetdumpError;
+  ackedSeq = 0;
+
+  onMessage(message: Message): void {
+    if (message.type === 'ack') {
+      this.ackedSeq = Math.max(this.ackedSeq, message.nextSeq);
+      return;
+    }
+    if (message.type === 'error') {
+      this.fail(new NetdumpError(message.code, `receiver refused: ${message.message}`, { retryable: message.retryable }));
+      return;
+    }
+    if (this.waiter && this.waiter.type === message.type) {
+      const { resolve, timer } = this.waiter;
+      clearTimeout(timer);
+      this.waiter = undefined;
+      resolve(message);
+      return;
+    }
+    this.fail(new NetdumpError(ErrorCode.PROTOCOL, `unexpected ${message.type.toUpperCase()} from receiver`));
+  }
+
+  fail(error: NetdumpError): void {
+    this.failure ??= error;
+    if (this.waiter) {
+      clearTimeout(this.waiter.timer);
+      this.waiter.reject(this.failure);
+      this.waiter = undefined;
+    }
+  }
+
+  waitFor<T extends Message>(type: T['type'], timeoutMs: number): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new NetdumpError(ErrorCode.UNAVAILABLE, `no ${type.toUpperCase()} from receiver within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = { type, resolve: resolve as (m: Message) => void, reject, timer };
+    });
+  }
+}
+
+export async function upload(source: VmcoreSource, options: UploadOptions): Promise<UploadResult> {
+  const { core } = source;
+  const plan = new ChunkPlan(core.pageMap, options.chunkPages);
+  const dumpId = dumpIdFor(options.hostId, source);
+  const chunker = new Chunker(core.pageSize);
+  const pageBuffer = Buffer.alloc(options.chunkPages * core.pageSize);
+  const frames = Array.from({ length: options.framesInFlight }, () => Buffer.alloc(frameCapacity(core.pageSize, options.chunkPages)));
+  const chunkCrcs = new Uint32Array(plan.totalChunks);
+  let crcsKnown = 0; // chunks [0, crcsKnown) have their checksum in chunkCrcs
+  let bytesSent = 0;
+  let zeroPages = 0;
+  const started = Date.now();
+  const log = options.log ?? (() => {});
+
+  const hello = encodeControl({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    hostId: options.hostId,
+    dumpId,
+    token: options.token,
+    vmcoreSize: source.size,
+    pageSize: core.pageSize,
+    dumpLevel: 1,
+    chunkPages: options.chunkPages,
+    elfHeaders: source.headerBytes,
+    notes: source.notes,
+    senderVersion: SENDER_VERSION,
+  });
+
+  /** Checksums of stored chunks this process never sent (it restarted): re-read, no compression. */
+  function catchUpChecksums(upTo: number): void {
+    for (; crcsKnown < upTo; crcsKnown++) {
+      const span = plan.chunk(crcsKnown);
+      chunkCrcs[crcsKnown] = chunker.checksum(span.pageCount, source.readPages(span.startPfn, span.pageCount, pageBuffer));
+    }
+  }
+
+  async function attempt(): Promise<DoneMessage> {
+    const inbox = new Inbox();
+    const transport: ClientTransport = await connectTransport(options.server, {
+      onMessage: (m) => inbox.onMessage(m),
+      onClose: (error) => inbox.fail(error ?? new NetdumpError(ErrorCode.UNAVAILABLE, 'receiver closed the connection')),
+    }, options.connectTimeoutMs);
+    try {
+      const acceptPromise = inbox.waitFor<AcceptMessage>('accept', options.replyTimeoutMs);
+      await transport.send(hello);
+      const accept = await acceptPromise;
+      if (accept.totalChunks !== plan.totalChunks || accept.nextSeq < 0 || accept.nextSeq > plan.totalChunks) {
+        throw new NetdumpError(ErrorCode.PROTOCOL, `receiver plans ${accept.totalChunks} chunks from ${accept.nextSeq}, sender ${plan.totalChunks}`);
+      }
+      if (accept.nextSeq > 0) log(`resuming at chunk ${accept.nextSeq} of ${plan.totalChunks}`);
+      catchUpChecksums(accept.nextSeq);
+      const pending: Array<Promise<void> | undefined> = new Array(frames.length);
+      for (let seq = accept.nextSeq; seq < plan.totalChunks; seq++) {
+        if (inbox.failure) throw inbox.failure;
+        const slot = seq % frames.length;
+        await pending[slot];
+        const span = plan.chunk(seq);
+        const pages = source.readPages(span.startPfn, span.pageCount, pageBuffer);
+        const encoded = chunker.encode(span, pages, frames[slot]);
+        chunkCrcs[seq] = encoded.chunkCrc;
+        if (seq >= crcsKnown) {
+          crcsKnown = seq + 1;
+          zeroPages += encoded.zeroPages;
+        }
+        pending[slot] = transport.send(encoded.message, encoded.framed);
+        // A failed write surfaces through the inbox (connection closed); keep the rejection handled.
+        pending[slot]!.catch(() => {});
+        bytesSent += encoded.framed.length;
+        options.progress?.update(seq + 1, plan.totalChunks, bytesSent);
+      }
+      await Promise.all(pending);
+      const donePromise = inbox.waitFor<DoneMessage>('done', options.replyTimeoutMs);
+      await transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: dumpDigest(chunkCrcs) }));
+      return await donePromise;
+    } finally {
+      transport.close();
+    }
+  }
+
+  let attempts = 0;
+  let backoffMs = 250;
+  for (;;) {
+    attempts++;
+    try {
+      const done = await attempt();
+      options.progress?.finish(bytesSent);
+      return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts };
+    } catch (error) {
+      const failure = error instanceof NetdumpError ? error : new NetdumpError(ErrorCode.INTERNAL, String(error));
+      const elapsed = Date.now() - started;
+      if (!isRetryable(failure) || elapsed + backoffMs > options.deadlineMs) throw failure;
+      log(`attempt ${attempts} failed (${failure.code}: ${failure.message}); retrying in ${backoffMs} ms`);
+      await sleep(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, 10_000);
+    }
+  }
+}

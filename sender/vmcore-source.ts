@@ -1,0 +1,97 @@
+/**
+ * The dump as the sender sees it: an ELF core file (normally /proc/vmcore)
+ * read page range by page range with synchronous preads into a caller's
+ * buffer. Synchronous on purpose: the capture kernel gives us one CPU, the
+ * socket's kernel buffer already overlaps network with reading, and a
+ * thread-pool hop per read would only add latency.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { badInput, corrupt, NetdumpError, ErrorCode } from '../shared/errors.js';
+import { ELF_HEADER_SIZE, headersLength, parseElfHeader, parseProgramHeaders } from '../shared/elf/core.js';
+import { describeCore, noteSegment, type CoreDescription } from '../shared/elf/core-description.js';
+import { readSpansForPages } from '../shared/elf/page-map.js';
+
+/** Notes larger than this are not a real core's (a few KiB per CPU plus VMCOREINFO). */
+const MAX_NOTES_BYTES = 64 * 1024 * 1024;
+
+export class VmcoreSource {
+  private constructor(
+    private readonly fd: number,
+    readonly path: string,
+    readonly size: number,
+    readonly headerBytes: Buffer,
+    readonly notes: Buffer,
+    readonly core: CoreDescription,
+  ) {}
+
+  static open(path: string): VmcoreSource {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw badInput(`cannot open vmcore ${path}: ${code === 'ENOENT' ? 'no such file (is this the capture kernel?)' : (error as Error).message}`, { path });
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const first = readExactly(fd, Buffer.alloc(ELF_HEADER_SIZE), 0, path);
+      const elf = parseElfHeader(first);
+      const headerBytes = readExactly(fd, Buffer.alloc(headersLength(elf)), 0, path);
+      const noteSeg = noteSegment(parseProgramHeaders(headerBytes, elf));
+      if (noteSeg.filesz > MAX_NOTES_BYTES) throw corrupt(`PT_NOTE segment of ${noteSeg.filesz} bytes is implausibly large`, { offset: noteSeg.offset });
+      if (noteSeg.offset + noteSeg.filesz > size) {
+        throw corrupt(`PT_NOTE segment ends at ${noteSeg.offset + noteSeg.filesz}, past the end of ${path} (${size} bytes): truncated vmcore`, { offset: noteSeg.offset });
+      }
+      const notes = readExactly(fd, Buffer.alloc(noteSeg.filesz), noteSeg.offset, path);
+      const core = describeCore(headerBytes, notes, size);
+      return new VmcoreSource(fd, path, size, headerBytes, notes, core);
+    } catch (error) {
+      closeSync(fd);
+      // Whatever is wrong with the core is bad input to the sender, never worth a retry.
+      if (error instanceof NetdumpError) throw new NetdumpError(ErrorCode.BAD_INPUT, `${path}: ${error.message}`, error.context);
+      throw error;
+    }
+  }
+
+  /**
+   * Fills `out` with pages [startPfn, startPfn + count). Bytes not backed by
+   * the file (holes, unaligned edges) read as zero.
+   */
+  readPages(startPfn: number, count: number, out: Buffer): Buffer {
+    const pageSize = this.core.pageSize;
+    const target = out.subarray(0, count * pageSize);
+    const spans = readSpansForPages(this.core.pageMap, startPfn, count);
+    let covered = 0;
+    for (const span of spans) covered += span.length;
+    if (covered !== target.length) target.fill(0);
+    for (const span of spans) {
+      readExactly(this.fd, target.subarray(span.bufferOffset, span.bufferOffset + span.length), span.fileOffset, this.path);
+    }
+    return target;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+function readExactly(fd: number, into: Buffer, position: number, path: string): Buffer {
+  let done = 0;
+  while (done < into.length) {
+    let n: number;
+    try {
+      n = readSync(fd, into, done, into.length - done, position + done);
+    } catch (error) {
+      throw new NetdumpError(ErrorCode.BAD_INPUT, `read error in ${path} at offset ${position + done}: ${(error as Error).message}`, {
+        offset: position + done,
+      });
+    }
+    if (n === 0) {
+      throw badInput(`${path} ends at offset ${position + done}, expected ${into.length - done} more bytes: truncated vmcore`, {
+        offset: position + done,
+      });
+    }
+    done += n;
+  }
+  return into;
+}

@@ -1,0 +1,92 @@
+/**
+ * Per-page compression in the stored dump. The wire's lz4 blocks are
+ * re-encoded page by page on arrival, in a codec both judges read: Debian's
+ * crash 8.0.2 reads zlib, lzo, snappy and zstd (no lz4); Debian's
+ * makedumpfile 1.7.2 reads only zlib and lzo. LZO1X-1 is the default: on the
+ * non-zero pages of a real vmcore it ran at ~765 MB/s against snappy's ~210
+ * and zlib-1's ~44, with the same ratio as snappy (bench/page-codecs.mjs,
+ * docs/page-codec.md). It is also what `makedumpfile -l` writes.
+ */
+import { createRequire } from 'node:module';
+import { deflateSync, inflateSync, constants as zlibConstants } from 'node:zlib';
+import { corrupt, badInput } from '../errors.js';
+import { DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD } from './format.js';
+
+interface LzoNative {
+  compress(input: Buffer, output: Buffer): { err: number; len: number };
+  decompress(input: Buffer, output: Buffer): { err: number; len: number };
+}
+
+const require = createRequire(import.meta.url);
+/** The npm `lzo` package's addon (minilzo's lzo1x_1_compress), called directly to reuse output buffers. */
+export const lzoNative: LzoNative = require('lzo/build/Release/node_lzo.node');
+
+export type PageCodecName = 'lzo' | 'zlib' | 'none';
+
+export interface PageCodec {
+  readonly name: PageCodecName;
+  /** page_desc_t.flags and header status bit; 0 for pages stored raw. */
+  readonly flag: number;
+  /**
+   * The compressed page, or null when compression does not make it smaller
+   * (stored raw). The result may be a view of a buffer the codec reuses:
+   * copy it before the next call.
+   */
+  compress(page: Buffer): Buffer | null;
+}
+
+/** LZO1X worst case for n input bytes (lzo docs: n + n/16 + 64 + 3). */
+const lzoBound = (n: number) => n + Math.ceil(n / 16) + 64 + 3;
+
+function createLzoCodec(): PageCodec {
+  let out = Buffer.alloc(lzoBound(4096));
+  return {
+    name: 'lzo',
+    flag: DUMP_DH_COMPRESSED_LZO,
+    compress(page) {
+      if (out.length < lzoBound(page.length)) out = Buffer.alloc(lzoBound(page.length));
+      const { err, len } = lzoNative.compress(page, out);
+      if (err !== 0) throw corrupt(`lzo compression failed with code ${err}`);
+      return len < page.length ? out.subarray(0, len) : null;
+    },
+  };
+}
+
+const zlibCodec: PageCodec = {
+  name: 'zlib',
+  flag: DUMP_DH_COMPRESSED_ZLIB,
+  compress(page) {
+    const out = deflateSync(page, { level: zlibConstants.Z_BEST_SPEED });
+    return out.length < page.length ? out : null;
+  },
+};
+
+const noCodec: PageCodec = { name: 'none', flag: 0, compress: () => null };
+
+/** A codec by name; callers copy what compress() returns before calling it again. */
+export function pageCodecByName(name: string): PageCodec {
+  switch (name) {
+    case 'lzo': return createLzoCodec();
+    case 'zlib': return zlibCodec;
+    case 'none': return noCodec;
+    default: throw badInput(`unknown page codec ${JSON.stringify(name)} (choose lzo, zlib or none)`);
+  }
+}
+
+/** Decodes one stored page given its descriptor flags; for readers and tests. */
+export function decodeStoredPage(data: Buffer, flags: number, pageSize: number): Buffer {
+  let page: Buffer;
+  if (flags & DUMP_DH_COMPRESSED_LZO) {
+    page = Buffer.alloc(pageSize);
+    const { err, len } = lzoNative.decompress(data, page);
+    if (err !== 0 || len !== pageSize) throw corrupt(`lzo page does not decode to ${pageSize} bytes (code ${err}, ${len} bytes)`);
+  } else if (flags & DUMP_DH_COMPRESSED_ZLIB) {
+    page = inflateSync(data);
+  } else if (flags & (DUMP_DH_COMPRESSED_SNAPPY | DUMP_DH_COMPRESSED_ZSTD)) {
+    throw corrupt(`page compressed with a codec this reader lacks (flags 0x${flags.toString(16)})`);
+  } else {
+    page = data;
+  }
+  if (page.length !== pageSize) throw corrupt(`stored page decodes to ${page.length} bytes, expected ${pageSize}`);
+  return page;
+}

@@ -1,0 +1,202 @@
+/**
+ * Writes a kdump-compressed file while pages stream in: header, notes and
+ * bitmaps up front, each page's descriptor in place, page data appended in
+ * arrival order. Never holds more than one run of pages. The header says
+ * INCOMPLETE until finish(), so even a file that escapes its temporary name
+ * is flagged by crash as partial.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { toNetdumpError } from '../errors.js';
+import {
+  DUMP_DH_COMPRESSED_INCOMPLETE, KDUMP_HEADER_VERSION, PAGE_DESC_SIZE,
+  encodeDiskDumpHeader, encodeSubHeader, writePageDescriptor, type Utsname,
+} from './format.js';
+import { computeLayout, fillBitmapWindow, type KdumpLayout, type PfnRun } from './layout.js';
+import type { PageCodec } from './page-codec.js';
+
+export interface KdumpFileSpec {
+  pageSize: number;
+  /** One past the highest pfn (max_mapnr). */
+  maxPfn: number;
+  /** Pfns present in memory: bitmap 1. */
+  presentRuns: readonly PfnRun[];
+  /** Pfns stored: bitmap 2; one descriptor each, in this order. */
+  dumpableRuns: readonly PfnRun[];
+  /** The core's PT_NOTE segment, copied whole. */
+  notes: Buffer;
+  /** Where the VMCOREINFO text sits inside `notes`. */
+  vmcoreinfoOffsetInNotes: number;
+  vmcoreinfoSize: number;
+  physBase: bigint;
+  dumpLevel: number;
+  utsname: Utsname;
+  crashTimeSec: number;
+  nrCpus: number;
+  codec: PageCodec;
+  /** Most pages one writePages() call may carry; sizes the reused buffers. */
+  maxRunPages: number;
+}
+
+export interface RunResult {
+  /** Bytes of page data appended by this run. */
+  storedBytes: number;
+  zeroPages: number;
+}
+
+const BITMAP_WINDOW_BYTES = 64 * 1024;
+
+export class KdumpFileWriter {
+  readonly layout: KdumpLayout;
+  private dataEndOffset: number;
+  private readonly zeroPageOffset: number;
+  private readonly descBuffer: Buffer;
+  private readonly dataBuffer: Buffer;
+
+  private constructor(private readonly file: FileHandle, readonly path: string, private readonly spec: KdumpFileSpec, dataEnd?: number) {
+    const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
+    this.layout = computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable);
+    this.zeroPageOffset = this.layout.dataStart;
+    this.dataEndOffset = dataEnd ?? this.layout.dataStart + spec.pageSize;
+    this.descBuffer = Buffer.alloc(spec.maxRunPages * PAGE_DESC_SIZE);
+    this.dataBuffer = Buffer.alloc(spec.maxRunPages * spec.pageSize);
+  }
+
+  /** Creates (truncating) the file and writes everything that precedes page data. */
+  static async create(path: string, spec: KdumpFileSpec): Promise<KdumpFileWriter> {
+    const file = await open(path, 'w+');
+    const writer = new KdumpFileWriter(file, path, spec);
+    try {
+      await writer.writeMetadata();
+    } catch (error) {
+      await file.close().catch(() => {});
+      throw toNetdumpError(error);
+    }
+    return writer;
+  }
+
+  /** Reopens a partly written file to continue appending after `dataEnd` (resume). */
+  static async reopen(path: string, spec: KdumpFileSpec, dataEnd: number): Promise<KdumpFileWriter> {
+    const file = await open(path, 'r+');
+    return new KdumpFileWriter(file, path, spec, dataEnd);
+  }
+
+  get dataEnd(): number {
+    return this.dataEndOffset;
+  }
+
+  private headerBytes(incomplete: boolean): Buffer {
+    const { spec, layout } = this;
+    return encodeDiskDumpHeader({
+      signature: 'KDUMP   ',
+      headerVersion: KDUMP_HEADER_VERSION,
+      utsname: spec.utsname,
+      timestampSec: spec.crashTimeSec,
+      timestampUsec: 0,
+      status: spec.codec.flag | (incomplete ? DUMP_DH_COMPRESSED_INCOMPLETE : 0),
+      blockSize: spec.pageSize,
+      subHdrSize: layout.subHdrSize,
+      bitmapBlocks: layout.bitmapBlocks,
+      maxMapnr32: Math.min(spec.maxPfn, 0xffff_ffff),
+      totalRamBlocks: 0,
+      deviceBlocks: 0,
+      writtenBlocks: 0,
+      currentCpu: 0,
+      nrCpus: spec.nrCpus,
+    });
+  }
+
+  private async writeMetadata(): Promise<void> {
+    const { spec, layout, file } = this;
+    await file.write(this.headerBytes(true), 0, undefined, 0);
+    const sub = encodeSubHeader({
+      physBase: spec.physBase,
+      dumpLevel: spec.dumpLevel,
+      split: 0,
+      startPfn: 0,
+      endPfn: spec.maxPfn,
+      offsetVmcoreinfo: layout.notesOffset + spec.vmcoreinfoOffsetInNotes,
+      sizeVmcoreinfo: spec.vmcoreinfoSize,
+      offsetNote: layout.notesOffset,
+      sizeNote: spec.notes.length,
+      offsetEraseinfo: 0,
+      sizeEraseinfo: 0,
+      startPfn64: 0,
+      endPfn64: spec.maxPfn,
+      maxMapnr64: spec.maxPfn,
+    });
+    await file.write(sub, 0, sub.length, spec.pageSize);
+    await file.write(spec.notes, 0, spec.notes.length, layout.notesOffset);
+    await this.writeBitmap(layout.bitmapOffset, spec.presentRuns);
+    await this.writeBitmap(layout.bitmapOffset + layout.bitmapBytes, spec.dumpableRuns);
+    // The descriptor table stays a hole until pages arrive; the shared zero page follows it.
+    await file.write(Buffer.alloc(spec.pageSize), 0, spec.pageSize, this.zeroPageOffset);
+  }
+
+  private async writeBitmap(offset: number, runs: readonly PfnRun[]): Promise<void> {
+    const window = Buffer.alloc(Math.min(BITMAP_WINDOW_BYTES, this.layout.bitmapBytes));
+    for (let at = 0; at < this.layout.bitmapBytes; at += window.length) {
+      const part = window.subarray(0, Math.min(window.length, this.layout.bitmapBytes - at));
+      fillBitmapWindow(part, at * 8, runs);
+      await this.file.write(part, 0, part.length, offset + at);
+    }
+  }
+
+  /**
+   * Stores a run of consecutive dumpable pages whose first descriptor index
+   * is `firstRank`. `zeroBitmap` bit i marks page i as zero (not in
+   * `rawPages`); `rawPages` holds the other pages back to back.
+   */
+  async writePages(firstRank: number, pageCount: number, zeroBitmap: Buffer, rawPages: Buffer): Promise<RunResult> {
+    const { pageSize, codec } = this.spec;
+    if (pageCount > this.spec.maxRunPages) throw new RangeError(`run of ${pageCount} pages exceeds maxRunPages ${this.spec.maxRunPages}`);
+    const runStart = this.dataEndOffset;
+    let dataLength = 0;
+    let rawAt = 0;
+    let zeroPages = 0;
+    for (let i = 0; i < pageCount; i++) {
+      const descAt = i * PAGE_DESC_SIZE;
+      if (zeroBitmap[i >>> 3] & (1 << (i & 7))) {
+        writePageDescriptor(this.descBuffer, descAt, { offset: this.zeroPageOffset, size: pageSize, flags: 0, pageFlags: 0n });
+        zeroPages++;
+        continue;
+      }
+      const page = rawPages.subarray(rawAt, rawAt + pageSize);
+      rawAt += pageSize;
+      const packed = codec.compress(page);
+      const stored = packed ?? page;
+      stored.copy(this.dataBuffer, dataLength);
+      writePageDescriptor(this.descBuffer, descAt, {
+        offset: runStart + dataLength,
+        size: stored.length,
+        flags: packed ? codec.flag : 0,
+        pageFlags: 0n,
+      });
+      dataLength += stored.length;
+    }
+    const descOffset = this.layout.descTableOffset + firstRank * PAGE_DESC_SIZE;
+    await Promise.all([
+      dataLength > 0 ? this.file.write(this.dataBuffer, 0, dataLength, runStart) : undefined,
+      this.file.write(this.descBuffer, 0, pageCount * PAGE_DESC_SIZE, descOffset),
+    ]);
+    this.dataEndOffset = runStart + dataLength;
+    return { storedBytes: dataLength, zeroPages };
+  }
+
+  /** Makes written pages durable (before acknowledging them). */
+  async sync(): Promise<void> {
+    await this.file.datasync();
+  }
+
+  /** Marks the header complete, flushes and closes. */
+  async finish(): Promise<number> {
+    await this.file.write(this.headerBytes(false), 0, undefined, 0);
+    await this.file.truncate(this.dataEndOffset);
+    await this.file.sync();
+    await this.file.close();
+    return this.dataEndOffset;
+  }
+
+  async close(): Promise<void> {
+    await this.file.close().catch(() => {});
+  }
+}

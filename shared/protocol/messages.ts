@@ -1,0 +1,244 @@
+/**
+ * Protocol messages. A message is one byte of type followed by its body:
+ * control messages carry a msgpack map; CHUNK carries a fixed little-endian
+ * header and the page payload, so the bulk path never copies pages through
+ * a serializer. See docs/protocol.md.
+ */
+import { Packr } from 'msgpackr';
+import { ErrorCode, isErrorCode, protocolError, corrupt } from '../errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const MessageType = {
+  HELLO: 1,
+  ACCEPT: 2,
+  CHUNK: 3,
+  ACK: 4,
+  END: 5,
+  DONE: 6,
+  ERROR: 7,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+export interface HelloMessage {
+  type: 'hello';
+  protocol: number;
+  hostId: string;
+  dumpId: string;
+  token?: string;
+  vmcoreSize: number;
+  pageSize: number;
+  /** makedumpfile -d bits the sender applied (1: zero pages elided on the wire, stored as one shared page). */
+  dumpLevel: number;
+  chunkPages: number;
+  /** ELF header and program header table of the core, as in the file. */
+  elfHeaders: Buffer;
+  /** The PT_NOTE segment of the core (NT_PRSTATUS per CPU, VMCOREINFO). */
+  notes: Buffer;
+  /** struct new_utsname as the sender read it from the crashed kernel's init_uts_ns, when it could. */
+  utsname?: Buffer;
+  senderVersion: string;
+}
+
+export interface AcceptMessage {
+  type: 'accept';
+  dumpId: string;
+  /** The first chunk the receiver wants; chunks before it are already stored. */
+  nextSeq: number;
+  totalChunks: number;
+}
+
+export interface AckMessage {
+  type: 'ack';
+  /** Every chunk below this sequence number is written and will not be asked for again. */
+  nextSeq: number;
+}
+
+export interface EndMessage {
+  type: 'end';
+  totalChunks: number;
+  /** Hex SHA-256 over the chunk checksums of the whole dump (see dumpDigest). */
+  digest: string;
+}
+
+export interface DoneMessage {
+  type: 'done';
+  dumpId: string;
+  path: string;
+  storedBytes: number;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  /** Whether the same upload may succeed if retried later (busy, transient I/O). */
+  retryable: boolean;
+}
+
+export interface ChunkHeader {
+  seq: number;
+  startPfn: number;
+  pageCount: number;
+  /** CHUNK_LZ4 when the payload is an lz4 block, 0 when it is the raw pages. */
+  flags: number;
+  /** Bytes of the non-zero pages the payload decodes to. */
+  rawLength: number;
+  /** crc32 of the zero bitmap followed by the raw non-zero pages. */
+  chunkCrc: number;
+  payloadCrc: number;
+}
+
+export interface ChunkMessage extends ChunkHeader {
+  type: 'chunk';
+  /** Bit i set: page i of the chunk is all zeroes and not in the payload. */
+  zeroBitmap: Buffer;
+  payload: Buffer;
+}
+
+export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage;
+export type Message = ControlMessage | ChunkMessage;
+
+export const CHUNK_LZ4 = 1;
+export const CHUNK_HEADER_SIZE = 36;
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+const TYPE_OF: Record<ControlMessage['type'], MessageType> = {
+  hello: MessageType.HELLO,
+  accept: MessageType.ACCEPT,
+  ack: MessageType.ACK,
+  end: MessageType.END,
+  done: MessageType.DONE,
+  error: MessageType.ERROR,
+};
+
+export function encodeControl(message: ControlMessage): Buffer {
+  const { type, ...body } = message;
+  const packed = packr.pack(body);
+  const out = Buffer.allocUnsafe(1 + packed.length);
+  out[0] = TYPE_OF[type];
+  packed.copy(out, 1);
+  return out;
+}
+
+/** Writes the 1-byte type and CHUNK header into `out` (at least 1 + CHUNK_HEADER_SIZE bytes). */
+export function writeChunkHeader(out: Buffer, header: ChunkHeader, payloadLength: number): number {
+  out[0] = MessageType.CHUNK;
+  out.writeUInt32LE(header.seq, 1);
+  out.writeUInt32LE(header.pageCount, 5);
+  out.writeUInt32LE(header.startPfn % 0x1_0000_0000, 9);
+  out.writeUInt32LE(Math.floor(header.startPfn / 0x1_0000_0000), 13);
+  out.writeUInt32LE(header.flags, 17);
+  out.writeUInt32LE(header.rawLength, 21);
+  out.writeUInt32LE(header.chunkCrc >>> 0, 25);
+  out.writeUInt32LE(payloadLength, 29);
+  out.writeUInt32LE(header.payloadCrc >>> 0, 33);
+  return 1 + CHUNK_HEADER_SIZE;
+}
+
+export const zeroBitmapLength = (pageCount: number) => (pageCount + 7) >>> 3;
+
+function requireFields(body: Record<string, unknown>, fields: Record<string, 'string' | 'number' | 'buffer' | 'boolean'>, what: string) {
+  for (const [name, kind] of Object.entries(fields)) {
+    const value = body[name];
+    const ok = kind === 'buffer'
+      ? Buffer.isBuffer(value) || value instanceof Uint8Array
+      : kind === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === kind;
+    if (!ok) throw protocolError(`${what}: field ${name} missing or not a ${kind}`, { field: name });
+  }
+}
+
+const asBuffer = (v: unknown) => (Buffer.isBuffer(v) ? v : Buffer.from(v as Uint8Array));
+
+function decodeChunk(frame: Buffer): ChunkMessage {
+  if (frame.length < 1 + CHUNK_HEADER_SIZE) throw protocolError(`CHUNK frame of ${frame.length} bytes is shorter than its header`);
+  const pageCount = frame.readUInt32LE(5);
+  const payloadLength = frame.readUInt32LE(29);
+  const bitmapLength = zeroBitmapLength(pageCount);
+  const bodyStart = 1 + CHUNK_HEADER_SIZE;
+  if (bodyStart + bitmapLength + payloadLength !== frame.length) {
+    throw protocolError(`CHUNK frame is ${frame.length} bytes but its header promises ${bodyStart + bitmapLength + payloadLength}`, {
+      seq: frame.readUInt32LE(1),
+    });
+  }
+  return {
+    type: 'chunk',
+    seq: frame.readUInt32LE(1),
+    pageCount,
+    startPfn: frame.readUInt32LE(9) + frame.readUInt32LE(13) * 0x1_0000_0000,
+    flags: frame.readUInt32LE(17),
+    rawLength: frame.readUInt32LE(21),
+    chunkCrc: frame.readUInt32LE(25),
+    payloadCrc: frame.readUInt32LE(33),
+    zeroBitmap: frame.subarray(bodyStart, bodyStart + bitmapLength),
+    payload: frame.subarray(bodyStart + bitmapLength),
+  };
+}
+
+function unpackBody(frame: Buffer, what: string): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = packr.unpack(frame.subarray(1));
+  } catch (error) {
+    throw corrupt(`${what}: body is not valid msgpack (${(error as Error).message})`);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw protocolError(`${what}: body is not a map`);
+  return body as Record<string, unknown>;
+}
+
+/** Decodes one frame (type byte + body). Throws NetdumpError PROTOCOL/CORRUPT on anything malformed. */
+export function decodeMessage(frame: Buffer): Message {
+  if (frame.length === 0) throw protocolError('empty frame');
+  const type = frame[0];
+  switch (type) {
+    case MessageType.CHUNK:
+      return decodeChunk(frame);
+    case MessageType.HELLO: {
+      const b = unpackBody(frame, 'HELLO');
+      requireFields(b, {
+        protocol: 'number', hostId: 'string', dumpId: 'string', vmcoreSize: 'number', pageSize: 'number',
+        dumpLevel: 'number', chunkPages: 'number', elfHeaders: 'buffer', notes: 'buffer', senderVersion: 'string',
+      }, 'HELLO');
+      if (b.token !== undefined && typeof b.token !== 'string') throw protocolError('HELLO: field token is not a string');
+      if (b.utsname !== undefined && !(b.utsname instanceof Uint8Array)) throw protocolError('HELLO: field utsname is not bytes');
+      return {
+        type: 'hello', protocol: b.protocol as number, hostId: b.hostId as string, dumpId: b.dumpId as string,
+        token: b.token as string | undefined, vmcoreSize: b.vmcoreSize as number, pageSize: b.pageSize as number,
+        dumpLevel: b.dumpLevel as number, chunkPages: b.chunkPages as number, elfHeaders: asBuffer(b.elfHeaders),
+        notes: asBuffer(b.notes), senderVersion: b.senderVersion as string,
+        utsname: b.utsname === undefined ? undefined : asBuffer(b.utsname),
+      };
+    }
+    case MessageType.ACCEPT: {
+      const b = unpackBody(frame, 'ACCEPT');
+      requireFields(b, { dumpId: 'string', nextSeq: 'number', totalChunks: 'number' }, 'ACCEPT');
+      return { type: 'accept', dumpId: b.dumpId as string, nextSeq: b.nextSeq as number, totalChunks: b.totalChunks as number };
+    }
+    case MessageType.ACK: {
+      const b = unpackBody(frame, 'ACK');
+      requireFields(b, { nextSeq: 'number' }, 'ACK');
+      return { type: 'ack', nextSeq: b.nextSeq as number };
+    }
+    case MessageType.END: {
+      const b = unpackBody(frame, 'END');
+      requireFields(b, { totalChunks: 'number', digest: 'string' }, 'END');
+      return { type: 'end', totalChunks: b.totalChunks as number, digest: b.digest as string };
+    }
+    case MessageType.DONE: {
+      const b = unpackBody(frame, 'DONE');
+      requireFields(b, { dumpId: 'string', path: 'string', storedBytes: 'number' }, 'DONE');
+      return { type: 'done', dumpId: b.dumpId as string, path: b.path as string, storedBytes: b.storedBytes as number };
+    }
+    case MessageType.ERROR: {
+      const b = unpackBody(frame, 'ERROR');
+      requireFields(b, { code: 'string', message: 'string', retryable: 'boolean' }, 'ERROR');
+      return {
+        type: 'error', code: isErrorCode(b.code) ? b.code : ErrorCode.INTERNAL,
+        message: b.message as string, retryable: b.retryable as boolean,
+      };
+    }
+    default:
+      throw protocolError(`unknown message type ${type}`, { type });
+  }
+}
