@@ -30,6 +30,9 @@ function popcount8(byte: number): number {
 export class DumpIngest {
   nextSeq: number;
   private durableSeq: number;
+  /** nextSeq when the last checkpoint started; the next is due everyChunks after it. */
+  private checkpointStartSeq: number;
+  private checkpointInFlight?: Promise<number>;
   private bytesIn: number;
   private bytesStored: number;
   private pagesZero: number;
@@ -53,6 +56,7 @@ export class DumpIngest {
     this.chunkCrcs.set(resume.crcs.subarray(0, resume.nextSeq));
     this.nextSeq = resume.nextSeq;
     this.durableSeq = resume.nextSeq;
+    this.checkpointStartSeq = resume.nextSeq;
     this.bytesIn = resume.progress?.bytesIn ?? 0;
     this.bytesStored = resume.progress?.bytesStored ?? 0;
     this.pagesZero = resume.progress?.pagesZero ?? 0;
@@ -94,9 +98,9 @@ export class DumpIngest {
     return this.plan.totalChunks;
   }
 
-  private progress(): ProgressUpdate {
+  private progress(nextSeq: number): ProgressUpdate {
     return {
-      nextSeq: this.durableSeq,
+      nextSeq,
       dataEnd: this.writer.dataEnd,
       bytesIn: this.bytesIn,
       bytesStored: this.bytesStored,
@@ -105,7 +109,7 @@ export class DumpIngest {
     };
   }
 
-  /** Verifies and stores one chunk. Returns true when a checkpoint is due (the caller then ACKs). */
+  /** Verifies and stores one chunk. Returns true when a checkpoint is due (the caller then starts one and ACKs when it lands). */
   async acceptChunk(chunk: ChunkMessage, frameBytes: number): Promise<boolean> {
     const where = { dump: this.dumpId, seq: chunk.seq };
     if (chunk.seq !== this.nextSeq) {
@@ -142,27 +146,41 @@ export class DumpIngest {
     const crc = chunkChecksum(chunk.zeroBitmap, raw);
     if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
 
-    const result = await this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
+    const result = this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
     this.chunkCrcs[chunk.seq] = crc;
     this.nextSeq++;
     this.bytesIn += frameBytes;
     this.bytesStored += result.storedBytes;
     this.pagesZero += result.zeroPages;
     this.pagesStored += span.pageCount - result.zeroPages;
-    return this.nextSeq - this.durableSeq >= this.policy.everyChunks;
+    return !this.checkpointInFlight && this.nextSeq - this.checkpointStartSeq >= this.policy.everyChunks;
   }
 
-  /** Makes everything received so far durable and records the resume point. */
-  async checkpoint(): Promise<number> {
-    if (this.durableSeq === this.nextSeq) return this.durableSeq;
-    const from = this.durableSeq;
-    const bytes = Buffer.alloc((this.nextSeq - from) * 4);
-    for (let seq = from; seq < this.nextSeq; seq++) bytes.writeUInt32LE(this.chunkCrcs[seq], (seq - from) * 4);
-    await this.checksumFile.write(bytes, 0, bytes.length, from * 4);
-    await Promise.all([this.writer.sync(), this.checksumFile.datasync()]);
-    this.durableSeq = this.nextSeq;
-    this.catalog.updateProgress(this.dumpId, this.progress());
-    return this.durableSeq;
+  /**
+   * Makes everything received so far durable and records the resume point;
+   * resolves with the sequence number every earlier chunk is durable below.
+   * Runs alongside further chunks: only the counters captured at its start
+   * are recorded, and one checkpoint runs at a time.
+   */
+  checkpoint(): Promise<number> {
+    if (this.checkpointInFlight) return this.checkpointInFlight.then(() => this.checkpoint());
+    if (this.durableSeq === this.nextSeq) return Promise.resolve(this.durableSeq);
+    const upTo = this.nextSeq;
+    const snapshot = this.progress(upTo);
+    this.checkpointStartSeq = upTo;
+    this.checkpointInFlight = (async () => {
+      const from = this.durableSeq;
+      const bytes = Buffer.alloc((upTo - from) * 4);
+      for (let seq = from; seq < upTo; seq++) bytes.writeUInt32LE(this.chunkCrcs[seq], (seq - from) * 4);
+      await this.checksumFile.write(bytes, 0, bytes.length, from * 4);
+      await Promise.all([this.writer.sync(), this.checksumFile.datasync()]);
+      this.durableSeq = upTo;
+      this.catalog.updateProgress(this.dumpId, snapshot);
+      return upTo;
+    })().finally(() => {
+      this.checkpointInFlight = undefined;
+    });
+    return this.checkpointInFlight;
   }
 
   /** Checks END against what arrived, then completes the file and renames it into place. */
@@ -174,17 +192,19 @@ export class DumpIngest {
     if (digest !== end.digest) {
       throw corrupt(`dump ${this.dumpId}: digest mismatch (sender ${end.digest.slice(0, 16)}…, receiver ${digest.slice(0, 16)}…)`, { dump: this.dumpId });
     }
+    await this.checkpointInFlight?.catch(() => {});
     this.durableSeq = this.nextSeq;
     const storedBytes = await this.writer.finish();
     await rename(this.paths.incomplete, this.paths.final);
     await this.checksumFile.close();
     await rm(this.paths.checksums, { force: true });
-    this.catalog.markComplete(this.dumpId, { ...this.progress(), finishedAt: Date.now(), digest });
+    this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), finishedAt: Date.now(), digest });
     return { storedBytes };
   }
 
   /** Closes files; the partial dump stays as it is, resumable from the last checkpoint. */
   async detach(): Promise<void> {
+    await this.checkpointInFlight?.catch(() => {});
     await this.writer.close();
     await this.checksumFile.close().catch(() => {});
   }

@@ -67,7 +67,11 @@ export class UploadSession {
       case 'chunk': {
         if (!this.ingest) throw protocolError('CHUNK before HELLO');
         if (await this.ingest.acceptChunk(message, frame.length)) {
-          await this.send({ type: 'ack', nextSeq: await this.ingest.checkpoint() });
+          // Durability runs beside the stream; the ACK goes out when it lands.
+          this.ingest.checkpoint().then(
+            (nextSeq) => this.send({ type: 'ack', nextSeq }),
+            (error) => this.fail(toNetdumpError(error)),
+          ).catch(() => {});
         }
         return;
       }
@@ -82,6 +86,7 @@ export class UploadSession {
         }
         if (!this.ingest) throw protocolError('END before HELLO');
         const ingest = this.ingest;
+        this.log.debug({ dump: ingest.dumpId }, 'END received; verifying and finalising');
         let stored: { storedBytes: number };
         try {
           stored = await ingest.finish(message);
