@@ -12,6 +12,7 @@ import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DoneMessage, 
 import { Chunker, frameCapacity } from './chunker.js';
 import { connectTransport, type ClientTransport, type ServerAddress } from './transport.js';
 import type { VmcoreSource } from './vmcore-source.js';
+import { readUtsname } from './utsname.js';
 import type { ProgressReporter } from './progress.js';
 
 export const SENDER_VERSION = '0.1.0';
@@ -132,6 +133,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     chunkPages: options.chunkPages,
     elfHeaders: source.headerBytes,
     notes: source.notes,
+    utsname: readUtsname(source),
     senderVersion: SENDER_VERSION,
   });
 

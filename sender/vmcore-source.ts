@@ -9,7 +9,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { badInput, corrupt, NetdumpError, ErrorCode } from '../shared/errors.js';
 import { ELF_HEADER_SIZE, headersLength, parseElfHeader, parseProgramHeaders } from '../shared/elf/core.js';
 import { describeCore, noteSegment, type CoreDescription } from '../shared/elf/core-description.js';
-import { readSpansForPages } from '../shared/elf/page-map.js';
+import { readSpansForPages, readSpansForRange, type ReadSpan } from '../shared/elf/page-map.js';
 
 /** Notes larger than this are not a real core's (a few KiB per CPU plus VMCOREINFO). */
 const MAX_NOTES_BYTES = 64 * 1024 * 1024;
@@ -59,8 +59,15 @@ export class VmcoreSource {
    */
   readPages(startPfn: number, count: number, out: Buffer): Buffer {
     const pageSize = this.core.pageSize;
-    const target = out.subarray(0, count * pageSize);
-    const spans = readSpansForPages(this.core.pageMap, startPfn, count);
+    return this.fill(out.subarray(0, count * pageSize), readSpansForPages(this.core.pageMap, startPfn, count));
+  }
+
+  /** Reads physical memory [phys, phys + length); bytes outside the core read as zero. */
+  readPhysical(phys: number, length: number): Buffer {
+    return this.fill(Buffer.alloc(length), readSpansForRange(this.core.pageMap, phys, length));
+  }
+
+  private fill(target: Buffer, spans: ReadSpan[]): Buffer {
     let covered = 0;
     for (const span of spans) covered += span.length;
     if (covered !== target.length) target.fill(0);

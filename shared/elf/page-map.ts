@@ -3,7 +3,8 @@
  *
  * /proc/vmcore's PT_LOAD segments overlap (x86_64 maps the kernel text a
  * second time, inside a System RAM range) and need not be page aligned
- * (e820 ranges such as 0x1000-0x9fbff). Sender and receiver both derive the
+ * (e820 ranges such as 0x1000-0x9fbff); an unaligned start page is kept,
+ * its missing bytes read as zero. Sender and receiver both derive the
  * same map from the same program headers, so they agree on every pfn and on
  * the order pages are numbered in the stored dump.
  */
@@ -59,12 +60,16 @@ export function buildPageMap(programHeaders: ProgramHeader[], pageSize: number, 
     coveredEnd = Math.max(coveredEnd, end);
   }
 
-  // Extents: the union of pages touched by each segment's memory range.
+  // Extents: the union of each segment's pages, counted as makedumpfile's
+  // first bitmap does (pfn of the start up to, not including, the pfn of the
+  // end): a trailing partial page (e820's 0x9fc00) is not part of the dump,
+  // so both tools describe the same set of pfns to crash.
   const extents: PageExtent[] = [];
   let totalPages = 0;
   for (const { ph } of loads) {
     const first = Math.floor(ph.paddr / pageSize);
-    const end = Math.ceil((ph.paddr + ph.memsz) / pageSize);
+    const end = Math.floor((ph.paddr + ph.memsz) / pageSize);
+    if (end <= first) continue;
     const last = extents[extents.length - 1];
     if (last && first <= last.startPfn + last.pageCount) {
       const lastEnd = last.startPfn + last.pageCount;
@@ -77,6 +82,7 @@ export function buildPageMap(programHeaders: ProgramHeader[], pageSize: number, 
       totalPages += end - first;
     }
   }
+  if (extents.length === 0) throw corrupt('core has no whole page in any PT_LOAD segment');
   const tail = extents[extents.length - 1];
   return { pageSize, pieces, extents, totalPages, maxPfn: tail.startPfn + tail.pageCount };
 }
@@ -101,21 +107,25 @@ export interface ReadSpan {
 }
 
 /**
- * The file reads that fill pages [startPfn, startPfn + count). Bytes no span
- * covers (holes, memsz beyond filesz, unaligned edges) must read as zero.
+ * The file reads that fill physical bytes [phys, phys + length). Bytes no
+ * span covers (holes, memsz beyond filesz, unaligned edges) must read as zero.
  */
-export function readSpansForPages(map: PageMap, startPfn: number, count: number): ReadSpan[] {
-  const lo = startPfn * map.pageSize;
-  const hi = lo + count * map.pageSize;
+export function readSpansForRange(map: PageMap, phys: number, length: number): ReadSpan[] {
+  const end = phys + length;
   const spans: ReadSpan[] = [];
-  for (let i = firstPieceAfter(map.pieces, lo); i < map.pieces.length; i++) {
+  for (let i = firstPieceAfter(map.pieces, phys); i < map.pieces.length; i++) {
     const piece = map.pieces[i];
-    if (piece.physStart >= hi) break;
-    const from = Math.max(lo, piece.physStart);
-    const to = Math.min(hi, piece.physEnd);
-    spans.push({ fileOffset: piece.fileOffset + (from - piece.physStart), bufferOffset: from - lo, length: to - from });
+    if (piece.physStart >= end) break;
+    const from = Math.max(phys, piece.physStart);
+    const to = Math.min(end, piece.physEnd);
+    spans.push({ fileOffset: piece.fileOffset + (from - piece.physStart), bufferOffset: from - phys, length: to - from });
   }
   return spans;
+}
+
+/** The file reads that fill pages [startPfn, startPfn + count). */
+export function readSpansForPages(map: PageMap, startPfn: number, count: number): ReadSpan[] {
+  return readSpansForRange(map, startPfn * map.pageSize, count * map.pageSize);
 }
 
 /** The rank of a pfn among all pages of the map (its page descriptor's index), or -1 if absent. */

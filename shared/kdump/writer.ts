@@ -113,8 +113,9 @@ export class KdumpFileWriter {
       physBase: spec.physBase,
       dumpLevel: spec.dumpLevel,
       split: 0,
+      // start/end pfn describe the part of a split dump; makedumpfile leaves them 0 otherwise.
       startPfn: 0,
-      endPfn: spec.maxPfn,
+      endPfn: 0,
       offsetVmcoreinfo: layout.notesOffset + spec.vmcoreinfoOffsetInNotes,
       sizeVmcoreinfo: spec.vmcoreinfoSize,
       offsetNote: layout.notesOffset,
@@ -122,7 +123,7 @@ export class KdumpFileWriter {
       offsetEraseinfo: 0,
       sizeEraseinfo: 0,
       startPfn64: 0,
-      endPfn64: spec.maxPfn,
+      endPfn64: 0,
       maxMapnr64: spec.maxPfn,
     });
     await file.write(sub, 0, sub.length, spec.pageSize);
