@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { NetdumpError } from '../../shared/errors.js';
 import { parseElfHeader, parseProgramHeaders, type ProgramHeader } from '../../shared/elf/core.js';
-import { buildPageMap, rankOfPfn, readSpansForPages, type PageMap } from '../../shared/elf/page-map.js';
+import { buildPageMap, rankOfPfn, readSpansForPages, readSpansForRange, type PageMap } from '../../shared/elf/page-map.js';
 import {
   X86_64_START_KERNEL_MAP, buildElfCoreDetailed, corePageBytes, sampleX86Loads, type BuiltElfCore, type ElfCoreSpec,
 } from '../helpers/elf-core-builder.js';
@@ -38,11 +38,12 @@ describe('buildPageMap on an x86_64-shaped core', () => {
   it('deduplicates the kernel-text PT_LOAD mapped a second time inside RAM', () => {
     expect(phs[1].vaddr >= X86_64_START_KERNEL_MAP).toBe(true);
     expect(map.extents).toEqual([
-      { startPfn: 0x1, pageCount: 0x9f, firstRank: 0 },
-      { startPfn: 0x100, pageCount: 0x300, firstRank: 0x9f },
-      { startPfn: 0x600, pageCount: 0x80, firstRank: 0x9f + 0x300 },
+      // 0x1000..0x9fc00: pfns 1..0x9e; the trailing partial page 0x9f is left out, as makedumpfile does.
+      { startPfn: 0x1, pageCount: 0x9e, firstRank: 0 },
+      { startPfn: 0x100, pageCount: 0x300, firstRank: 0x9e },
+      { startPfn: 0x600, pageCount: 0x80, firstRank: 0x9e + 0x300 },
     ]);
-    expect(map.totalPages).toBe(0x9f + 0x300 + 0x80);
+    expect(map.totalPages).toBe(0x9e + 0x300 + 0x80);
     // Pieces are sorted, disjoint and cover each physical byte once.
     for (let i = 1; i < map.pieces.length; i++) expect(map.pieces[i].physStart).toBeGreaterThanOrEqual(map.pieces[i - 1].physEnd);
     const covered = map.pieces.reduce((n, p) => n + (p.physEnd - p.physStart), 0);
@@ -55,7 +56,7 @@ describe('buildPageMap on an x86_64-shaped core', () => {
     expect(map.pageSize).toBe(PAGE);
   });
 
-  it('every page read through the spans equals the core page (partial last page zero-filled)', () => {
+  it('every page read through the spans equals the core page', () => {
     for (const extent of map.extents) {
       const got = readPages(core, map, extent.startPfn, extent.pageCount);
       for (let i = 0; i < extent.pageCount; i++) {
@@ -66,7 +67,9 @@ describe('buildPageMap on an x86_64-shaped core', () => {
     }
   });
 
-  it('unaligned segment end 0x9fc00: the last page has one 0xc00-byte span and reads zero after it', () => {
+  it('unaligned segment end 0x9fc00: the partial page is outside the map but reads as 0xc00 bytes then zeroes', () => {
+    expect(rankOfPfn(map, 0x9e)).toBe(0x9d);
+    expect(rankOfPfn(map, 0x9f)).toBe(-1);
     const spans = readSpansForPages(map, 0x9f, 1);
     expect(spans).toEqual([{ fileOffset: core.loads[1].offset + (0x9f000 - 0x1000), bufferOffset: 0, length: 0xc00 }]);
     const page = readPages(core, map, 0x9f, 1);
@@ -95,7 +98,7 @@ describe('buildPageMap on an x86_64-shaped core', () => {
       else expect(rankOfPfn(map, pfn)).toBe(-1);
     }
     expect(rank).toBe(map.totalPages);
-    expect(rankOfPfn(map, 0x100)).toBe(0x9f);
+    expect(rankOfPfn(map, 0x100)).toBe(0x9e);
     expect(rankOfPfn(map, 0x67f)).toBe(map.totalPages - 1);
   });
 
@@ -127,11 +130,13 @@ describe('buildPageMap edge cases', () => {
     const spec: ElfCoreSpec = { loads: [{ paddr: 0x10_0400, memsz: 0x1c00 }], page: () => ({ fill: 0xab }) };
     const core = buildElfCoreDetailed(spec);
     const map = buildPageMap(headersOf(core), PAGE, core.buffer.length);
-    expect(map.extents).toEqual([{ startPfn: 0x100, pageCount: 1, firstRank: 0 }]);
-    expect(map.maxPfn).toBe(0x101);
-    const page = readPages(core, map, 0x100, 1);
+    // 0x100400..0x102000: the unaligned start page is kept.
+    expect(map.extents).toEqual([{ startPfn: 0x100, pageCount: 2, firstRank: 0 }]);
+    expect(map.maxPfn).toBe(0x102);
+    const page = readPages(core, map, 0x100, 2);
     expect(page.subarray(0, 0x400).every((b) => b === 0)).toBe(true);
     expect(page.subarray(0x400).every((b) => b === 0xab)).toBe(true);
+    expect(page.subarray(0, PAGE).equals(corePageBytes(spec, 0x100))).toBe(true);
   });
 
   it('two segments sharing one page (0x1000..0x9fc00 and 0x9fe00..0xa1000) merge into one extent', () => {
@@ -158,18 +163,39 @@ describe('buildPageMap edge cases', () => {
     expect(map.totalPages).toBe(3);
     const pages = readPages(core, map, 4, 3);
     expect(pages.subarray(0x1800).every((b) => b === 0)).toBe(true);
-    expect(pages.subarray(0, 0x1800).equals(corePageBytes(spec, 4).subarray(0, 0).length ? Buffer.alloc(0) : pages.subarray(0, 0x1800))).toBe(true);
     expect(pages.subarray(0, PAGE).equals(corePageBytes(spec, 4))).toBe(true);
     expect(pages.subarray(PAGE, 2 * PAGE).equals(corePageBytes(spec, 5))).toBe(true);
     expect(readSpansForPages(map, 6, 1)).toEqual([]);
   });
 
   it('works with 64 KiB pages', () => {
-    const spec: ElfCoreSpec = { pageSize: 65536, loads: [{ paddr: 0x1000, memsz: 0x2_0000 }] };
+    const spec: ElfCoreSpec = { pageSize: 65536, loads: [{ paddr: 0x1000, memsz: 0x2_0000 }], page: () => 'random' };
     const core = buildElfCoreDetailed(spec);
     const map = buildPageMap(headersOf(core), 65536, core.buffer.length);
-    expect(map.extents).toEqual([{ startPfn: 0, pageCount: 3, firstRank: 0 }]);
-    expect(map.maxPfn).toBe(3);
+    // 0x1000..0x21000: partial first page 0 kept, partial last page 2 left out.
+    expect(map.extents).toEqual([{ startPfn: 0, pageCount: 2, firstRank: 0 }]);
+    expect(map.maxPfn).toBe(2);
+    const pages = readPages(core, map, 0, 2);
+    expect(pages.subarray(0, 65536).equals(corePageBytes(spec, 0))).toBe(true);
+    expect(pages.subarray(65536).equals(corePageBytes(spec, 1))).toBe(true);
+    expect(pages.subarray(0, 0x1000).every((b) => b === 0)).toBe(true);
+  });
+
+  it('a segment smaller than one page and not reaching a page end holds no whole page -> CORRUPT', () => {
+    const core = buildElfCoreDetailed({ loads: [{ paddr: 0x1000, memsz: 0x800 }] });
+    expect(() => buildPageMap(headersOf(core), PAGE)).toThrow(expect.objectContaining({ code: 'CORRUPT' }));
+  });
+
+  it('readSpansForRange reads arbitrary physical byte ranges across pieces and holes', () => {
+    const spec: ElfCoreSpec = { loads: [{ paddr: 0x1000, memsz: 0x2000 }, { paddr: 0x5000, memsz: 0x1000 }], page: () => 'random' };
+    const core = buildElfCoreDetailed(spec);
+    const map = buildPageMap(headersOf(core), PAGE, core.buffer.length);
+    const spans = readSpansForRange(map, 0x2800, 0x3000);
+    expect(spans).toEqual([
+      { fileOffset: core.loads[0].offset + 0x1800, bufferOffset: 0, length: 0x800 },
+      { fileOffset: core.loads[1].offset, bufferOffset: 0x2800, length: 0x800 },
+    ]);
+    expect(readSpansForRange(map, 0x3000, 0x2000)).toEqual([]);
   });
 
   it('a segment that ends past the end of the file -> CORRUPT naming the offset', () => {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): on a bare Debian 12 machine with
+# Node 20 it installs everything the tests need, makes the real-vmcore
+# fixtures (cached in test/fixtures/cache), builds, and runs every test.
+#   SKIP_REAL=1   unit and integration tests only (no apt, no QEMU fixtures)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+step() { printf '\n== %s\n' "$*"; }
+
+if [ "${SKIP_REAL:-0}" != 1 ]; then
+  step "Debian packages (QEMU, kernel, crash, makedumpfile, kexec-tools)"
+  bash scripts/install-test-deps.sh
+fi
+
+step "npm packages (native addons lz4, lzo, better-sqlite3 are built here)"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+
+step "build"
+npm run build
+
+if [ "${SKIP_REAL:-0}" != 1 ]; then
+  step "real-vmcore fixtures (crash Debian's kernel in QEMU; cached)"
+  bash test/fixtures/ensure-fixtures.sh
+fi
+
+step "tests"
+npx vitest run

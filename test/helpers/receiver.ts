@@ -1,0 +1,45 @@
+/**
+ * A receiver for tests: in-process, loopback only, ephemeral ports, a fresh
+ * data directory, logs silenced (or kept in memory to assert on).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { startReceiver, type ReceiverConfig, type RunningReceiver } from '../../receiver/server.js';
+
+export interface TestReceiver extends RunningReceiver {
+  dataDir: string;
+  tcpUrl: string;
+  wsUrl: string;
+  logLines: Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export async function startTestReceiver(overrides: Partial<ReceiverConfig> = {}): Promise<TestReceiver> {
+  const dataDir = overrides.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'netdump-rx-')));
+  const logLines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(JSON.parse(line)); } });
+  const receiver = await startReceiver({
+    dataDir,
+    tcp: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    pageCodec: 'lzo',
+    maxDumpBytes: 2 ** 40,
+    maxChunkBytes: 4 * 2 ** 20,
+    checkpointChunks: 16,
+    logger,
+    ...overrides,
+  });
+  return {
+    ...receiver,
+    dataDir,
+    tcpUrl: `tcp://127.0.0.1:${receiver.tcpAddress?.port}`,
+    wsUrl: `ws://127.0.0.1:${receiver.httpAddress?.port}/upload`,
+    logLines,
+    async stop() {
+      await receiver.close();
+      if (!overrides.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
