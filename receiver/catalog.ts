@@ -34,6 +34,8 @@ export interface DumpRecord {
   dataEnd: number;
   /** dumpDigest of a complete dump, to answer a sender that resends END. */
   digest: string | null;
+  /** Pages per chunk of this upload: resume points and the digest depend on it. */
+  chunkPages: number;
 }
 
 const COLUMNS: Array<[keyof DumpRecord, string]> = [
@@ -41,7 +43,7 @@ const COLUMNS: Array<[keyof DumpRecord, string]> = [
   ['crashTime', 'crash_time'], ['receivedAt', 'received_at'], ['finishedAt', 'finished_at'], ['bytesIn', 'bytes_in'],
   ['bytesStored', 'bytes_stored'], ['pagesTotal', 'pages_total'], ['pagesZero', 'pages_zero'],
   ['pagesStored', 'pages_stored'], ['durationMs', 'duration_ms'], ['status', 'status'], ['failure', 'failure'],
-  ['path', 'path'], ['vmcoreSize', 'vmcore_size'], ['pageCodec', 'page_codec'], ['nextSeq', 'next_seq'], ['dataEnd', 'data_end'], ['digest', 'digest'],
+  ['path', 'path'], ['vmcoreSize', 'vmcore_size'], ['pageCodec', 'page_codec'], ['nextSeq', 'next_seq'], ['dataEnd', 'data_end'], ['digest', 'digest'], ['chunkPages', 'chunk_pages'],
 ];
 
 const SCHEMA = `
@@ -66,7 +68,8 @@ CREATE TABLE IF NOT EXISTS dumps (
   page_codec TEXT NOT NULL,
   next_seq INTEGER NOT NULL DEFAULT 0,
   data_end INTEGER NOT NULL DEFAULT 0,
-  digest TEXT
+  digest TEXT,
+  chunk_pages INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dumps_by_host ON dumps (host_id, crash_time);
 `;
@@ -143,10 +146,11 @@ export class Catalog {
   }
 
   /** Starts a failed dump over: same row and folder, counters reset. */
-  restart(dumpId: string, receivedAt: number): void {
+  restart(dumpId: string, receivedAt: number, chunkPages: number): void {
     this.db.prepare(`UPDATE dumps SET status = 'receiving', failure = NULL, finished_at = NULL, duration_ms = NULL, next_seq = 0,
-      data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ? WHERE dump_id = ?`)
-      .run(receivedAt, dumpId);
+      data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ?, chunk_pages = ?
+      WHERE dump_id = ?`)
+      .run(receivedAt, chunkPages, dumpId);
   }
 
   markFailed(dumpId: string, reason: string): void {

@@ -18,8 +18,13 @@ export interface SessionPeer {
   close(): void;
 }
 
-/** Errors after which the same upload may succeed on a new connection. */
+/**
+ * Errors after which the same upload may succeed on a new connection: busy
+ * or transient, a chunk damaged in transit (resent after reconnecting), our
+ * own I/O trouble. A HELLO we refuse stays refused, whatever its code.
+ */
 function retryable(error: NetdumpError): boolean {
+  if (error.context.final === true) return false;
   return error.code === ErrorCode.UNAVAILABLE || error.code === ErrorCode.CORRUPT || error.code === ErrorCode.INTERNAL;
 }
 
@@ -47,11 +52,23 @@ export class UploadSession {
   }
 
   private async dispatch(frame: Buffer): Promise<void> {
-    const message = decodeMessage(frame);
+    let message;
+    try {
+      message = decodeMessage(frame);
+    } catch (error) {
+      // Garbage instead of a HELLO will be garbage next time too.
+      const failure = toNetdumpError(error);
+      if (!this.ingest && !this.completeDigest) failure.context.final = true;
+      throw failure;
+    }
     switch (message.type) {
       case 'hello': {
         if (this.ingest || this.completeDigest) throw protocolError('second HELLO on one connection');
-        const claim = await this.registry.claim(message);
+        const claim = await this.registry.claim(message).catch((error) => {
+          const refusal = toNetdumpError(error);
+          if (refusal.code !== ErrorCode.UNAVAILABLE) refusal.context.final = true;
+          throw refusal;
+        });
         if (claim.kind === 'complete') {
           const { record } = claim;
           this.completeDigest = { dumpId: record.dumpId, digest: record.digest ?? '', path: record.path, storedBytes: record.bytesStored };
@@ -78,7 +95,9 @@ export class UploadSession {
       case 'end': {
         if (this.completeDigest) {
           // The sender lost our DONE last time; the dump is already stored.
-          if (message.digest !== this.completeDigest.digest) throw new NetdumpError(ErrorCode.CORRUPT, 'END digest differs from the stored dump\'s');
+          if (message.digest !== this.completeDigest.digest) {
+            throw new NetdumpError(ErrorCode.CORRUPT, 'END digest differs from the stored dump\'s: the core changed since it was stored', { final: true });
+          }
           const { dumpId, path, storedBytes } = this.completeDigest;
           await this.send({ type: 'done', dumpId, path, storedBytes });
           this.finishConnection();

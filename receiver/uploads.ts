@@ -48,19 +48,25 @@ export class UploadRegistry {
         throw badInput(`dump ${dumpId} was started with a different core (size or pages differ)`, { dump: dumpId });
       }
       if (record?.status === 'complete') {
+        if (record.chunkPages !== hello.chunkPages) {
+          throw badInput(`dump ${dumpId} is stored already (sent in chunks of ${record.chunkPages} pages, not ${hello.chunkPages})`, { dump: dumpId });
+        }
         this.attached.delete(dumpId);
         return { kind: 'complete', record, totalChunks: accepted.plan.totalChunks };
       }
-      if (record?.status === 'receiving' && record.nextSeq > 0) {
+      if (record?.status === 'receiving' && record.nextSeq > 0 && record.chunkPages === hello.chunkPages) {
         const paths = pathsFor(this.dataDir, record.path);
-        const ingest = await DumpIngest.resume(accepted, paths, this.catalog, this.policy, record);
-        return { kind: 'ingest', ingest };
+        try {
+          return { kind: 'ingest', ingest: await DumpIngest.resume(accepted, paths, this.catalog, this.policy, record) };
+        } catch {
+          // Damaged or missing resume state: what it described can't be trusted, so start over below.
+        }
       }
       if (record) {
-        // Failed, or never got past its first checkpoint: start the same folder over.
+        // Failed, unresumable, or never got past its first checkpoint: start the same folder over.
         const paths = pathsFor(this.dataDir, record.path);
         await rm(paths.final, { force: true });
-        this.catalog.restart(dumpId, Date.now());
+        this.catalog.restart(dumpId, Date.now(), hello.chunkPages);
         return { kind: 'ingest', ingest: await DumpIngest.start(accepted, paths, this.catalog, this.policy) };
       }
       const paths = await allocateDumpFolder(this.dataDir, hostId, accepted.spec.crashTimeSec);
@@ -86,6 +92,7 @@ export class UploadRegistry {
         nextSeq: 0,
         dataEnd: 0,
         digest: null,
+        chunkPages: hello.chunkPages,
       });
       return { kind: 'ingest', ingest: await DumpIngest.start(accepted, paths, this.catalog, this.policy) };
     } catch (error) {

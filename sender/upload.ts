@@ -54,9 +54,24 @@ export function dumpIdFor(hostId: string, source: VmcoreSource): string {
     .slice(0, 32);
 }
 
-/** Retryable: the receiver may take it later or after a reconnect. */
+/**
+ * Retryable: the receiver may take it later or after a reconnect. A refusal
+ * carries the receiver's own verdict; anything else that went wrong on the
+ * way (refused connection, reset, timeout) is worth another attempt.
+ */
 function isRetryable(error: NetdumpError): boolean {
-  return error.code === ErrorCode.UNAVAILABLE || error.code === ErrorCode.CORRUPT || error.context.retryable === true;
+  if (error.context.fromReceiver === true) return error.context.retryable === true;
+  return error.code === ErrorCode.UNAVAILABLE;
+}
+
+/** Waits for a write to be taken by the kernel, but not forever: a receiver can stall without closing. */
+function withinTimeout(promise: Promise<void> | undefined, timeoutMs: number): Promise<void> | undefined {
+  if (!promise) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NetdumpError(ErrorCode.UNAVAILABLE, `receiver took no data for ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73,7 +88,7 @@ class Inbox {
       return;
     }
     if (message.type === 'error') {
-      this.fail(new NetdumpError(message.code, `receiver refused: ${message.message}`, { retryable: message.retryable }));
+      this.fail(new NetdumpError(message.code, `receiver refused: ${message.message}`, { retryable: message.retryable, fromReceiver: true }));
       return;
     }
     if (this.waiter && this.waiter.type === message.type) {
@@ -155,8 +170,9 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       const acceptPromise = inbox.waitFor<AcceptMessage>('accept', options.replyTimeoutMs);
       await transport.send(hello);
       const accept = await acceptPromise;
-      if (accept.totalChunks !== plan.totalChunks || accept.nextSeq < 0 || accept.nextSeq > plan.totalChunks) {
-        throw new NetdumpError(ErrorCode.PROTOCOL, `receiver plans ${accept.totalChunks} chunks from ${accept.nextSeq}, sender ${plan.totalChunks}`);
+      if (accept.dumpId !== dumpId || accept.totalChunks !== plan.totalChunks || accept.nextSeq < 0 || accept.nextSeq > plan.totalChunks) {
+        throw new NetdumpError(ErrorCode.PROTOCOL,
+          `receiver accepted dump ${accept.dumpId} with ${accept.totalChunks} chunks from ${accept.nextSeq}; sender has ${dumpId} with ${plan.totalChunks}`);
       }
       if (accept.nextSeq > 0) log(`resuming at chunk ${accept.nextSeq} of ${plan.totalChunks}`);
       catchUpChecksums(accept.nextSeq);
@@ -164,7 +180,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       for (let seq = accept.nextSeq; seq < plan.totalChunks; seq++) {
         if (inbox.failure) throw inbox.failure;
         const slot = seq % frames.length;
-        await pending[slot];
+        await withinTimeout(pending[slot], options.replyTimeoutMs);
         const span = plan.chunk(seq);
         const pages = source.readPages(span.startPfn, span.pageCount, pageBuffer);
         const encoded = chunker.encode(span, pages, frames[slot]);
@@ -179,7 +195,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         bytesSent += encoded.framed.length;
         options.progress?.update(seq + 1, plan.totalChunks, bytesSent);
       }
-      await Promise.all(pending);
+      await Promise.all(pending.map((p) => withinTimeout(p, options.replyTimeoutMs)));
       const donePromise = inbox.waitFor<DoneMessage>('done', options.replyTimeoutMs);
       await transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: dumpDigest(chunkCrcs) }));
       return await donePromise;
@@ -188,10 +204,12 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     }
   }
 
+  const FIRST_BACKOFF_MS = 250;
   let attempts = 0;
-  let backoffMs = 250;
+  let backoffMs = FIRST_BACKOFF_MS;
   for (;;) {
     attempts++;
+    const sentBefore = bytesSent;
     try {
       const done = await attempt();
       options.progress?.finish(bytesSent);
@@ -200,6 +218,8 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       const failure = error instanceof NetdumpError ? error : new NetdumpError(ErrorCode.INTERNAL, String(error));
       const elapsed = Date.now() - started;
       if (!isRetryable(failure) || elapsed + backoffMs > options.deadlineMs) throw failure;
+      // A connection that carried data before dropping is a flaky link, not a dead receiver: retry soon.
+      if (bytesSent > sentBefore) backoffMs = FIRST_BACKOFF_MS;
       log(`attempt ${attempts} failed (${failure.code}: ${failure.message}); retrying in ${backoffMs} ms`);
       await sleep(backoffMs);
       backoffMs = Math.min(backoffMs * 2, 10_000);

@@ -114,7 +114,9 @@ const TYPE_OF: Record<ControlMessage['type'], MessageType> = {
 };
 
 export function encodeControl(message: ControlMessage): Buffer {
-  const { type, ...body } = message;
+  const { type, ...fields } = message;
+  // Absent optional fields are left out, not sent as msgpackr's private "undefined" extension.
+  const body = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
   const packed = packr.pack(body);
   const out = Buffer.allocUnsafe(1 + packed.length);
   out[0] = TYPE_OF[type];
