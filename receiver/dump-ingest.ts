@@ -7,7 +7,7 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { corrupt, protocolError } from '../shared/errors.js';
 import { lz4DecompressExact } from '../shared/codec/lz4.js';
-import { chunkChecksum, dumpDigest, payloadChecksum } from '../shared/protocol/digest.js';
+import { chunkChecksum, chunkChecksumFromPagesCrc, dumpDigest, payloadChecksum } from '../shared/protocol/digest.js';
 import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../shared/protocol/messages.js';
 import { KdumpFileWriter } from '../shared/kdump/writer.js';
 import type { ChunkPlan } from '../shared/protocol/chunk-plan.js';
@@ -134,16 +134,19 @@ export class DumpIngest {
       throw protocolError(`chunk ${chunk.seq}: raw length ${chunk.rawLength}, but ${chunk.pageCount - zeroPages} non-zero pages make ${rawLength}`, where);
     }
     let raw: Buffer;
+    let crc: number;
     if (chunk.flags === CHUNK_LZ4) {
       raw = this.rawBuffer.subarray(0, rawLength);
       lz4DecompressExact(chunk.payload, raw, { seq: chunk.seq });
+      crc = chunkChecksum(chunk.zeroBitmap, raw);
     } else if (chunk.flags === 0) {
       if (chunk.payload.length !== rawLength) throw corrupt(`chunk ${chunk.seq}: raw payload of ${chunk.payload.length} bytes, expected ${rawLength}`, where);
       raw = chunk.payload;
+      // The payload is the raw pages, whose crc was just checked.
+      crc = chunkChecksumFromPagesCrc(chunk.zeroBitmap, chunk.payloadCrc);
     } else {
       throw protocolError(`chunk ${chunk.seq}: unknown flags 0x${chunk.flags.toString(16)}`, where);
     }
-    const crc = chunkChecksum(chunk.zeroBitmap, raw);
     if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
 
     const result = this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);

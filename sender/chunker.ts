@@ -5,7 +5,7 @@
  * the page buffer (which is compacted in place) and the frame buffer.
  */
 import { CHUNK_HEADER_SIZE, CHUNK_LZ4, writeChunkHeader, zeroBitmapLength } from '../shared/protocol/messages.js';
-import { chunkChecksum, payloadChecksum } from '../shared/protocol/digest.js';
+import { chunkChecksum, chunkChecksumFromPagesCrc, payloadChecksum } from '../shared/protocol/digest.js';
 import { lz4Bound, lz4Compress } from '../shared/codec/lz4.js';
 import { FRAME_PREFIX_SIZE } from '../shared/protocol/frame-decoder.js';
 import type { ChunkSpan } from '../shared/protocol/chunk-plan.js';
@@ -78,7 +78,8 @@ export class Chunker {
       flags = 0;
     }
     const payload = frame.subarray(payloadAt, payloadAt + payloadLength);
-    const chunkCrc = chunkChecksum(bitmap, raw);
+    const pagesCrc = payloadChecksum(raw);
+    const chunkCrc = chunkChecksumFromPagesCrc(bitmap, pagesCrc);
     writeChunkHeader(frame.subarray(FRAME_PREFIX_SIZE), {
       seq: span.seq,
       startPfn: span.startPfn,
@@ -86,7 +87,7 @@ export class Chunker {
       flags,
       rawLength: packed,
       chunkCrc,
-      payloadCrc: payloadChecksum(payload),
+      payloadCrc: flags === 0 ? pagesCrc : payloadChecksum(payload),
     }, payloadLength);
     const end = payloadAt + payloadLength;
     frame.writeUInt32BE(end - FRAME_PREFIX_SIZE, 0);

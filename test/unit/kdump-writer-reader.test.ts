@@ -13,7 +13,7 @@ import { decodeSubHeader, DUMP_DH_COMPRESSED_INCOMPLETE, KDUMP_SUB_HEADER_SIZE, 
 import { isBitSet } from '../../shared/kdump/layout.js';
 import { pageCodecByName, type PageCodecName } from '../../shared/kdump/page-codec.js';
 import {
-  X86_64_START_KERNEL_MAP, buildElfCoreDetailed, corePageBytes, defaultVmcoreinfo, type BuiltElfCore, type ElfCoreSpec, type PageFill,
+  X86_64_START_KERNEL_MAP, buildElfCoreDetailed, corePageBytes, defaultVmcoreinfo, pageFromFill, type BuiltElfCore, type ElfCoreSpec, type PageFill,
 } from '../helpers/elf-core-builder.js';
 
 const PAGE = 4096;
@@ -246,5 +246,44 @@ describe('KdumpFileWriter.reopen', () => {
     await w3.finish();
 
     expect((await readFile(resumed)).equals(await readFile(straight))).toBe(true);
+  });
+});
+
+describe('KdumpFileWriter with bitmaps larger than its 64 KiB window', () => {
+  it('marks runs that cross a window boundary and reads sparse pages back', async () => {
+    const path = join(dir, 'sparse.kdump');
+    // 524288 = 65536 * 8: the first pfn of the second bitmap window.
+    const runs = [{ startPfn: 5, pageCount: 3 }, { startPfn: 524_285, pageCount: 6 }, { startPfn: 599_990, pageCount: 10 }];
+    const maxPfn = 600_000;
+    const pfns = runs.flatMap((r) => Array.from({ length: r.pageCount }, (_, i) => r.startPfn + i));
+    const pageFor = (pfn: number) => pageFromFill(pfn % 4 === 0 ? 'zero' : pfn % 4 === 1 ? 'random' : 'pattern', pfn, PAGE);
+    const writer = await KdumpFileWriter.create(path, {
+      ...fileSpec('zlib'), maxPfn, presentRuns: runs, dumpableRuns: runs, maxRunPages: 16,
+    });
+    let rank = 0;
+    for (const run of runs) {
+      const bitmap = Buffer.alloc(zeroBitmapLength(run.pageCount));
+      const raw: Buffer[] = [];
+      for (let i = 0; i < run.pageCount; i++) {
+        const page = pageFor(run.startPfn + i);
+        if (page.every((b) => b === 0)) bitmap[i >>> 3] |= 1 << (i & 7);
+        else raw.push(page);
+      }
+      await writer.writePages(rank, run.pageCount, bitmap, Buffer.concat(raw));
+      rank += run.pageCount;
+    }
+    await writer.finish();
+
+    await withReader(path, async (r) => {
+      expect(r.header.bitmapBlocks).toBe(2 * Math.ceil(Math.ceil(maxPfn / 8) / PAGE));
+      expect(r.presentBitmap.length).toBeGreaterThan(65536);
+      expect(r.maxPfn).toBe(maxPfn);
+      expect(r.pfnsIn(r.presentBitmap)).toEqual(pfns);
+      expect(r.pfnsIn(r.dumpableBitmap)).toEqual(pfns);
+      const descriptors = await r.readDescriptors(0, pfns.length);
+      for (let i = 0; i < pfns.length; i++) {
+        expect((await r.readPage(descriptors[i])).equals(pageFor(pfns[i]))).toBe(true);
+      }
+    });
   });
 });

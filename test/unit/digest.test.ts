@@ -1,0 +1,24 @@
+import { describe, it, expect } from 'vitest';
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { chunkChecksum, dumpDigest, payloadChecksum } from '../../shared/protocol/digest.js';
+
+describe('checksums', () => {
+  it('chunkChecksum is the crc32 of the bitmap followed by the raw pages', () => {
+    const bitmap = Buffer.from([0b101, 0]);
+    const pages = Buffer.alloc(8192, 0x3c);
+    expect(chunkChecksum(bitmap, pages)).toBe(crc32(Buffer.concat([bitmap, pages])));
+    // The bitmap counts: same pages, other zero pages -> other checksum.
+    expect(chunkChecksum(Buffer.from([0b100, 0]), pages)).not.toBe(chunkChecksum(bitmap, pages));
+    expect(payloadChecksum(pages)).toBe(crc32(pages));
+  });
+
+  it('dumpDigest is SHA-256 over the chunk crcs as little-endian u32s, in order', () => {
+    const crcs = Uint32Array.from([0xdeadbeef, 1, 0x8000_0000]);
+    const le = Buffer.alloc(12);
+    crcs.forEach((c, i) => le.writeUInt32LE(c, i * 4));
+    expect(dumpDigest(crcs)).toBe(createHash('sha256').update(le).digest('hex'));
+    expect(dumpDigest(Uint32Array.from([1, 0xdeadbeef, 0x8000_0000]))).not.toBe(dumpDigest(crcs));
+    expect(dumpDigest(new Uint32Array(0))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+});
