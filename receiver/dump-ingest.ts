@@ -201,7 +201,8 @@ export class DumpIngest {
     await rename(this.paths.incomplete, this.paths.final);
     await this.checksumFile.close();
     await rm(this.paths.checksums, { force: true });
-    this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), finishedAt: Date.now(), digest });
+    // bytes stored: the whole file as it sits on disk (headers, bitmaps, descriptors, pages).
+    this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest });
     return { storedBytes };
   }
 
