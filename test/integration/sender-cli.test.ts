@@ -1,0 +1,101 @@
+/**
+ * kdump-send as the capture kernel's script runs it: one clear line on
+ * stderr for each kind of trouble, and the documented exit code.
+ */
+import net from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../sender/exit-codes.js';
+import { runReceiverCli, runSender } from '../helpers/cli.js';
+import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
+import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('kdump-send command line', () => {
+  let core: ElfCoreFile;
+
+  beforeAll(async () => {
+    core = await writeElfCoreFile({ loads: sampleX86Loads() });
+  });
+  afterAll(async () => {
+    await core.cleanup();
+  });
+
+  it('a missing vmcore: exit 2, names the file', async () => {
+    const result = await runSender(['--server', 'tcp://127.0.0.1:1', '/nonexistent/vmcore']);
+    expect(result.code).toBe(ExitCode.BAD_INPUT);
+    expect(result.stderr).toMatch(/error BAD_INPUT: cannot open vmcore \/nonexistent\/vmcore: no such file/);
+  });
+
+  it('a file that is not an ELF core: exit 2, says what and where', async () => {
+    const notCore = path.join(core.dir, 'not-a-core');
+    await writeFile(notCore, Buffer.alloc(4096, 0x41));
+    const result = await runSender(['--server', 'tcp://127.0.0.1:1', notCore]);
+    expect(result.code).toBe(ExitCode.BAD_INPUT);
+    expect(result.stderr).toMatch(/not-a-core: not an ELF file \(bad magic at offset 0\)/);
+  });
+
+  it('a malformed or unsupported server URL: exit 2 before touching the network', async () => {
+    for (const [url, message] of [
+      ['not a url', /malformed server URL "not a url"/],
+      ['http://127.0.0.1:80/', /unsupported server URL scheme http:/],
+      ['tcp://127.0.0.1', /needs a host and a port/],
+    ] as const) {
+      const result = await runSender(['--server', url, core.path]);
+      expect(result.code, url).toBe(ExitCode.BAD_INPUT);
+      expect(result.stderr).toMatch(message);
+    }
+  });
+
+  it('an unreachable receiver: retries until the deadline, then exit 3', async () => {
+    const port = await closedPort();
+    const started = Date.now();
+    const result = await runSender(['--server', `tcp://127.0.0.1:${port}`, '--deadline', '2', core.path]);
+    expect(result.code).toBe(ExitCode.UNREACHABLE);
+    expect(result.stderr).toMatch(/attempt 1 failed \(UNAVAILABLE: cannot reach tcp:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+    expect(result.stderr).toMatch(/error UNAVAILABLE: cannot reach/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a bad option value: exit 2 with the option named', async () => {
+    const result = await runSender(['--server', 'tcp://127.0.0.1:1', '--chunk-pages', '0', core.path]);
+    expect(result.code).toBe(ExitCode.BAD_INPUT);
+    expect(result.stderr).toMatch(/--chunk-pages must be an integer from 1 to 1024/);
+  });
+
+  describe('against a receiver', () => {
+    let receiver: TestReceiver;
+    beforeAll(async () => {
+      receiver = await startTestReceiver();
+    });
+    afterAll(async () => {
+      await receiver.stop();
+    });
+
+    it('stores the dump, prints the result as JSON and progress as plain lines; list and show find it', async () => {
+      const result = await runSender(['--server', receiver.wsUrl, '--host-id', 'cli-host', '--progress-interval', '1', core.path]);
+      expect(result.code, result.stderr).toBe(ExitCode.STORED);
+      expect(result.stderr).toMatch(/kdump-send: 100%, [\d.]+ MB sent in [\d.]+ s/);
+      expect(result.stderr).not.toMatch(/\r|\x1b\[/); // no TTY tricks on a serial console
+      const done = JSON.parse(result.stdout);
+      expect(done).toMatchObject({ attempts: 1, path: expect.stringMatching(/^cli-host\//) });
+
+      const list = await runReceiverCli(['list', '--data-dir', receiver.dataDir]);
+      expect(list.stdout).toMatch(new RegExp(`${done.dumpId.slice(0, 12)}\\s+cli-host\\s+.*complete`));
+      const show = await runReceiverCli(['show', done.dumpId, '--data-dir', receiver.dataDir, '--json']);
+      expect(JSON.parse(show.stdout)).toMatchObject({ dumpId: done.dumpId, status: 'complete', path: done.path });
+      const missing = await runReceiverCli(['show', 'ffffffffffff', '--data-dir', receiver.dataDir]);
+      expect(missing.code).toBe(3);
+      expect(missing.stderr).toMatch(/no dump matches "ffffffffffff"/);
+    });
+  });
+});
