@@ -1,15 +1,21 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { chunkChecksum, dumpDigest, payloadChecksum } from '../../shared/protocol/digest.js';
+import { chunkChecksum, chunkChecksumFromPagesCrc, dumpDigest, payloadChecksum } from '../../shared/protocol/digest.js';
 
 describe('checksums', () => {
-  it('chunkChecksum is the crc32 of the bitmap followed by the raw pages', () => {
-    const bitmap = Buffer.from([0b101, 0]);
-    const pages = Buffer.alloc(8192, 0x3c);
-    expect(chunkChecksum(bitmap, pages)).toBe(crc32(Buffer.concat([bitmap, pages])));
+  const bitmap = Buffer.from([0b101, 0]);
+  const pages = Buffer.alloc(8192, 0x3c);
+
+  it('chunkChecksum is the crc32 of the raw pages followed by the zero bitmap', () => {
+    expect(chunkChecksum(bitmap, pages)).toBe(crc32(Buffer.concat([pages, bitmap])));
     // The bitmap counts: same pages, other zero pages -> other checksum.
     expect(chunkChecksum(Buffer.from([0b100, 0]), pages)).not.toBe(chunkChecksum(bitmap, pages));
+    expect(chunkChecksum(Buffer.from([0xff]), Buffer.alloc(0))).toBe(crc32(Buffer.from([0xff])));
+  });
+
+  it('chunkChecksumFromPagesCrc continues from the pages crc', () => {
+    expect(chunkChecksumFromPagesCrc(bitmap, payloadChecksum(pages))).toBe(chunkChecksum(bitmap, pages));
     expect(payloadChecksum(pages)).toBe(crc32(pages));
   });
 

@@ -89,7 +89,11 @@ function chunkPages(plan: ChunkPlan, seq: number) {
 async function writeChunks(writer: KdumpFileWriter, plan: ChunkPlan, from: number, to: number): Promise<void> {
   for (let seq = from; seq < to; seq++) {
     const { span, bitmap, raw } = chunkPages(plan, seq);
-    await writer.writePages(span.firstRank, span.pageCount, bitmap, raw);
+    const result = await writer.writePages(span.firstRank, span.pageCount, bitmap, raw);
+    let zeroes = 0;
+    for (let i = 0; i < span.pageCount; i++) if (bitmap[i >>> 3] & (1 << (i & 7))) zeroes++;
+    expect(result.zeroPages).toBe(zeroes);
+    expect(result.storedBytes).toBeLessThanOrEqual(raw.length);
   }
 }
 
