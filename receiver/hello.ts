@@ -37,7 +37,14 @@ function utsnameFor(hello: HelloMessage, core: CoreDescription): Utsname {
   return { sysname: 'Linux', nodename: hello.hostId, release, version: '', machine: core.machine, domainname: '' };
 }
 
-export function acceptHello(hello: HelloMessage, limits: ReceiverLimits, codec: PageCodec): AcceptedHello {
+export function acceptHello(received: HelloMessage, limits: ReceiverLimits, codec: PageCodec): AcceptedHello {
+  // Own copies: the frame these bytes arrived in is reused for the next one.
+  const hello: HelloMessage = {
+    ...received,
+    elfHeaders: Buffer.from(received.elfHeaders),
+    notes: Buffer.from(received.notes),
+    utsname: received.utsname && Buffer.from(received.utsname),
+  };
   if (hello.protocol !== PROTOCOL_VERSION) {
     throw protocolError(`protocol version ${hello.protocol} not supported (this receiver speaks ${PROTOCOL_VERSION})`);
   }

@@ -60,7 +60,8 @@ export function serveTcpConnection(socket: Socket, createSession: SessionFactory
     }),
     close: () => socket.end(),
   });
-  const decoder = new FrameDecoder(maxFrameBytes);
+  // Frames are handled one at a time and dropped before the next is taken, so one assembly buffer serves them all.
+  const decoder = new FrameDecoder(maxFrameBytes, true);
   const pump = new FramePump(session, () => decoder.next(), () => socket.pause(), () => socket.resume());
   socket.on('data', (data: Buffer) => {
     decoder.push(data);

@@ -63,7 +63,7 @@ export function looksLikeElfCore(buf: Buffer): boolean {
 
 export function parseElfHeader(buf: Buffer): ElfHeader {
   if (buf.length < ELF_HEADER_SIZE) {
-    throw corrupt(`ELF header truncated: need ${ELF_HEADER_SIZE} bytes, have ${buf.length}`, { offset: 0 });
+    throw corrupt(`ELF header truncated at offset ${buf.length}: need ${ELF_HEADER_SIZE} bytes`, { offset: buf.length });
   }
   if (buf.readUInt32BE(0) !== 0x7f454c46) throw badInput('not an ELF file (bad magic at offset 0)', { offset: 0 });
   if (buf[4] !== 2) throw badInput(`not a 64-bit ELF file (EI_CLASS=${buf[4]} at offset 4)`, { offset: 4 });

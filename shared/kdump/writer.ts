@@ -64,7 +64,9 @@ export class KdumpFileWriter {
 
   /** Creates (truncating) the file and writes everything that precedes page data. */
   static async create(path: string, spec: KdumpFileSpec): Promise<KdumpFileWriter> {
-    const file = await open(path, 'w+');
+    const file = await open(path, 'w+').catch((error: Error) => {
+      throw new NetdumpError(ErrorCode.INTERNAL, `cannot create ${path}: ${error.message}`, { path });
+    });
     const writer = new KdumpFileWriter(file, path, spec);
     try {
       await writer.writeMetadata();
@@ -77,7 +79,9 @@ export class KdumpFileWriter {
 
   /** Reopens a partly written file to continue appending after `dataEnd` (resume). */
   static async reopen(path: string, spec: KdumpFileSpec, dataEnd: number): Promise<KdumpFileWriter> {
-    const file = await open(path, 'r+');
+    const file = await open(path, 'r+').catch((error: Error) => {
+      throw new NetdumpError(ErrorCode.INTERNAL, `cannot reopen ${path} to resume: ${error.message}`, { path });
+    });
     return new KdumpFileWriter(file, path, spec, dataEnd);
   }
 

@@ -21,8 +21,16 @@ export class FrameDecoder {
   private nextLength = -1;
   /** Total bytes consumed by whole frames so far (for error context). */
   private consumed = 0;
+  /** Where frames that span several reads are assembled, when reuse is on. */
+  private assembly?: Buffer;
 
-  constructor(private readonly maxFrameBytes: number) {}
+  /**
+   * With `reuseAssembly`, a frame that spans several pushes is assembled in
+   * one buffer that the next call overwrites: the caller must be done with a
+   * frame before asking for the next. It saves an allocation and the garbage
+   * per large frame on the receiver's hot path.
+   */
+  constructor(private readonly maxFrameBytes: number, private readonly reuseAssembly = false) {}
 
   /** Bytes received but not yet returned as part of a frame. */
   get bufferedBytes(): number {
@@ -66,7 +74,13 @@ export class FrameDecoder {
       else this.pending[0] = head.subarray(n);
       return head.subarray(0, n);
     }
-    const out = Buffer.allocUnsafe(n);
+    let out: Buffer;
+    if (this.reuseAssembly) {
+      if (!this.assembly || this.assembly.length < n) this.assembly = Buffer.allocUnsafe(Math.max(n, 2 * (this.assembly?.length ?? 0)));
+      out = this.assembly.subarray(0, n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+    }
     let filled = 0;
     while (filled < n) {
       const part = this.pending[0];
