@@ -122,8 +122,8 @@ describe('parseElfHeader error paths', () => {
     const err = catchNetdump(() => parseElfHeader(good().subarray(0, length)));
     expect(err.code).toBe('CORRUPT');
     expect(err.message).toMatch(/truncated/);
-    expect(err.message).toContain(`have ${length}`);
-    expect(err.context.offset).toBe(0);
+    expect(err.message).toContain(`at offset ${length}: need 64 bytes`);
+    expect(err.context.offset).toBe(length);
   });
 
   it('wrong e_phentsize -> CORRUPT naming offset 54', () => {
