@@ -7,7 +7,7 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { corrupt, protocolError } from '../shared/errors.js';
 import { lz4DecompressExact } from '../shared/codec/lz4.js';
-import { chunkChecksum, chunkChecksumFromPagesCrc, dumpDigest, payloadChecksum } from '../shared/protocol/digest.js';
+import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, payloadChecksum } from '../shared/protocol/digest.js';
 import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../shared/protocol/messages.js';
 import { KdumpFileWriter } from '../shared/kdump/writer.js';
 import type { ChunkPlan } from '../shared/protocol/chunk-plan.js';
@@ -37,7 +37,10 @@ export class DumpIngest {
   private bytesStored: number;
   private pagesZero: number;
   private pagesStored: number;
-  private readonly chunkCrcs: Uint32Array;
+  /** Digest over chunks [0, nextSeq). */
+  private readonly digest = new DumpDigestBuilder();
+  /** Checksums of chunks [durableSeq, nextSeq): what the next checkpoint appends to the resume file. */
+  private undurableCrcs: number[] = [];
   private readonly rawBuffer: Buffer;
   private readonly plan: ChunkPlan;
 
@@ -49,11 +52,10 @@ export class DumpIngest {
     private readonly checksumFile: FileHandle,
     private readonly catalog: Catalog,
     private readonly policy: CheckpointPolicy,
-    resume: { nextSeq: number; crcs: Uint32Array; progress?: ProgressUpdate },
+    resume: { nextSeq: number; storedCrcs: Buffer; progress?: ProgressUpdate },
   ) {
     this.plan = accepted.plan;
-    this.chunkCrcs = new Uint32Array(this.plan.totalChunks);
-    this.chunkCrcs.set(resume.crcs.subarray(0, resume.nextSeq));
+    this.digest.addStored(resume.storedCrcs);
     this.nextSeq = resume.nextSeq;
     this.durableSeq = resume.nextSeq;
     this.checkpointStartSeq = resume.nextSeq;
@@ -69,7 +71,7 @@ export class DumpIngest {
     const checksumFile = await open(paths.checksums, 'w+');
     return new DumpIngest(accepted.hello.dumpId, accepted, paths, writer, checksumFile, catalog, policy, {
       nextSeq: 0,
-      crcs: new Uint32Array(0),
+      storedCrcs: Buffer.alloc(0),
     });
   }
 
@@ -84,12 +86,10 @@ export class DumpIngest {
       await checksumFile.close();
       throw corrupt(`resume state of dump ${accepted.hello.dumpId} is damaged: ${bytesRead} of ${bytes.length} checksum bytes`);
     }
-    const crcs = new Uint32Array(progress.nextSeq);
-    for (let i = 0; i < crcs.length; i++) crcs[i] = bytes.readUInt32LE(i * 4);
     const writer = await KdumpFileWriter.reopen(paths.incomplete, accepted.spec, progress.dataEnd);
     return new DumpIngest(accepted.hello.dumpId, accepted, paths, writer, checksumFile, catalog, policy, {
       nextSeq: progress.nextSeq,
-      crcs,
+      storedCrcs: bytes,
       progress,
     });
   }
@@ -150,7 +150,8 @@ export class DumpIngest {
     if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
 
     const result = this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
-    this.chunkCrcs[chunk.seq] = crc;
+    this.digest.add(crc);
+    this.undurableCrcs.push(crc);
     this.nextSeq++;
     this.bytesIn += frameBytes;
     this.bytesStored += result.storedBytes;
@@ -173,11 +174,13 @@ export class DumpIngest {
     this.checkpointStartSeq = upTo;
     this.checkpointInFlight = (async () => {
       const from = this.durableSeq;
-      const bytes = Buffer.alloc((upTo - from) * 4);
-      for (let seq = from; seq < upTo; seq++) bytes.writeUInt32LE(this.chunkCrcs[seq], (seq - from) * 4);
+      const crcs = this.undurableCrcs.slice(0, upTo - from);
+      const bytes = Buffer.alloc(crcs.length * 4);
+      crcs.forEach((crc, i) => bytes.writeUInt32LE(crc, i * 4));
       await this.checksumFile.write(bytes, 0, bytes.length, from * 4);
       await Promise.all([this.writer.sync(), this.checksumFile.datasync()]);
       this.durableSeq = upTo;
+      this.undurableCrcs = this.undurableCrcs.slice(crcs.length);
       this.catalog.updateProgress(this.dumpId, snapshot);
       return upTo;
     })().finally(() => {
@@ -191,7 +194,7 @@ export class DumpIngest {
     if (end.totalChunks !== this.plan.totalChunks || this.nextSeq !== this.plan.totalChunks) {
       throw protocolError(`END after ${this.nextSeq} of ${this.plan.totalChunks} chunks (sender says ${end.totalChunks})`, { dump: this.dumpId });
     }
-    const digest = dumpDigest(this.chunkCrcs);
+    const digest = this.digest.hex();
     if (digest !== end.digest) {
       throw corrupt(`dump ${this.dumpId}: digest mismatch (sender ${end.digest.slice(0, 16)}…, receiver ${digest.slice(0, 16)}…)`, { dump: this.dumpId });
     }

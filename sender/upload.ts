@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
-import { dumpDigest } from '../shared/protocol/digest.js';
+import { DumpDigestBuilder } from '../shared/protocol/digest.js';
 import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DoneMessage, type Message } from '../shared/protocol/messages.js';
 import { Chunker, frameCapacity } from './chunker.js';
 import { connectTransport, type ClientTransport, type ServerAddress } from './transport.js';
@@ -129,8 +129,8 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   const chunker = new Chunker(core.pageSize);
   const pageBuffer = Buffer.alloc(options.chunkPages * core.pageSize);
   const frames = Array.from({ length: options.framesInFlight }, () => Buffer.alloc(frameCapacity(core.pageSize, options.chunkPages)));
-  const chunkCrcs = new Uint32Array(plan.totalChunks);
-  let crcsKnown = 0; // chunks [0, crcsKnown) have their checksum in chunkCrcs
+  // Chunks [0, digest.count) are in the digest; a resend after a reconnect adds nothing.
+  const digest = new DumpDigestBuilder();
   let bytesSent = 0;
   let zeroPages = 0;
   const started = Date.now();
@@ -154,9 +154,9 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
 
   /** Checksums of stored chunks this process never sent (it restarted): re-read, no compression. */
   function catchUpChecksums(upTo: number): void {
-    for (; crcsKnown < upTo; crcsKnown++) {
-      const span = plan.chunk(crcsKnown);
-      chunkCrcs[crcsKnown] = chunker.checksum(span.pageCount, source.readPages(span.startPfn, span.pageCount, pageBuffer));
+    while (digest.count < upTo) {
+      const span = plan.chunk(digest.count);
+      digest.add(chunker.checksum(span.pageCount, source.readPages(span.startPfn, span.pageCount, pageBuffer)));
     }
   }
 
@@ -184,9 +184,8 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         const span = plan.chunk(seq);
         const pages = source.readPages(span.startPfn, span.pageCount, pageBuffer);
         const encoded = chunker.encode(span, pages, frames[slot]);
-        chunkCrcs[seq] = encoded.chunkCrc;
-        if (seq >= crcsKnown) {
-          crcsKnown = seq + 1;
+        if (seq === digest.count) {
+          digest.add(encoded.chunkCrc);
           zeroPages += encoded.zeroPages;
         }
         pending[slot] = transport.send(encoded.message, encoded.framed);
@@ -197,7 +196,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       }
       await Promise.all(pending.map((p) => withinTimeout(p, options.replyTimeoutMs)));
       const donePromise = inbox.waitFor<DoneMessage>('done', options.replyTimeoutMs);
-      await transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: dumpDigest(chunkCrcs) }));
+      await transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: digest.hex() }));
       return await donePromise;
     } finally {
       transport.close();
