@@ -118,7 +118,8 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     servers.push(httpServer);
   }
 
-  result.close = async () => {
+  let closing: Promise<void> | undefined;
+  result.close = () => (closing ??= (async () => {
     const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const socket of sockets) socket.destroy();
     wss?.close();
@@ -126,6 +127,6 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     await Promise.all([...sessions].map((session) => session.release()));
     await Promise.all(closed);
     catalog.close();
-  };
+  })());
   return result;
 }

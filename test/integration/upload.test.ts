@@ -4,7 +4,7 @@
  * receiver's answers to input a correct sender never sends.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
@@ -147,6 +147,44 @@ describe('upload over loopback', () => {
     expect(second.path).toBe(first.path);
     expect(second.bytesSent).toBe(0);
     expect(receiver.catalog.list()).toHaveLength(1);
+  });
+
+  it('resumes a dump after the receiver restarts, from the checkpoint it recorded', async () => {
+    receiver = await startTestReceiver({ checkpointChunks: 4 });
+    const dataDir = receiver.dataDir;
+    const client = await RawClient.connect(receiver.tcpAddress!.port);
+    client.sendMessage(encodeControl(helloFor(source)));
+    await client.next('accept');
+    for (let seq = 0; seq < 10; seq++) client.sendMessage(chunkMessage(source, seq));
+    const ack = await client.next('ack');
+    expect(ack.nextSeq).toBeGreaterThanOrEqual(4);
+    client.close();
+    await client.closed;
+    await receiver.close();
+
+    receiver = await startTestReceiver({ dataDir, checkpointChunks: 4 });
+    const logs: string[] = [];
+    const result = await upload(source, uploadOptions(receiver.tcpUrl, { log: (l) => logs.push(l) }));
+    expect(logs.some((l) => /resuming at chunk (\d+) of/.test(l) && Number(/chunk (\d+)/.exec(l)![1]) >= 4)).toBe(true);
+    await expectStoredPagesMatch(path.join(dataDir, result.path), source, SPEC);
+    expect(receiver.catalog.get(result.dumpId)).toMatchObject({ status: 'complete' });
+    await receiver.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('a hostile connection leaves another upload in flight and the dumps already stored untouched', async () => {
+    receiver = await startTestReceiver();
+    const stored = await upload(source, uploadOptions(receiver.tcpUrl, { hostId: 'earlier-host' }));
+    const storedBytes = await readFile(path.join(receiver.dataDir, stored.path));
+    const inFlight = upload(source, uploadOptions(receiver.wsUrl, { hostId: 'busy-host', chunkPages: 4 }));
+    const hostile = await RawClient.connect(receiver.tcpAddress!.port);
+    hostile.sendRaw(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    await hostile.closed;
+    const result = await inFlight;
+    expect(result.attempts).toBe(1);
+    await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source, SPEC);
+    expect((await readFile(path.join(receiver.dataDir, stored.path))).equals(storedBytes)).toBe(true);
+    expect(receiver.catalog.list().map((r) => r.status)).toEqual(['complete', 'complete']);
   });
 
   describe('bad input to the receiver', () => {
