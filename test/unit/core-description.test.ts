@@ -1,5 +1,4 @@
 import { describe, it, expect } from 'vitest';
-import { NetdumpError } from '../../shared/errors.js';
 import { EM_AARCH64, PT_NOTE } from '../../shared/elf/core.js';
 import { describeCore, machineName, noteSegment, physBaseOf } from '../../shared/elf/core-description.js';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
@@ -7,19 +6,10 @@ import {
   EHDR, PHDR, X86_64_START_KERNEL_MAP, buildElfCoreDetailed, defaultVmcoreinfo, phdrAt, sampleX86Loads,
   type BuiltElfCore, type ElfCoreSpec, type LoadSegmentSpec,
 } from '../helpers/elf-core-builder.js';
+import { catchNetdump } from '../helpers/errors.js';
 
 function describeBuilt(core: BuiltElfCore, fileSize: number | undefined = core.buffer.length) {
   return describeCore(core.headers, core.notes, fileSize);
-}
-
-function thrown(fn: () => unknown): NetdumpError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(NetdumpError);
-    return error as NetdumpError;
-  }
-  throw new Error('expected a NetdumpError');
 }
 
 /** A small RAM range plus a kernel-text PT_LOAD at `paddr` mapped at __START_KERNEL_map + `textOffset`. */
@@ -97,7 +87,7 @@ describe('describeCore', () => {
 
   it('missing VMCOREINFO -> BAD_INPUT', () => {
     const core = buildElfCoreDetailed({ loads: sampleX86Loads(), vmcoreinfo: null });
-    const err = thrown(() => describeBuilt(core));
+    const err = catchNetdump(() => describeBuilt(core));
     expect(err.code).toBe('BAD_INPUT');
     expect(err.message).toMatch(/VMCOREINFO/);
   });
@@ -109,7 +99,7 @@ describe('describeCore', () => {
     ['OSRELEASE=no-pagesize', /missing/],
   ])('bad VMCOREINFO %s -> CORRUPT', (text, message) => {
     const core = buildElfCoreDetailed({ loads: sampleX86Loads(), vmcoreinfo: `${text}\nCRASHTIME=1\n` });
-    const err = thrown(() => describeBuilt(core));
+    const err = catchNetdump(() => describeBuilt(core));
     expect(err.code).toBe('CORRUPT');
     expect(err.message).toMatch(/PAGESIZE/);
     expect(err.message).toMatch(message);
@@ -117,36 +107,36 @@ describe('describeCore', () => {
 
   it('non-numeric PAGESIZE -> CORRUPT', () => {
     const core = buildElfCoreDetailed({ loads: sampleX86Loads(), vmcoreinfo: 'PAGESIZE=4k\n' });
-    expect(thrown(() => describeBuilt(core)).code).toBe('CORRUPT');
+    expect(catchNetdump(() => describeBuilt(core)).code).toBe('CORRUPT');
   });
 
   it('headers shorter than the program header table -> CORRUPT', () => {
     const core = buildElfCoreDetailed({ loads: sampleX86Loads() });
-    const err = thrown(() => describeCore(core.headers.subarray(0, core.headers.length - 8), core.notes));
+    const err = catchNetdump(() => describeCore(core.headers.subarray(0, core.headers.length - 8), core.notes));
     expect(err.code).toBe('CORRUPT');
     expect(err.message).toContain(`${core.headers.length}`);
   });
 
   it('a file shorter than a PT_LOAD -> CORRUPT', () => {
     const core = buildElfCoreDetailed({ loads: sampleX86Loads() });
-    expect(thrown(() => describeBuilt(core, core.buffer.length - 4096)).code).toBe('CORRUPT');
+    expect(catchNetdump(() => describeBuilt(core, core.buffer.length - 4096)).code).toBe('CORRUPT');
   });
 
   it('a non-ELF header -> BAD_INPUT', () => {
     const core = buildElfCoreDetailed({ loads: sampleX86Loads() });
     const headers = Buffer.from(core.headers);
     headers.writeUInt16LE(2, EHDR.type);
-    expect(thrown(() => describeCore(headers, core.notes)).code).toBe('BAD_INPUT');
+    expect(catchNetdump(() => describeCore(headers, core.notes)).code).toBe('BAD_INPUT');
   });
 
   it('noteSegment wants exactly one PT_NOTE', () => {
     const core = buildElfCoreDetailed({ loads: sampleX86Loads() });
     const d = describeBuilt(core);
-    expect(thrown(() => noteSegment(d.programHeaders.slice(1))).code).toBe('CORRUPT');
+    expect(catchNetdump(() => noteSegment(d.programHeaders.slice(1))).code).toBe('CORRUPT');
     const twice = Buffer.from(core.headers);
     twice.writeUInt32LE(PT_NOTE, phdrAt(4) + PHDR.type);
     const d2 = describeCore(twice, core.notes);
-    const err = thrown(() => noteSegment(d2.programHeaders));
+    const err = catchNetdump(() => noteSegment(d2.programHeaders));
     expect(err.code).toBe('CORRUPT');
     expect(err.message).toMatch(/2 PT_NOTE/);
   });

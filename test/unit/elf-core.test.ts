@@ -1,5 +1,4 @@
 import { describe, it, expect } from 'vitest';
-import { NetdumpError } from '../../shared/errors.js';
 import {
   ELF_HEADER_SIZE, EM_X86_64, NT_PRSTATUS, PT_LOAD, PT_NOTE, countPrstatusNotes, findVmcoreinfoNote, headersLength,
   looksLikeElfCore, parseElfHeader, parseNotes, parseProgramHeaders,
@@ -8,17 +7,7 @@ import {
   EHDR, PHDR, X86_64_START_KERNEL_MAP, buildElfCoreDetailed, defaultVmcoreinfo, encodeNote, phdrAt, sampleX86Loads,
   type ElfCoreSpec,
 } from '../helpers/elf-core-builder.js';
-
-/** Runs fn, expecting a NetdumpError; returns it for further checks. */
-function catchNetdump(fn: () => unknown): NetdumpError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(NetdumpError);
-    return error as NetdumpError;
-  }
-  throw new Error('expected a NetdumpError, nothing was thrown');
-}
+import { catchNetdump } from '../helpers/errors.js';
 
 const spec: ElfCoreSpec = { loads: sampleX86Loads(), cpus: 2, vmcoreinfo: defaultVmcoreinfo({ osRelease: '6.1.0-unit' }) };
 

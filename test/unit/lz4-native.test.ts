@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { NetdumpError } from '../../shared/errors.js';
 import { lz4Bound, lz4Compress, lz4DecompressExact, lz4Native } from '../../shared/codec/lz4.js';
+import { catchNetdump } from '../helpers/errors.js';
 
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -21,16 +21,6 @@ function page(pfn: number, kind: 'pattern' | 'random'): Buffer {
     }
   }
   return out;
-}
-
-function thrown(fn: () => unknown): NetdumpError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(NetdumpError);
-    return error as NetdumpError;
-  }
-  throw new Error('expected a NetdumpError');
 }
 
 describe('lz4 codec uses the native addon', () => {
@@ -78,7 +68,7 @@ describe('lz4 block round trip', () => {
     const input = page(4, 'pattern');
     const out = Buffer.alloc(lz4Bound(input.length));
     const n = lz4Compress(input, out);
-    const err = thrown(() => lz4DecompressExact(out.subarray(0, n), Buffer.alloc(8192), { seq: 9 }));
+    const err = catchNetdump(() => lz4DecompressExact(out.subarray(0, n), Buffer.alloc(8192), { seq: 9 }));
     expect(err.code).toBe('CORRUPT');
     expect(err.message).toContain('decoded to 4096 bytes, expected 8192');
     expect(err.context).toEqual({ seq: 9 });
@@ -88,12 +78,12 @@ describe('lz4 block round trip', () => {
     const input = page(5, 'pattern');
     const out = Buffer.alloc(lz4Bound(input.length));
     const n = lz4Compress(input, out);
-    const err = thrown(() => lz4DecompressExact(out.subarray(0, n), Buffer.alloc(1024), { seq: 1 }));
+    const err = catchNetdump(() => lz4DecompressExact(out.subarray(0, n), Buffer.alloc(1024), { seq: 1 }));
     expect(err.code).toBe('CORRUPT');
   });
 
   it('a garbage block -> CORRUPT', () => {
     const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x01]);
-    expect(thrown(() => lz4DecompressExact(garbage, Buffer.alloc(4096), { seq: 2 })).code).toBe('CORRUPT');
+    expect(catchNetdump(() => lz4DecompressExact(garbage, Buffer.alloc(4096), { seq: 2 })).code).toBe('CORRUPT');
   });
 });
