@@ -17,8 +17,9 @@ fi
 step "npm packages (native addons lz4, lzo, better-sqlite3 are built here)"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
-step "build"
+step "build and type-check (sources and tests)"
 npm run build
+npm run typecheck
 
 if [ "${SKIP_REAL:-0}" != 1 ]; then
   step "real-vmcore fixtures (crash Debian's kernel in QEMU; cached)"
