@@ -86,7 +86,10 @@ export class DumpIngest {
       await checksumFile.close();
       throw corrupt(`resume state of dump ${accepted.hello.dumpId} is damaged: ${bytesRead} of ${bytes.length} checksum bytes`);
     }
-    const writer = await KdumpFileWriter.reopen(paths.incomplete, accepted.spec, progress.dataEnd);
+    const writer = await KdumpFileWriter.reopen(paths.incomplete, accepted.spec, progress.dataEnd).catch(async (error) => {
+      await checksumFile.close();
+      throw error;
+    });
     return new DumpIngest(accepted.hello.dumpId, accepted, paths, writer, checksumFile, catalog, policy, {
       nextSeq: progress.nextSeq,
       storedCrcs: bytes,

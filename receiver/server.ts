@@ -9,7 +9,7 @@ import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { pageCodecByName } from '../shared/kdump/page-codec.js';
-import { CHUNK_HEADER_SIZE } from '../shared/protocol/messages.js';
+import { CHUNK_HEADER_SIZE, MAX_HELLO_BYTES } from '../shared/protocol/messages.js';
 import { Catalog } from './catalog.js';
 import { serveTcpConnection, serveWsConnection } from './transports.js';
 import { UploadRegistry } from './uploads.js';
@@ -68,7 +68,8 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   );
   // The largest CHUNK: type byte, header, zero bitmap of 4 KiB pages, and a
   // payload no larger than the raw pages (the sender ships raw when lz4 does not help).
-  const maxFrameBytes = 1 + CHUNK_HEADER_SIZE + Math.ceil(config.maxChunkBytes / 4096 / 8) + config.maxChunkBytes;
+  // A HELLO carries the notes: up to MAX_HELLO_BYTES (thousands of CPUs' NT_PRSTATUS).
+  const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(config.maxChunkBytes / 4096 / 8) + config.maxChunkBytes, MAX_HELLO_BYTES);
   const sessionLog = log.child({ component: 'session' });
   const sessions = new Set<UploadSession>();
   const createSession = (peer: SessionPeer) => {

@@ -32,6 +32,7 @@ export class UploadSession {
   private ingest?: DumpIngest;
   private completeDigest?: { dumpId: string; digest: string; path: string; storedBytes: number };
   private closed = false;
+  private checkpointFailure?: NetdumpError;
   /** The frame being handled, so release() never detaches a dump mid-write. */
   private current: Promise<void> = Promise.resolve();
 
@@ -52,6 +53,7 @@ export class UploadSession {
   }
 
   private async dispatch(frame: Buffer): Promise<void> {
+    if (this.checkpointFailure) throw this.checkpointFailure;
     let message;
     try {
       message = decodeMessage(frame);
@@ -66,7 +68,8 @@ export class UploadSession {
         if (this.ingest || this.completeDigest) throw protocolError('second HELLO on one connection');
         const claim = await this.registry.claim(message).catch((error) => {
           const refusal = toNetdumpError(error);
-          if (refusal.code !== ErrorCode.UNAVAILABLE) refusal.context.final = true;
+          // Busy or our own trouble (disk) may pass; a HELLO we judged wrong stays wrong.
+          if (refusal.code !== ErrorCode.UNAVAILABLE && refusal.code !== ErrorCode.INTERNAL) refusal.context.final = true;
           throw refusal;
         });
         if (claim.kind === 'complete') {
@@ -85,9 +88,10 @@ export class UploadSession {
         if (!this.ingest) throw protocolError('CHUNK before HELLO');
         if (await this.ingest.acceptChunk(message, frame.length)) {
           // Durability runs beside the stream; the ACK goes out when it lands.
+          // A failed checkpoint is reported with the next frame, in sequence, never beside END's finish().
           this.ingest.checkpoint().then(
             (nextSeq) => this.send({ type: 'ack', nextSeq }),
-            (error) => this.fail(toNetdumpError(error)),
+            (error) => { this.checkpointFailure ??= toNetdumpError(error); },
           ).catch(() => {});
         }
         return;

@@ -168,7 +168,8 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     }, options.connectTimeoutMs);
     try {
       const acceptPromise = inbox.waitFor<AcceptMessage>('accept', options.replyTimeoutMs);
-      await transport.send(hello);
+      acceptPromise.catch(() => {}); // awaited below; a failed write must not leave it unhandled
+      await withinTimeout(transport.send(hello), options.replyTimeoutMs);
       const accept = await acceptPromise;
       if (accept.dumpId !== dumpId || accept.totalChunks !== plan.totalChunks || accept.nextSeq < 0 || accept.nextSeq > plan.totalChunks) {
         throw new NetdumpError(ErrorCode.PROTOCOL,
@@ -196,7 +197,8 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       }
       await Promise.all(pending.map((p) => withinTimeout(p, options.replyTimeoutMs)));
       const donePromise = inbox.waitFor<DoneMessage>('done', options.replyTimeoutMs);
-      await transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: digest.hex() }));
+      donePromise.catch(() => {});
+      await withinTimeout(transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: digest.hex() })), options.replyTimeoutMs);
       return await donePromise;
     } finally {
       transport.close();
@@ -215,10 +217,10 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts };
     } catch (error) {
       const failure = error instanceof NetdumpError ? error : new NetdumpError(ErrorCode.INTERNAL, String(error));
-      const elapsed = Date.now() - started;
-      if (!isRetryable(failure) || elapsed + backoffMs > options.deadlineMs) throw failure;
       // A connection that carried data before dropping is a flaky link, not a dead receiver: retry soon.
       if (bytesSent > sentBefore) backoffMs = FIRST_BACKOFF_MS;
+      const elapsed = Date.now() - started;
+      if (!isRetryable(failure) || elapsed + backoffMs > options.deadlineMs) throw failure;
       log(`attempt ${attempts} failed (${failure.code}: ${failure.message}); retrying in ${backoffMs} ms`);
       await sleep(backoffMs);
       backoffMs = Math.min(backoffMs * 2, 10_000);

@@ -9,10 +9,11 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { badInput, corrupt, NetdumpError, ErrorCode } from '../shared/errors.js';
 import { ELF_HEADER_SIZE, headersLength, parseElfHeader, parseProgramHeaders } from '../shared/elf/core.js';
 import { describeCore, noteSegment, type CoreDescription } from '../shared/elf/core-description.js';
+import { MAX_HELLO_BYTES } from '../shared/protocol/messages.js';
 import { readSpansForPages, readSpansForRange, type ReadSpan } from '../shared/elf/page-map.js';
 
-/** Notes larger than this are not a real core's (a few KiB per CPU plus VMCOREINFO). */
-const MAX_NOTES_BYTES = 64 * 1024 * 1024;
+/** Notes larger than this are not a real core's (a few hundred bytes per CPU plus VMCOREINFO), and would not fit a HELLO. */
+const MAX_NOTES_BYTES = MAX_HELLO_BYTES - 1024 * 1024;
 
 export class VmcoreSource {
   private constructor(

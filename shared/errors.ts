@@ -10,7 +10,7 @@ export const ErrorCode = {
   CORRUPT: 'CORRUPT',
   /** A protocol rule broken by the peer: unknown message, out-of-order chunk. */
   PROTOCOL: 'PROTOCOL',
-  /** A configured bound exceeded: frame size, dump size, concurrent uploads. */
+  /** A configured bound exceeded: frame size, dump size, chunk size. */
   LIMIT: 'LIMIT',
   /** Missing, wrong or revoked credentials. */
   AUTH: 'AUTH',

@@ -84,7 +84,7 @@ export interface ChunkHeader {
   flags: number;
   /** Bytes of the non-zero pages the payload decodes to. */
   rawLength: number;
-  /** crc32 of the zero bitmap followed by the raw non-zero pages. */
+  /** crc32 of the raw non-zero pages followed by the zero bitmap (shared/protocol/digest.ts). */
   chunkCrc: number;
   payloadCrc: number;
 }
@@ -98,6 +98,9 @@ export interface ChunkMessage extends ChunkHeader {
 
 export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage;
 export type Message = ControlMessage | ChunkMessage;
+
+/** Largest HELLO either end handles: ELF headers plus notes of a machine with thousands of CPUs. */
+export const MAX_HELLO_BYTES = 16 * 1024 * 1024;
 
 export const CHUNK_LZ4 = 1;
 export const CHUNK_HEADER_SIZE = 36;
