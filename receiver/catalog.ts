@@ -4,6 +4,7 @@
  * (resume point) and at the end (complete or failed).
  */
 import Database from 'better-sqlite3';
+import { HostTokens } from './host-tokens.js';
 
 export type DumpStatus = 'receiving' | 'complete' | 'failed';
 
@@ -91,6 +92,8 @@ export interface ProgressUpdate {
 
 export class Catalog {
   private readonly db: Database.Database;
+  /** Enrolled hosts; same database, so a data directory carries its enrolments. */
+  readonly hostTokens: HostTokens;
 
   constructor(path: string, options: { readonly?: boolean } = {}) {
     this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
@@ -101,6 +104,7 @@ export class Catalog {
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
     }
+    this.hostTokens = new HostTokens(this.db);
   }
 
   insert(record: DumpRecord): void {

@@ -6,7 +6,7 @@
  *   show    one dump in full
  */
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { Catalog, type DumpRecord } from './catalog.js';
@@ -76,6 +76,7 @@ program.command('serve')
   .option('--max-dump-bytes <n>', 'largest vmcore accepted', positiveInt('--max-dump-bytes'), DEFAULTS.maxDumpBytes)
   .option('--max-chunk-bytes <n>', 'largest chunk of raw pages accepted', positiveInt('--max-chunk-bytes'), DEFAULTS.maxChunkBytes)
   .option('--checkpoint-chunks <n>', 'fdatasync and ACK every N chunks', positiveInt('--checkpoint-chunks'), DEFAULTS.checkpointChunks)
+  .option('--open', 'accept uploads from any host without a token (lab networks only)')
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (opts) => {
     const logger = pino({ level: opts.logLevel, base: { service: 'kdump-receiver' } });
@@ -88,6 +89,7 @@ program.command('serve')
       maxDumpBytes: opts.maxDumpBytes,
       maxChunkBytes: opts.maxChunkBytes,
       checkpointChunks: opts.checkpointChunks,
+      open: Boolean(opts.open),
       logger,
     });
     logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir) }, 'kdump-receiver ready');
@@ -136,6 +138,55 @@ program.command('show')
       process.exit(matches.length === 0 ? 3 : 2);
     }
     process.stdout.write(opts.json ? `${JSON.stringify(matches[0], null, 2)}\n` : `${describe(matches[0], path.resolve(opts.dataDir))}\n`);
+  });
+
+const token = program.command('token').description('enrol hosts: each gets an upload token bound to its host id');
+
+function writableCatalog(dataDir: string): Catalog {
+  mkdirSync(dataDir, { recursive: true });
+  return new Catalog(path.join(dataDir, 'index.db'));
+}
+
+token.command('add')
+  .description('enrol HOST (or replace its token); prints the token once, for the host\'s --token-file')
+  .argument('<host>')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .action((host: string, opts) => {
+    const catalog = writableCatalog(opts.dataDir);
+    try {
+      process.stdout.write(`${catalog.hostTokens.add(host)}\n`);
+    } finally {
+      catalog.close();
+    }
+  });
+
+token.command('revoke')
+  .description('revoke HOST\'s token: its uploads are refused from now on')
+  .argument('<host>')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .action((host: string, opts) => {
+    const catalog = writableCatalog(opts.dataDir);
+    const revoked = catalog.hostTokens.revoke(host);
+    catalog.close();
+    if (!revoked) {
+      process.stderr.write(`kdump-receiver: host ${host} has no live token\n`);
+      process.exit(3);
+    }
+  });
+
+token.command('list')
+  .description('enrolled hosts (never the tokens: only their hashes are kept)')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--json', 'as JSON')
+  .action((opts) => {
+    const catalog = openCatalog(opts.dataDir);
+    const hosts = catalog.hostTokens.list();
+    catalog.close();
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
+      return;
+    }
+    for (const h of hosts) process.stdout.write(`${h.hostId.padEnd(24)} enrolled ${iso(h.createdAt)}${h.revokedAt ? `  REVOKED ${iso(h.revokedAt)}` : ''}\n`);
   });
 
 program.parseAsync().catch((error) => {

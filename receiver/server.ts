@@ -25,6 +25,8 @@ export interface ReceiverConfig {
   maxChunkBytes: number;
   /** Make data durable and ACK every this many chunks. */
   checkpointChunks: number;
+  /** Accept uploads without a token (labs only; logged as a warning). */
+  open: boolean;
   logger: Logger;
 }
 
@@ -65,7 +67,13 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     pageCodecByName(config.pageCodec),
     { maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes },
     { everyChunks: config.checkpointChunks },
+    { open: config.open },
   );
+  if (config.open) {
+    log.warn('open mode: any host can upload dumps without a token; use only on a trusted lab network');
+  } else if (!catalog.hostTokens.list().some((t) => t.revokedAt === null)) {
+    log.warn('no host is enrolled: every upload will be refused (kdump-receiver token add HOST)');
+  }
   // The largest CHUNK: type byte, header, zero bitmap of 4 KiB pages, and a
   // payload no larger than the raw pages (the sender ships raw when lz4 does not help).
   // A HELLO carries the notes: up to MAX_HELLO_BYTES (thousands of CPUs' NT_PRSTATUS).

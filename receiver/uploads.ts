@@ -12,9 +12,14 @@ import type { PageCodec } from '../shared/kdump/page-codec.js';
 import type { Catalog, DumpRecord } from './catalog.js';
 import { DumpIngest, type CheckpointPolicy } from './dump-ingest.js';
 import { acceptHello, type ReceiverLimits } from './hello.js';
-import { allocateDumpFolder, pathsFor } from './storage.js';
+import { allocateDumpFolder, checkHostId, pathsFor } from './storage.js';
 
 export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };
+
+export interface AuthPolicy {
+  /** Lab mode: any host may upload without a token. */
+  open: boolean;
+}
 
 export class UploadRegistry {
   private readonly attached = new Set<string>();
@@ -25,6 +30,7 @@ export class UploadRegistry {
     private readonly codec: PageCodec,
     private readonly limits: ReceiverLimits,
     private readonly policy: CheckpointPolicy,
+    private readonly auth: AuthPolicy,
   ) {}
 
   get activeCount(): number {
@@ -32,6 +38,9 @@ export class UploadRegistry {
   }
 
   async claim(hello: HelloMessage): Promise<Claim> {
+    checkHostId(hello.hostId);
+    // Before anything is parsed further or written: strangers get nothing.
+    if (!this.auth.open) this.catalog.hostTokens.verify(hello.hostId, hello.token);
     const accepted = acceptHello(hello, this.limits, this.codec);
     const { dumpId, hostId } = hello;
     if (this.attached.has(dumpId)) {

@@ -20,16 +20,21 @@ if [ -z "$VMCORE" ]; then
   fi
 fi
 
+host=$(hostname)
+echo "== kdump-receiver token add $host (the capture kernel keeps it in its --token-file)"
+token_file=$(mktemp)
+node dist/receiver/cli.js token add "$host" > "$token_file"
+
 echo "== starting kdump-receiver on its defaults (TCP 127.0.0.1:7341, HTTP/WebSocket 127.0.0.1:7342)"
 log=$(mktemp)
 node dist/receiver/cli.js serve > "$log" 2>&1 &
 receiver=$!
-trap 'kill $receiver 2>/dev/null; wait $receiver 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill $receiver 2>/dev/null; wait $receiver 2>/dev/null; rm -f "$log" "$token_file"' EXIT
 for _ in $(seq 50); do grep -q 'kdump-receiver ready' "$log" && break; sleep 0.1; done
 grep -q 'kdump-receiver ready' "$log" || { cat "$log"; echo "demo: receiver did not start" >&2; exit 1; }
 
 echo "== kdump-send $VMCORE"
-result=$(node dist/sender/cli.js --server tcp://127.0.0.1:7341 --host-id "$(hostname)" "$VMCORE")
+result=$(node dist/sender/cli.js --server tcp://127.0.0.1:7341 --host-id "$host" --token-file "$token_file" "$VMCORE")
 dump_id=$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).dumpId)' "$result")
 
 echo "== kdump-receiver list"

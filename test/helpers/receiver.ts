@@ -28,6 +28,8 @@ export async function startTestReceiver(overrides: Partial<ReceiverConfig> = {})
     maxDumpBytes: 2 ** 40,
     maxChunkBytes: 4 * 2 ** 20,
     checkpointChunks: 16,
+    // Most tests are not about enrolment; test/integration/auth.test.ts runs closed receivers.
+    open: true,
     logger,
     ...overrides,
   });

@@ -1,0 +1,70 @@
+/**
+ * Enrolled hosts and their upload tokens. A token is 32 random bytes
+ * (base64url), shown once at enrolment; the receiver keeps only its SHA-256.
+ * A fast hash suffices because tokens are random, not chosen by people: there
+ * is nothing to guess from the hash. Each token is bound to one host id, so a
+ * host cannot upload as another; comparison is constant-time.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { NetdumpError, ErrorCode } from '../shared/errors.js';
+import { checkHostId } from './storage.js';
+
+export interface HostTokenInfo {
+  hostId: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS host_tokens (
+  host_id TEXT PRIMARY KEY,
+  token_sha256 BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);`;
+
+const digest = (token: string) => createHash('sha256').update(token, 'utf8').digest();
+
+export function authError(message: string, context: Record<string, string>): NetdumpError {
+  return new NetdumpError(ErrorCode.AUTH, message, context);
+}
+
+export class HostTokens {
+  constructor(private readonly db: Database.Database) {
+    if (!db.readonly) db.exec(SCHEMA);
+  }
+
+  /** Enrols a host (or replaces its token); returns the new token, which is not stored anywhere. */
+  add(hostId: string): string {
+    checkHostId(hostId);
+    const token = randomBytes(32).toString('base64url');
+    this.db.prepare(`INSERT INTO host_tokens (host_id, token_sha256, created_at, revoked_at) VALUES (?, ?, ?, NULL)
+      ON CONFLICT (host_id) DO UPDATE SET token_sha256 = excluded.token_sha256, created_at = excluded.created_at, revoked_at = NULL`)
+      .run(hostId, digest(token), Date.now());
+    return token;
+  }
+
+  /** Returns false when the host was not enrolled. */
+  revoke(hostId: string): boolean {
+    return this.db.prepare('UPDATE host_tokens SET revoked_at = ? WHERE host_id = ? AND revoked_at IS NULL').run(Date.now(), hostId).changes > 0;
+  }
+
+  list(): HostTokenInfo[] {
+    return (this.db.prepare('SELECT host_id, created_at, revoked_at FROM host_tokens ORDER BY host_id').all() as Array<Record<string, unknown>>)
+      .map((r) => ({ hostId: r.host_id as string, createdAt: r.created_at as number, revokedAt: r.revoked_at as number | null }));
+  }
+
+  /** Throws AUTH unless `token` is the live token of `hostId`. */
+  verify(hostId: string, token: string | undefined): void {
+    if (!token) throw authError(`host ${hostId} sent no token (enrol it with: kdump-receiver token add ${hostId})`, { host: hostId });
+    const row = this.db.prepare('SELECT token_sha256, revoked_at FROM host_tokens WHERE host_id = ?').get(hostId) as
+      { token_sha256: Buffer; revoked_at: number | null } | undefined;
+    // Hash and compare even for unknown hosts, so timing does not tell which hosts are enrolled.
+    const expected = row?.token_sha256 ?? Buffer.alloc(32);
+    const matches = timingSafeEqual(digest(token), expected);
+    if (!row) throw authError(`host ${hostId} is not enrolled`, { host: hostId });
+    if (row.revoked_at !== null) throw authError(`the token of host ${hostId} was revoked`, { host: hostId });
+    if (!matches) throw authError(`wrong token for host ${hostId}`, { host: hostId });
+  }
+}
