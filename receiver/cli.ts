@@ -6,7 +6,7 @@
  *   show    one dump in full
  */
 import path from 'node:path';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { Catalog, type DumpRecord } from './catalog.js';
@@ -77,10 +77,18 @@ program.command('serve')
   .option('--max-chunk-bytes <n>', 'largest chunk of raw pages accepted', positiveInt('--max-chunk-bytes'), DEFAULTS.maxChunkBytes)
   .option('--checkpoint-chunks <n>', 'fdatasync and ACK every N chunks', positiveInt('--checkpoint-chunks'), DEFAULTS.checkpointChunks)
   .option('--open', 'accept uploads from any host without a token (lab networks only)')
+  .option('--tls-cert <file>', 'PEM certificate: both listeners speak TLS (senders use tls:// and wss://)')
+  .option('--tls-key <file>', 'PEM key of --tls-cert')
+  .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)')
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (opts) => {
     const logger = pino({ level: opts.logLevel, base: { service: 'kdump-receiver' } });
     const off = (v: string) => (v === 'off' ? undefined : v);
+    if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
+    if (opts.tlsClientCa && !opts.tlsCert) throw new Error('--tls-client-ca needs --tls-cert and --tls-key');
+    const tls = opts.tlsCert
+      ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey), clientCa: opts.tlsClientCa ? readFileSync(opts.tlsClientCa) : undefined }
+      : undefined;
     const receiver = await startReceiver({
       dataDir: path.resolve(opts.dataDir),
       tcp: off(opts.tcp),
@@ -90,6 +98,7 @@ program.command('serve')
       maxChunkBytes: opts.maxChunkBytes,
       checkpointChunks: opts.checkpointChunks,
       open: Boolean(opts.open),
+      tls,
       logger,
     });
     logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir) }, 'kdump-receiver ready');

@@ -3,11 +3,14 @@
  * upgrade at /upload, the catalog and the registry of uploads in flight.
  */
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
+import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { pageCodecByName } from '../shared/kdump/page-codec.js';
 import { CHUNK_HEADER_SIZE, MAX_HELLO_BYTES } from '../shared/protocol/messages.js';
 import { Catalog } from './catalog.js';
@@ -27,6 +30,8 @@ export interface ReceiverConfig {
   checkpointChunks: number;
   /** Accept uploads without a token (labs only; logged as a warning). */
   open: boolean;
+  /** PEM certificate and key: both listeners speak TLS (tls://, wss://). With clientCa, clients must present a certificate it signed. */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   logger: Logger;
 }
 
@@ -91,35 +96,62 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   const result: RunningReceiver = { catalog, close: async () => {} };
   const servers: Array<net.Server | http.Server> = [];
 
+  const tlsOptions: tls.TlsOptions | undefined = config.tls && {
+    cert: config.tls.cert,
+    key: config.tls.key,
+    ca: config.tls.clientCa,
+    requestCert: Boolean(config.tls.clientCa),
+    // Checked after the handshake instead (clientRefusal), so the sender gets
+    // an ERROR saying why rather than a bare TLS alert, which TLS 1.3 clients
+    // often see only as a closed connection.
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+  };
+  /** With mutual TLS: why this connection's client certificate is not accepted, if it is not. */
+  const clientRefusal = (socket: net.Socket): NetdumpError | undefined => {
+    if (!config.tls?.clientCa) return undefined;
+    const secure = socket as tls.TLSSocket;
+    if (secure.authorized) return undefined;
+    const reason = String(secure.authorizationError ?? 'no certificate');
+    return new NetdumpError(ErrorCode.AUTH, `client certificate not accepted: ${reason}`, { final: true });
+  };
+  const logTlsFailure = (error: Error, socket: net.Socket) => {
+    log.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, code: ErrorCode.AUTH, err: error.message }, 'TLS handshake refused');
+  };
+
   if (config.tcp) {
-    const tcpServer = net.createServer((socket) => {
+    const onConnection = (socket: net.Socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      serveTcpConnection(socket, createSession, maxFrameBytes);
-    });
+      serveTcpConnection(socket, createSession, maxFrameBytes, clientRefusal(socket));
+    };
+    const tcpServer = tlsOptions ? tls.createServer(tlsOptions, onConnection) : net.createServer(onConnection);
+    tcpServer.on('tlsClientError', logTlsFailure);
     result.tcpAddress = await listen(tcpServer, config.tcp);
     servers.push(tcpServer);
   }
   let wss: WebSocketServer | undefined;
   if (config.http) {
     wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
-    const httpServer = http.createServer((req, res) => {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, uploads: registry.activeCount }));
         return;
       }
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }));
-    });
+    };
+    const httpServer = tlsOptions ? https.createServer(tlsOptions, onRequest) : http.createServer(onRequest);
+    httpServer.on('tlsClientError', logTlsFailure);
     httpServer.on('upgrade', (req, socket, head) => {
       if (req.url !== '/upload') {
         socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
         return;
       }
       wss!.handleUpgrade(req, socket, head, (ws) => {
-        serveWsConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, createSession);
+        serveWsConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, createSession, clientRefusal(req.socket));
       });
     });
-    httpServer.on('connection', (socket) => {
+    httpServer.on(tlsOptions ? 'secureConnection' : 'connection', (socket: net.Socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
     });

@@ -45,7 +45,11 @@ class FramePump {
   }
 }
 
-export function serveTcpConnection(socket: Socket, createSession: SessionFactory, maxFrameBytes: number): void {
+/**
+ * `refusal`: the connection may not upload at all (e.g. its client
+ * certificate was not accepted); it gets that ERROR and is closed.
+ */
+export function serveTcpConnection(socket: Socket, createSession: SessionFactory, maxFrameBytes: number, refusal?: NetdumpError): void {
   socket.setNoDelay(true);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   const session = createSession({
@@ -61,6 +65,11 @@ export function serveTcpConnection(socket: Socket, createSession: SessionFactory
     close: () => socket.end(),
   });
   // Frames are handled one at a time and dropped before the next is taken, so one assembly buffer serves them all.
+  if (refusal) {
+    socket.on('error', () => {});
+    void session.fail(refusal);
+    return;
+  }
   const decoder = new FrameDecoder(maxFrameBytes, true);
   const pump = new FramePump(session, () => decoder.next(), () => socket.pause(), () => socket.resume());
   socket.on('data', (data: Buffer) => {
@@ -74,7 +83,7 @@ export function serveTcpConnection(socket: Socket, createSession: SessionFactory
   });
 }
 
-export function serveWsConnection(ws: WebSocket, remote: string, createSession: SessionFactory): void {
+export function serveWsConnection(ws: WebSocket, remote: string, createSession: SessionFactory, refusal?: NetdumpError): void {
   const queue: Buffer[] = [];
   const session = createSession({
     remote,
@@ -84,6 +93,11 @@ export function serveWsConnection(ws: WebSocket, remote: string, createSession: 
     }),
     close: () => ws.close(1000),
   });
+  if (refusal) {
+    ws.on('error', () => {});
+    void session.fail(refusal);
+    return;
+  }
   const pump = new FramePump(session, () => queue.shift() ?? null, () => ws.pause(), () => ws.resume());
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (!isBinary) {

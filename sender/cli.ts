@@ -22,6 +22,15 @@ function positiveInt(name: string, max: number) {
   };
 }
 
+function readPem(what: string, path: string | undefined): Buffer | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw badInput(`cannot read ${what} ${path}: ${(error as Error).message}`);
+  }
+}
+
 function readToken(path: string | undefined): string | undefined {
   if (!path) return undefined;
   try {
@@ -36,9 +45,12 @@ const program = new Command()
   .description('Stream a kernel crash dump (/proc/vmcore) to a kdump-receiver')
   .version(SENDER_VERSION)
   .argument('[vmcore]', 'ELF core to send', '/proc/vmcore')
-  .requiredOption('--server <url>', 'receiver: tcp://HOST:PORT or ws://HOST:PORT/PATH')
+  .requiredOption('--server <url>', 'receiver: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH')
   .option('--host-id <name>', 'name this host is filed under', os.hostname())
   .option('--token-file <path>', 'file holding this host\'s upload token')
+  .option('--ca-file <path>', 'PEM CA that signs the receiver\'s certificate (tls://, wss://); default: the system\'s CAs')
+  .option('--client-cert <path>', 'PEM client certificate, for receivers that require mutual TLS')
+  .option('--client-key <path>', 'PEM key of --client-cert')
   .option('--chunk-pages <n>', 'pages per chunk', positiveInt('--chunk-pages', 1024), 64)
   .option('--connect-timeout <s>', 'seconds to wait for a connection', positiveInt('--connect-timeout', 3600), 10)
   .option('--reply-timeout <s>', 'seconds to wait for an answer from the receiver', positiveInt('--reply-timeout', 3600), 120)
@@ -55,12 +67,15 @@ async function main(): Promise<number> {
   try {
     const server = parseServerUrl(opts.server);
     const token = readToken(opts.tokenFile);
+    if (Boolean(opts.clientCert) !== Boolean(opts.clientKey)) throw badInput('--client-cert and --client-key go together');
+    const tls = { ca: readPem('--ca-file', opts.caFile), cert: readPem('--client-cert', opts.clientCert), key: readPem('--client-key', opts.clientKey) };
     const source = VmcoreSource.open(vmcorePath);
     const { core } = source;
     say(`kdump-send: ${vmcorePath}: ${core.vmcoreinfo.osRelease ?? 'unknown kernel'}, ${(source.size / 1e6).toFixed(1)} MB, ` +
       `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${server.url} as ${opts.hostId}`);
     const result = await upload(source, {
       server,
+      tls,
       hostId: opts.hostId,
       token,
       chunkPages: opts.chunkPages,

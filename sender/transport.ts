@@ -1,9 +1,11 @@
 /**
  * Client side of the two transports. Both carry the same messages: TCP as
- * length-prefixed frames, WebSocket as one binary message per frame. The
- * session above never knows which one it is on.
+ * length-prefixed frames, WebSocket as one binary message per frame; each
+ * plain (tcp://, ws://) or over TLS (tls://, wss://). The session above
+ * never knows which one it is on.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import { badInput, NetdumpError, ErrorCode } from '../shared/errors.js';
 import { FrameDecoder, framePrefix } from '../shared/protocol/frame-decoder.js';
@@ -11,25 +13,41 @@ import { decodeMessage, type Message } from '../shared/protocol/messages.js';
 
 export interface ServerAddress {
   kind: 'tcp' | 'ws';
+  /** tls:// or wss://: the server's certificate is verified against the CA file, or the system's CAs. */
+  tls: boolean;
   url: string;
   host: string;
   port: number;
 }
+
+/** PEM material for TLS: the CA that signs the receiver's certificate; a client certificate for mutual TLS. */
+export interface TlsClientOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+const SCHEMES: Record<string, { kind: 'tcp' | 'ws'; tls: boolean }> = {
+  'tcp:': { kind: 'tcp', tls: false },
+  'tls:': { kind: 'tcp', tls: true },
+  'ws:': { kind: 'ws', tls: false },
+  'wss:': { kind: 'ws', tls: true },
+};
 
 export function parseServerUrl(text: string): ServerAddress {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw badInput(`malformed server URL ${JSON.stringify(text)}: use tcp://HOST:PORT or ws://HOST:PORT/PATH`, { url: text });
+    throw badInput(`malformed server URL ${JSON.stringify(text)}: use tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH`, { url: text });
   }
-  const kind = url.protocol === 'tcp:' ? 'tcp' : url.protocol === 'ws:' ? 'ws' : undefined;
-  if (!kind) throw badInput(`unsupported server URL scheme ${url.protocol} in ${text}: use tcp:// or ws://`, { url: text });
+  const scheme = SCHEMES[url.protocol];
+  if (!scheme) throw badInput(`unsupported server URL scheme ${url.protocol} in ${text}: use tcp://, tls://, ws:// or wss://`, { url: text });
   const port = Number(url.port);
   if (!url.hostname || !Number.isInteger(port) || port <= 0) {
     throw badInput(`server URL ${text} needs a host and a port`, { url: text });
   }
-  return { kind, url: text, host: url.hostname.replace(/^\[|\]$/g, ''), port };
+  return { ...scheme, url: text, host: url.hostname.replace(/^\[|\]$/g, ''), port };
 }
 
 export interface TransportEvents {
@@ -45,17 +63,34 @@ export interface ClientTransport {
 
 const MAX_SERVER_FRAME = 1024 * 1024;
 
+/** OpenSSL/Node codes that mean "the certificates do not check out", not "the network failed". */
+const CERTIFICATE_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|ALTNAME|ALERT_(BAD_CERTIFICATE|CERTIFICATE|UNKNOWN_CA|HANDSHAKE)/;
+
 function unreachable(address: ServerAddress, error: Error): NetdumpError {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (address.tls && CERTIFICATE_FAILURE.test(code)) {
+    // Retrying cannot fix a certificate: say what to check and stop.
+    return new NetdumpError(ErrorCode.AUTH, `TLS with ${address.url} failed: ${error.message} (${code}); check --ca-file and the client certificate`, {
+      url: address.url,
+    });
+  }
   return new NetdumpError(ErrorCode.UNAVAILABLE, `cannot reach ${address.url}: ${error.message}`, { url: address.url });
 }
 
-export function connectTransport(address: ServerAddress, events: TransportEvents, connectTimeoutMs: number): Promise<ClientTransport> {
-  return address.kind === 'tcp' ? connectTcp(address, events, connectTimeoutMs) : connectWs(address, events, connectTimeoutMs);
+export function connectTransport(
+  address: ServerAddress, events: TransportEvents, connectTimeoutMs: number, tlsOptions: TlsClientOptions = {},
+): Promise<ClientTransport> {
+  return address.kind === 'tcp'
+    ? connectTcp(address, events, connectTimeoutMs, tlsOptions)
+    : connectWs(address, events, connectTimeoutMs, tlsOptions);
 }
 
-function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: number): Promise<ClientTransport> {
+function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions): Promise<ClientTransport> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address.host, port: address.port, noDelay: true });
+    const socket: net.Socket = address.tls
+      ? tls.connect({ host: address.host, port: address.port, servername: net.isIP(address.host) ? undefined : address.host, ...tlsOptions })
+      : net.connect({ host: address.host, port: address.port });
+    socket.setNoDelay(true);
     const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
     const decoder = new FrameDecoder(MAX_SERVER_FRAME);
     let connected = false;
@@ -77,7 +112,7 @@ function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: 
       if (!connected) reject(closedWith ?? unreachable(address, new Error('connection closed')));
       else events.onClose(closedWith);
     });
-    socket.on('connect', () => {
+    socket.on(address.tls ? 'secureConnect' : 'connect', () => {
       connected = true;
       clearTimeout(timer);
       resolve({
@@ -99,9 +134,22 @@ function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: 
   });
 }
 
-function connectWs(address: ServerAddress, events: TransportEvents, timeoutMs: number): Promise<ClientTransport> {
+function connectWs(address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions): Promise<ClientTransport> {
   return new Promise((resolve, reject) => {
+    // ws reports a TLS alert that arrives after the handshake (TLS 1.3 refusing
+    // our client certificate) as "socket hang up"; keep the TLS socket's own error.
+    let tlsError: Error | undefined;
     const ws = new WebSocket(address.url, {
+      ...tlsOptions,
+      ...(address.tls && {
+        // ws's own tlsConnect does the same, plus this error hook (ws's types name net's signature).
+        createConnection: ((options: tls.ConnectionOptions) => {
+          const host = options.host ?? '';
+          const socket = tls.connect({ ...options, path: undefined, servername: options.servername ?? (net.isIP(host) ? '' : host) } as tls.ConnectionOptions);
+          socket.once('error', (error) => { tlsError ??= error; });
+          return socket;
+        }) as unknown as typeof net.createConnection,
+      }),
       handshakeTimeout: timeoutMs,
       maxPayload: MAX_SERVER_FRAME,
       perMessageDeflate: false,
@@ -122,7 +170,7 @@ function connectWs(address: ServerAddress, events: TransportEvents, timeoutMs: n
       }
     });
     ws.on('error', (error) => {
-      closedWith ??= unreachable(address, error);
+      closedWith ??= unreachable(address, tlsError ?? error);
     });
     ws.on('close', () => {
       if (!opened) reject(closedWith ?? unreachable(address, new Error('connection closed')));

@@ -10,7 +10,7 @@ import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { DumpDigestBuilder } from '../shared/protocol/digest.js';
 import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DoneMessage, type Message } from '../shared/protocol/messages.js';
 import { Chunker, frameCapacity } from './chunker.js';
-import { connectTransport, type ClientTransport, type ServerAddress } from './transport.js';
+import { connectTransport, type ClientTransport, type ServerAddress, type TlsClientOptions } from './transport.js';
 import type { VmcoreSource } from './vmcore-source.js';
 import { readUtsname } from './utsname.js';
 import type { ProgressReporter } from './progress.js';
@@ -19,6 +19,8 @@ export const SENDER_VERSION = '0.1.0';
 
 export interface UploadOptions {
   server: ServerAddress;
+  /** CA and client certificate for tls:// and wss:// servers. */
+  tls?: TlsClientOptions;
   hostId: string;
   token?: string;
   chunkPages: number;
@@ -165,7 +167,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     const transport: ClientTransport = await connectTransport(options.server, {
       onMessage: (m) => inbox.onMessage(m),
       onClose: (error) => inbox.fail(error ?? new NetdumpError(ErrorCode.UNAVAILABLE, 'receiver closed the connection')),
-    }, options.connectTimeoutMs);
+    }, options.connectTimeoutMs, options.tls);
     try {
       const acceptPromise = inbox.waitFor<AcceptMessage>('accept', options.replyTimeoutMs);
       acceptPromise.catch(() => {}); // awaited below; a failed write must not leave it unhandled

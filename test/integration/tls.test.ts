@@ -1,0 +1,91 @@
+/**
+ * TLS for both transports (tls://, wss://) with certificate verification on
+ * the sender, and optional mutual TLS; certificates are made at test time.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, NetdumpError } from '../../shared/errors.js';
+import { ExitCode } from '../../sender/exit-codes.js';
+import { parseServerUrl, type TlsClientOptions } from '../../sender/transport.js';
+import { upload, type UploadOptions } from '../../sender/upload.js';
+import { VmcoreSource } from '../../sender/vmcore-source.js';
+import { makeTestPki, type TestPki } from '../helpers/certs.js';
+import { runSender } from '../helpers/cli.js';
+import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
+import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+
+describe('TLS', () => {
+  let pki: TestPki;
+  let core: ElfCoreFile;
+  let source: VmcoreSource;
+  let receiver: TestReceiver;
+
+  const tlsUrl = () => `tls://127.0.0.1:${receiver.tcpAddress!.port}`;
+  const wssUrl = () => `wss://127.0.0.1:${receiver.httpAddress!.port}/upload`;
+  const options = (server: string, tls: TlsClientOptions, hostId = 'node-1'): UploadOptions => ({
+    server: parseServerUrl(server), tls, hostId, chunkPages: 16,
+    connectTimeoutMs: 2000, replyTimeoutMs: 5000, deadlineMs: 5000, framesInFlight: 2,
+  });
+  const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as NetdumpError);
+
+  beforeAll(async () => {
+    pki = makeTestPki(await mkdtemp(path.join(tmpdir(), 'netdump-pki-')));
+    core = await writeElfCoreFile({ loads: sampleX86Loads() });
+    source = VmcoreSource.open(core.path);
+  });
+  afterAll(async () => {
+    source.close();
+    await core.cleanup();
+    await rm(pki.dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    await receiver?.stop();
+  });
+
+  it('uploads over tls:// and wss:// when the sender trusts the receiver\'s CA', async () => {
+    receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey } });
+    const overTls = await upload(source, options(tlsUrl(), { ca: pki.ca }, 'tls-host'));
+    const overWss = await upload(source, options(wssUrl(), { ca: pki.ca }, 'wss-host'));
+    expect(receiver.catalog.get(overTls.dumpId)?.status).toBe('complete');
+    expect(receiver.catalog.get(overWss.dumpId)?.status).toBe('complete');
+  });
+
+  it('a receiver certificate the sender cannot verify: AUTH, no retry, exit 4, nothing stored', async () => {
+    receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey } });
+    for (const url of [tlsUrl(), wssUrl()]) {
+      const error = await failure(upload(source, options(url, {})));
+      expect(error?.code, url).toBe(ErrorCode.AUTH);
+      expect(error?.message).toMatch(/TLS with .* failed: .*certificate/i);
+    }
+    const cli = await runSender(['--server', tlsUrl(), '--deadline', '30', core.path]);
+    expect(cli.code).toBe(ExitCode.REJECTED);
+    expect(cli.stderr).toMatch(/error AUTH: TLS with tls:\/\/127\.0\.0\.1:\d+ failed/);
+    expect(cli.stderr).not.toMatch(/retrying/);
+    expect(receiver.catalog.list()).toHaveLength(0);
+  });
+
+  it('mutual TLS: no client certificate or one from another CA is refused and logged; the right one is stored', async () => {
+    receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.ca } });
+    for (const url of [tlsUrl(), wssUrl()]) {
+      const bare = await failure(upload(source, options(url, { ca: pki.ca })));
+      expect(bare?.code, url).toBe(ErrorCode.AUTH);
+      expect(bare?.message).toMatch(/receiver refused: client certificate not accepted/);
+      expect(bare?.context.retryable).toBe(false);
+    }
+    const stranger = await runSender(['--server', wssUrl(), '--ca-file', pki.caFile, '--client-cert', pki.strangerCertFile,
+      '--client-key', pki.strangerKeyFile, '--deadline', '30', core.path]);
+    expect(stranger.code).toBe(ExitCode.REJECTED);
+    expect(stranger.stderr).toMatch(/error AUTH: receiver refused: client certificate not accepted: UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+    expect(receiver.catalog.list()).toHaveLength(0);
+    const refused = receiver.logLines.filter((l) => l.code === ErrorCode.AUTH && /client certificate not accepted/.test(String(l.err)));
+    expect(refused).toHaveLength(3);
+    expect(refused.every((l) => String(l.peer).startsWith('127.0.0.1:'))).toBe(true);
+
+    const cli = await runSender(['--server', tlsUrl(), '--ca-file', pki.caFile, '--client-cert', pki.clientCertFile,
+      '--client-key', pki.clientKeyFile, '--host-id', 'mtls-host', core.path]);
+    expect(cli.code, cli.stderr).toBe(ExitCode.STORED);
+    expect(receiver.catalog.list()[0]).toMatchObject({ hostId: 'mtls-host', status: 'complete' });
+  });
+});
