@@ -20,6 +20,9 @@ export const DEFAULTS = {
   maxDumpBytes: 16 * 2 ** 40,
   maxChunkBytes: 4 * 2 ** 20,
   checkpointChunks: 256,
+  maxUploads: 64,
+  minFreeBytes: 2 ** 30,
+  idleTimeoutSeconds: 60,
 };
 
 function positiveInt(name: string) {
@@ -76,6 +79,9 @@ program.command('serve')
   .option('--max-dump-bytes <n>', 'largest vmcore accepted', positiveInt('--max-dump-bytes'), DEFAULTS.maxDumpBytes)
   .option('--max-chunk-bytes <n>', 'largest chunk of raw pages accepted', positiveInt('--max-chunk-bytes'), DEFAULTS.maxChunkBytes)
   .option('--checkpoint-chunks <n>', 'fdatasync and ACK every N chunks', positiveInt('--checkpoint-chunks'), DEFAULTS.checkpointChunks)
+  .option('--max-uploads <n>', 'uploads received at once; more are told to retry later', positiveInt('--max-uploads'), DEFAULTS.maxUploads)
+  .option('--min-free-bytes <n>', 'free disk kept in reserve: dumps that could eat into it are refused', positiveInt('--min-free-bytes'), DEFAULTS.minFreeBytes)
+  .option('--idle-timeout <s>', 'close connections that complete no frame for this many seconds', positiveInt('--idle-timeout'), DEFAULTS.idleTimeoutSeconds)
   .option('--open', 'accept uploads from any host without a token (lab networks only)')
   .option('--tls-cert <file>', 'PEM certificate: both listeners speak TLS (senders use tls:// and wss://)')
   .option('--tls-key <file>', 'PEM key of --tls-cert')
@@ -97,6 +103,9 @@ program.command('serve')
       maxDumpBytes: opts.maxDumpBytes,
       maxChunkBytes: opts.maxChunkBytes,
       checkpointChunks: opts.checkpointChunks,
+      maxUploads: opts.maxUploads,
+      minFreeBytes: opts.minFreeBytes,
+      idleTimeoutMs: opts.idleTimeout * 1000,
       open: Boolean(opts.open),
       tls,
       logger,

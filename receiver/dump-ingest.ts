@@ -5,6 +5,8 @@
  * is written, so the sender resends it after reconnecting.
  */
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { requireSpace } from './disk-space.js';
 import { corrupt, protocolError } from '../shared/errors.js';
 import { lz4DecompressExact } from '../shared/codec/lz4.js';
 import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, payloadChecksum } from '../shared/protocol/digest.js';
@@ -18,6 +20,8 @@ import type { DumpPaths } from './storage.js';
 /** Make chunks durable and tell the sender (ACK) at least this often. */
 export interface CheckpointPolicy {
   everyChunks: number;
+  /** Stop the upload (LIMIT, resumable) when writing leaves less than this free. */
+  minFreeBytes: number;
 }
 
 function popcount8(byte: number): number {
@@ -182,6 +186,7 @@ export class DumpIngest {
       crcs.forEach((crc, i) => bytes.writeUInt32LE(crc, i * 4));
       await this.checksumFile.write(bytes, 0, bytes.length, from * 4);
       await Promise.all([this.writer.sync(), this.checksumFile.datasync()]);
+      await requireSpace(path.dirname(this.paths.incomplete), 0, this.policy.minFreeBytes, `the rest of dump ${this.dumpId}`);
       this.durableSeq = upTo;
       this.undurableCrcs = this.undurableCrcs.slice(crcs.length);
       this.catalog.updateProgress(this.dumpId, snapshot);

@@ -18,6 +18,10 @@ export interface ReceiverLimits {
   maxDumpBytes: number;
   /** Largest chunk, in bytes of raw pages. */
   maxChunkBytes: number;
+  /** Uploads received at once; more are told to come back later (UNAVAILABLE). */
+  maxUploads: number;
+  /** Free disk the receiver keeps: checked at HELLO against the dump's worst case, and at every checkpoint. */
+  minFreeBytes: number;
 }
 
 export interface AcceptedHello {

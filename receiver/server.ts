@@ -26,6 +26,10 @@ export interface ReceiverConfig {
   pageCodec: string;
   maxDumpBytes: number;
   maxChunkBytes: number;
+  maxUploads: number;
+  minFreeBytes: number;
+  /** A connection that sends nothing for this long is closed (also reaps half-open ones). */
+  idleTimeoutMs: number;
   /** Make data durable and ACK every this many chunks. */
   checkpointChunks: number;
   /** Accept uploads without a token (labs only; logged as a warning). */
@@ -70,8 +74,8 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     config.dataDir,
     catalog,
     pageCodecByName(config.pageCodec),
-    { maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes },
-    { everyChunks: config.checkpointChunks },
+    { maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes, maxUploads: config.maxUploads, minFreeBytes: config.minFreeBytes },
+    { everyChunks: config.checkpointChunks, minFreeBytes: config.minFreeBytes },
     { open: config.open },
   );
   if (config.open) {
@@ -83,6 +87,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   // payload no larger than the raw pages (the sender ships raw when lz4 does not help).
   // A HELLO carries the notes: up to MAX_HELLO_BYTES (thousands of CPUs' NT_PRSTATUS).
   const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(config.maxChunkBytes / 4096 / 8) + config.maxChunkBytes, MAX_HELLO_BYTES);
+  const connectionLimits = { maxFrameBytes, idleTimeoutMs: config.idleTimeoutMs };
   const sessionLog = log.child({ component: 'session' });
   const sessions = new Set<UploadSession>();
   const createSession = (peer: SessionPeer) => {
@@ -123,7 +128,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     const onConnection = (socket: net.Socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      serveTcpConnection(socket, createSession, maxFrameBytes, clientRefusal(socket));
+      serveTcpConnection(socket, createSession, connectionLimits, clientRefusal(socket));
     };
     const tcpServer = tlsOptions ? tls.createServer(tlsOptions, onConnection) : net.createServer(onConnection);
     tcpServer.on('tlsClientError', logTlsFailure);
@@ -143,12 +148,13 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     const httpServer = tlsOptions ? https.createServer(tlsOptions, onRequest) : http.createServer(onRequest);
     httpServer.on('tlsClientError', logTlsFailure);
     httpServer.on('upgrade', (req, socket, head) => {
+      (socket as net.Socket).setKeepAlive(true, 15_000);
       if (req.url !== '/upload') {
         socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
         return;
       }
       wss!.handleUpgrade(req, socket, head, (ws) => {
-        serveWsConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, createSession, clientRefusal(req.socket));
+        serveWsConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, createSession, connectionLimits, clientRefusal(req.socket));
       });
     });
     httpServer.on(tlsOptions ? 'secureConnection' : 'connection', (socket: net.Socket) => {

@@ -12,10 +12,22 @@ import type { SessionPeer, UploadSession } from './upload-session.js';
 
 export type SessionFactory = (peer: SessionPeer) => UploadSession;
 
-/** Runs frames through the session strictly one after another. */
+export interface ConnectionLimits {
+  maxFrameBytes: number;
+  /**
+   * A connection that completes no frame for this long is closed: idle and
+   * half-open peers, and slowloris ones that trickle bytes but never finish
+   * a frame, all stop holding an upload.
+   */
+  idleTimeoutMs: number;
+}
+
+/** Runs frames through the session strictly one after another, and watches that they keep coming. */
 class FramePump {
   private busy = false;
   private ended = false;
+  private framesHandled = 0;
+  private watchdog?: NodeJS.Timeout;
 
   constructor(
     private readonly session: UploadSession,
@@ -31,6 +43,7 @@ class FramePump {
     try {
       for (let frame = this.nextFrame(); frame && !this.ended; frame = this.nextFrame()) {
         await this.session.handleFrame(frame);
+        this.framesHandled++;
       }
     } catch (error) {
       await this.session.fail(toNetdumpError(error));
@@ -40,8 +53,27 @@ class FramePump {
     }
   }
 
+  /** Fails the session when no frame completes within `timeoutMs` (checked every half period). */
+  watch(timeoutMs: number): void {
+    let seen = -1;
+    let stalledSince = Date.now();
+    this.watchdog = setInterval(() => {
+      if (this.framesHandled !== seen || this.busy) {
+        seen = this.framesHandled;
+        stalledSince = Date.now();
+        return;
+      }
+      if (Date.now() - stalledSince >= timeoutMs) {
+        this.end();
+        void this.session.fail(new NetdumpError(ErrorCode.UNAVAILABLE, `no complete frame in ${timeoutMs / 1000} s: closing`));
+      }
+    }, Math.max(10, timeoutMs / 2));
+    this.watchdog.unref();
+  }
+
   end(): void {
     this.ended = true;
+    clearInterval(this.watchdog);
   }
 }
 
@@ -49,8 +81,9 @@ class FramePump {
  * `refusal`: the connection may not upload at all (e.g. its client
  * certificate was not accepted); it gets that ERROR and is closed.
  */
-export function serveTcpConnection(socket: Socket, createSession: SessionFactory, maxFrameBytes: number, refusal?: NetdumpError): void {
+export function serveTcpConnection(socket: Socket, createSession: SessionFactory, limits: ConnectionLimits, refusal?: NetdumpError): void {
   socket.setNoDelay(true);
+  socket.setKeepAlive(true, 15_000);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   const session = createSession({
     remote,
@@ -70,8 +103,9 @@ export function serveTcpConnection(socket: Socket, createSession: SessionFactory
     void session.fail(refusal);
     return;
   }
-  const decoder = new FrameDecoder(maxFrameBytes, true);
+  const decoder = new FrameDecoder(limits.maxFrameBytes, true);
   const pump = new FramePump(session, () => decoder.next(), () => socket.pause(), () => socket.resume());
+  pump.watch(limits.idleTimeoutMs);
   socket.on('data', (data: Buffer) => {
     decoder.push(data);
     void pump.run();
@@ -83,7 +117,7 @@ export function serveTcpConnection(socket: Socket, createSession: SessionFactory
   });
 }
 
-export function serveWsConnection(ws: WebSocket, remote: string, createSession: SessionFactory, refusal?: NetdumpError): void {
+export function serveWsConnection(ws: WebSocket, remote: string, createSession: SessionFactory, limits: ConnectionLimits, refusal?: NetdumpError): void {
   const queue: Buffer[] = [];
   const session = createSession({
     remote,
@@ -99,6 +133,7 @@ export function serveWsConnection(ws: WebSocket, remote: string, createSession: 
     return;
   }
   const pump = new FramePump(session, () => queue.shift() ?? null, () => ws.pause(), () => ws.resume());
+  pump.watch(limits.idleTimeoutMs);
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (!isBinary) {
       void session.fail(new NetdumpError(ErrorCode.PROTOCOL, 'text WebSocket message; the protocol is binary'));

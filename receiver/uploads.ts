@@ -13,6 +13,7 @@ import type { Catalog, DumpRecord } from './catalog.js';
 import { DumpIngest, type CheckpointPolicy } from './dump-ingest.js';
 import { acceptHello, type ReceiverLimits } from './hello.js';
 import { allocateDumpFolder, checkHostId, pathsFor } from './storage.js';
+import { requireSpace } from './disk-space.js';
 
 export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };
 
@@ -46,10 +47,17 @@ export class UploadRegistry {
     if (this.attached.has(dumpId)) {
       throw new NetdumpError(ErrorCode.UNAVAILABLE, `dump ${dumpId} is being received on another connection`, { dump: dumpId });
     }
+    if (this.attached.size >= this.limits.maxUploads) {
+      throw new NetdumpError(ErrorCode.UNAVAILABLE, `receiver busy: ${this.attached.size} uploads in flight (limit ${this.limits.maxUploads})`);
+    }
     // Claimed before the first await, so a concurrent HELLO for the same dump sees it.
     this.attached.add(dumpId);
     try {
       const record = this.catalog.get(dumpId);
+      if (record?.status !== 'complete') {
+        const worstCase = accepted.spec.pageSize * (accepted.core.pageMap.totalPages + 2) + accepted.core.pageMap.totalPages * 24;
+        await requireSpace(this.dataDir, worstCase - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
+      }
       if (record && record.hostId !== hostId) {
         throw badInput(`dump ${dumpId} belongs to host ${record.hostId}, not ${hostId}`, { dump: dumpId });
       }

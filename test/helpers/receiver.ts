@@ -28,6 +28,9 @@ export async function startTestReceiver(overrides: Partial<ReceiverConfig> = {})
     maxDumpBytes: 2 ** 40,
     maxChunkBytes: 4 * 2 ** 20,
     checkpointChunks: 16,
+    maxUploads: 64,
+    minFreeBytes: 64 * 2 ** 20,
+    idleTimeoutMs: 30_000,
     // Most tests are not about enrolment; test/integration/auth.test.ts runs closed receivers.
     open: true,
     logger,
