@@ -6,6 +6,7 @@
 // receiver's peak RSS with N concurrent uploads.
 //
 // usage: node bench/stream-vs-makedumpfile.mjs [--vmcore FILE] [--runs N] [--concurrent N] [--transport tcp|ws]
+//        [--load N] [--load-vmcore FILE]   (N senders at once on the smaller idle fixture: aggregate MB/s, receiver RSS)
 // needs: npm run build; makedumpfile and netcat-openbsd (scripts/install-test-deps.sh); a vmcore
 // (default test/fixtures/cache/busy.vmcore, made by test/fixtures/ensure-fixtures.sh).
 import { spawn } from 'node:child_process';
@@ -26,6 +27,8 @@ const VMCORE = path.resolve(opt('vmcore', path.join(ROOT, 'test/fixtures/cache/b
 const RUNS = Number(opt('runs', '3'));
 const CONCURRENT = Number(opt('concurrent', '8'));
 const TRANSPORT = opt('transport', 'tcp');
+const LOAD = Number(opt('load', '32'));
+const LOAD_VMCORE = path.resolve(opt('load-vmcore', path.join(ROOT, 'test/fixtures/cache/idle.vmcore')));
 const SENDER = path.join(ROOT, 'dist/sender/cli.js');
 const RECEIVER = path.join(ROOT, 'dist/receiver/cli.js');
 
@@ -92,7 +95,7 @@ async function anchorRun(work, run) {
 async function startReceiver(dataDir) {
   const port = await freePort();
   const httpPort = await freePort();
-  const child = spawn(process.execPath, [RECEIVER, 'serve', '--data-dir', dataDir, '--tcp', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`],
+  const child = spawn(process.execPath, [RECEIVER, 'serve', '--open', '--max-uploads', '64', '--data-dir', dataDir, '--tcp', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   const rss = watchPeakRss(child.pid);
   await new Promise((resolve, reject) => {
@@ -130,18 +133,21 @@ async function oursRun(work, run) {
   return { seconds, size, senderRss: sent.peakRss, receiverRss };
 }
 
-async function concurrentRun(work) {
-  const dataDir = path.join(work, 'concurrent');
+async function concurrentRun(work, count, vmcore) {
+  const dataDir = path.join(work, `concurrent-${count}`);
   const receiver = await startReceiver(dataDir);
-  const t0 = process.hrtime.bigint();
   await runProcess('sync', []);
-  const results = await Promise.all(Array.from({ length: CONCURRENT }, (_, i) =>
-    runProcess(process.execPath, [SENDER, '--quiet', '--server', receiver.url, '--host-id', `bench-${i}`, VMCORE])));
+  const t0 = process.hrtime.bigint();
+  const results = await Promise.all(Array.from({ length: count }, (_, i) =>
+    runProcess(process.execPath, [SENDER, '--quiet', '--deadline', '600', '--server', receiver.url, '--host-id', `bench-${i}`, vmcore])));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const receiverRss = await receiver.stop();
   const failed = results.filter((r) => r.code !== 0);
   if (failed.length) throw new Error(`${failed.length} concurrent uploads failed: ${failed[0].stderr}`);
-  return { seconds, receiverRss, senderRss: Math.max(...results.map((r) => r.peakRss)) };
+  const stored = results.map((r) => JSON.parse(r.stdout)).length;
+  await rm(dataDir, { recursive: true, force: true });
+  const inputBytes = count * (await stat(vmcore)).size;
+  return { seconds, receiverRss, stored, throughput: inputBytes / seconds, senderRss: Math.max(...results.map((r) => r.peakRss)) };
 }
 
 const work = await mkdtemp(path.join(tmpdir(), 'netdump-bench-'));
@@ -169,8 +175,14 @@ try {
   console.log(`stored size: ours ${ours[0].size} bytes, makedumpfile -l -d 1 ${anchor[0].size} bytes, ratio ${(ours[0].size / anchor[0].size).toFixed(4)} (target <= 1)`);
   console.log(`peak RSS: sender ${mb(Math.max(...ours.map((r) => r.senderRss)))} (target <= 80 MB), receiver ${mb(Math.max(...ours.map((r) => r.receiverRss)))}`);
   if (CONCURRENT > 0) {
-    const c = await concurrentRun(work);
-    console.log(`${CONCURRENT} concurrent uploads: ${c.seconds.toFixed(2)} s, receiver peak RSS ${mb(c.receiverRss)}, largest sender RSS ${mb(c.senderRss)}`);
+    const c = await concurrentRun(work, CONCURRENT, VMCORE);
+    console.log(`${CONCURRENT} concurrent uploads of ${path.basename(VMCORE)}: ${c.seconds.toFixed(2)} s, ${c.stored} stored, ` +
+      `${mb(c.throughput)}/s of vmcore aggregate, receiver peak RSS ${mb(c.receiverRss)}, largest sender RSS ${mb(c.senderRss)}`);
+  }
+  if (LOAD > 0 && existsSync(LOAD_VMCORE)) {
+    const c = await concurrentRun(work, LOAD, LOAD_VMCORE);
+    console.log(`load: ${LOAD} senders at once, ${path.basename(LOAD_VMCORE)}: ${c.seconds.toFixed(2)} s, ${c.stored} stored and verified (exit 0 = DONE after digest), ` +
+      `${mb(c.throughput)}/s of vmcore aggregate, receiver peak RSS ${mb(c.receiverRss)}`);
   }
 } finally {
   await rm(work, { recursive: true, force: true });
