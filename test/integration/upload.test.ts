@@ -187,6 +187,25 @@ describe('upload over loopback', () => {
     expect(receiver.catalog.list().map((r) => r.status)).toEqual(['complete', 'complete']);
   });
 
+  it('two sender processes claiming the same dump: one writer at a time, both end with the one stored dump', async () => {
+    receiver = await startTestReceiver();
+    const second = VmcoreSource.open(core.path);
+    try {
+      const logs: string[] = [];
+      const [a, b] = await Promise.all([
+        upload(source, uploadOptions(receiver.tcpUrl, { log: (l) => logs.push(l) })),
+        upload(second, uploadOptions(receiver.wsUrl, { log: (l) => logs.push(l) })),
+      ]);
+      expect(a.dumpId).toBe(b.dumpId);
+      expect(a.path).toBe(b.path);
+      expect(logs.some((l) => /being received on another connection/.test(l))).toBe(true);
+      expect(receiver.catalog.list()).toHaveLength(1);
+      await expectStoredPagesMatch(path.join(receiver.dataDir, a.path), source, SPEC);
+    } finally {
+      second.close();
+    }
+  });
+
   describe('bad input to the receiver', () => {
     async function openSession(): Promise<RawClient> {
       const client = await RawClient.connect(receiver.tcpAddress!.port);
