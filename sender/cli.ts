@@ -88,7 +88,8 @@ async function main(): Promise<number> {
     });
     source.close();
     say(`kdump-send: stored as ${result.path} (${(result.storedBytes / 1e6).toFixed(1)} MB stored, ` +
-      `${result.zeroPages} zero pages elided, ${result.attempts} attempt${result.attempts === 1 ? '' : 's'})`);
+      `${result.zeroPages} zero pages elided, ${result.attempts} attempt${result.attempts === 1 ? '' : 's'}, ` +
+      `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB)`);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return ExitCode.STORED;
   } catch (error) {

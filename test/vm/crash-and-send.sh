@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# crash-and-send.sh: the sender where it lives. Boots Debian's kernel in QEMU
+# (TCG) with crashkernel=, loads a capture kernel whose initramfs holds
+# busybox, the virtio-net modules and kdump-send (deploy/capture/install-sender.sh),
+# panics it through sysrq, and lets the capture kernel bring the network up
+# and stream /proc/vmcore to a receiver on the host's loopback.
+#
+# The guest's only way out is one forwarded address (QEMU user networking with
+# restrict=on): 10.0.2.100:7341 in the guest is 127.0.0.1:$RECEIVER_PORT here.
+#
+# Environment:
+#   RECEIVER_PORT   host loopback port of kdump-receiver's TCP listener (required)
+#   TOKEN_FILE      host's upload token, copied into the initramfs (optional)
+#   HOST_ID         --host-id (default vm-test)
+#   MEM             guest MiB (default 1024)      CRASHKERNEL  (default 384M)
+#   SEND_ARGS       more kdump-send arguments, e.g. "--deadline 120"
+#   TIMEOUT         seconds before QEMU is killed (default 280)
+#   CONSOLE_LOG     where to keep the guest console (default: temp, printed on failure)
+# Prints KEY=VALUE lines: KDUMP_SEND_EXIT, GUEST_POWERED_OFF, SECONDS, SENDER_PEAK_RSS_MB.
+set -euo pipefail
+die() { echo "crash-and-send: $*" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+: "${RECEIVER_PORT:?RECEIVER_PORT is required}"
+HOST_ID=${HOST_ID:-vm-test}
+MEM=${MEM:-1024}
+CRASHKERNEL=${CRASHKERNEL:-384M}
+TIMEOUT=${TIMEOUT:-280}
+
+KVER=${KVER:-$(for d in /lib/modules/*/; do k=$(basename "$d"); [ -f "/boot/vmlinuz-$k" ] && echo "$k"; done | sort -V | tail -1)}
+[ -n "$KVER" ] || die "no kernel: install linux-image-amd64 (scripts/install-test-deps.sh)"
+VMLINUZ=/boot/vmlinuz-$KVER
+BUSYBOX=$(command -v busybox) || die "missing busybox-static"
+KEXEC=$(command -v kexec || echo /usr/sbin/kexec)
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/crash-and-send.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+CONSOLE_LOG=${CONSOLE_LOG:-$W/console.log}
+cap=$W/capture first=$W/first
+mkdir -p "$cap"/{bin,proc,sys,dev,mods,etc/kdump-send,tmp} "$first"/{bin,sbin,proc,sys,dev,tmp}
+cp "$BUSYBOX" "$cap/bin/busybox"; cp "$BUSYBOX" "$first/bin/busybox"
+
+# --- capture initramfs: virtio-net, the sender, an init that sends and powers off.
+mods=()
+while read -r verb path _; do
+  [ "$verb" = insmod ] || continue
+  name=$(basename "$path"); name=${name%%.ko*}
+  case " ${mods[*]-} " in *" $name "*) continue;; esac
+  case "$path" in
+    *.ko.xz) xz -dc "$path" > "$cap/mods/$name.ko";; *.ko.zst) zstd -dqc "$path" > "$cap/mods/$name.ko";;
+    *) cp "$path" "$cap/mods/$name.ko";;
+  esac
+  mods+=("$name")
+done < <(modprobe -a --show-depends -S "$KVER" virtio_pci virtio_net)
+bash "$root/deploy/capture/install-sender.sh" "$cap" >&2
+token_arg=
+if [ -n "${TOKEN_FILE:-}" ]; then cp "$TOKEN_FILE" "$cap/etc/kdump-send/token"; token_arg="--token-file /etc/kdump-send/token"; fi
+
+cat > "$cap/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in ${mods[*]-}; do insmod /mods/\$m.ko || echo "insmod \$m failed"; done
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ \$i -lt 50 ]; do sleep 0.2; i=\$((i+1)); done
+ip link set lo up; ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
+echo "CAPTURE_MEMORY_KB=\$(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
+echo KDUMP_SEND_START
+/usr/sbin/kdump-send --server tcp://10.0.2.100:7341 --host-id $HOST_ID $token_arg --progress-interval 10 ${SEND_ARGS:-} /proc/vmcore
+echo "KDUMP_SEND_EXIT=\$?"
+poweroff -f
+INIT
+chmod +x "$cap/init"
+(cd "$cap" && find . | cpio -o -H newc --quiet | gzip -1 > "$first/capture.cpio.gz")
+
+# --- first initramfs: load the capture kernel, crash.
+cp "$KEXEC" "$first/sbin/kexec"; cp "$VMLINUZ" "$first/vmlinuz"
+for l in $(ldd "$KEXEC" | grep -o '/[^ ]*'); do mkdir -p "$first$(dirname "$l")"; cp -L "$l" "$first$l"; done
+cat > "$first/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+if kexec -p /vmlinuz --initrd=/capture.cpio.gz --append "console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=5 quiet"; then
+  echo KEXEC_LOADED
+else
+  echo KEXEC_FAILED; poweroff -f
+fi
+echo c > /proc/sysrq-trigger
+INIT
+chmod +x "$first/init"
+(cd "$first" && find . | cpio -o -H newc --quiet > "$W/first.cpio")
+
+echo "crash-and-send: booting $KVER, ${MEM} MiB, crashkernel=$CRASHKERNEL, sending to 127.0.0.1:$RECEIVER_PORT" >&2
+start=$(date +%s)
+rc=0
+timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
+  -accel tcg -m "$MEM" -smp 1 -display none -monitor none -no-reboot \
+  -serial "file:$CONSOLE_LOG" \
+  -nic "user,model=virtio-net-pci,restrict=on,guestfwd=tcp:10.0.2.100:7341-tcp:127.0.0.1:$RECEIVER_PORT" \
+  -kernel "$VMLINUZ" -initrd "$W/first.cpio" \
+  -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=5 quiet" </dev/null > "$W/qemu.log" 2>&1 || rc=$?
+secs=$(( $(date +%s) - start ))
+console=$(tr -d '\r' < "$CONSOLE_LOG")
+exit_line=$(grep -ao 'KDUMP_SEND_EXIT=[0-9]*' <<<"$console" | tail -1 || true)
+echo "SECONDS=$secs"
+echo "QEMU_STATUS=$rc"
+echo "${exit_line:-KDUMP_SEND_EXIT=none}"
+# -no-reboot: QEMU exits 0 when the guest powers off (or reboots); a timeout is 124.
+if [ "$rc" = 0 ] && grep -aq 'reboot: Power down' <<<"$console"; then echo GUEST_POWERED_OFF=1; else echo GUEST_POWERED_OFF=0; fi
+rss=$(grep -ao 'peak RSS [0-9.]* MB' <<<"$console" | tail -1 | grep -o '[0-9.]*' || true)
+echo "SENDER_PEAK_RSS_MB=${rss:-unknown}"
+grep -ao 'CAPTURE_MEMORY_KB=[0-9]*' <<<"$console" | tail -1 || true
+if [ "${exit_line#KDUMP_SEND_EXIT=}" != 0 ]; then
+  { echo "---- guest console (last 60 lines) ----"; tail -60 <<<"$console"; echo "---- qemu ----"; tail -5 "$W/qemu.log"; } >&2
+  exit 1
+fi
