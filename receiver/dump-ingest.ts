@@ -15,7 +15,7 @@ import { KdumpFileWriter } from '../shared/kdump/writer.js';
 import type { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import type { Catalog, ProgressUpdate } from './catalog.js';
 import type { AcceptedHello } from './hello.js';
-import type { DumpPaths } from './storage.js';
+import type { DumpPaths } from '../shared/dump-folders.js';
 
 /** Make chunks durable and tell the sender (ACK) at least this often. */
 export interface CheckpointPolicy {

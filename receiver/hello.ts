@@ -8,10 +8,10 @@ import { badInput, limitError, protocolError } from '../shared/errors.js';
 import { describeCore, type CoreDescription } from '../shared/elf/core-description.js';
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { PROTOCOL_VERSION, type HelloMessage } from '../shared/protocol/messages.js';
-import { decodeUtsname, UTSNAME_SIZE, type Utsname } from '../shared/kdump/format.js';
+import { kdumpSpecFor } from '../shared/kdump/spec.js';
 import type { KdumpFileSpec } from '../shared/kdump/writer.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
-import { checkDumpId, checkHostId } from './storage.js';
+import { checkDumpId, checkHostId } from '../shared/dump-folders.js';
 
 export interface ReceiverLimits {
   /** Largest vmcore a HELLO may announce. */
@@ -29,16 +29,6 @@ export interface AcceptedHello {
   core: CoreDescription;
   plan: ChunkPlan;
   spec: KdumpFileSpec;
-}
-
-/** The utsname the sender read from init_uts_ns, if it is plausible; else one made from VMCOREINFO. */
-function utsnameFor(hello: HelloMessage, core: CoreDescription): Utsname {
-  const release = core.vmcoreinfo.osRelease ?? '';
-  if (hello.utsname && hello.utsname.length === UTSNAME_SIZE) {
-    const uts = decodeUtsname(hello.utsname);
-    if (uts.sysname === 'Linux' && uts.release === release) return uts;
-  }
-  return { sysname: 'Linux', nodename: hello.hostId, release, version: '', machine: core.machine, domainname: '' };
 }
 
 export function acceptHello(received: HelloMessage, limits: ReceiverLimits, codec: PageCodec): AcceptedHello {
@@ -69,23 +59,8 @@ export function acceptHello(received: HelloMessage, limits: ReceiverLimits, code
     throw badInput(`dump level ${hello.dumpLevel} is not supported yet (0 or 1)`);
   }
   const plan = new ChunkPlan(core.pageMap, hello.chunkPages);
-  const runs = core.pageMap.extents.map(({ startPfn, pageCount }) => ({ startPfn, pageCount }));
-  const spec: KdumpFileSpec = {
-    pageSize: core.pageSize,
-    maxPfn: core.pageMap.maxPfn,
-    presentRuns: runs,
-    // Zero pages stay dumpable, pointing at one shared zero page, as makedumpfile does.
-    dumpableRuns: runs,
-    notes: hello.notes,
-    vmcoreinfoOffsetInNotes: core.vmcoreinfoOffsetInNotes,
-    vmcoreinfoSize: core.vmcoreinfoSize,
-    physBase: core.physBase,
-    dumpLevel: hello.dumpLevel,
-    utsname: utsnameFor(hello, core),
-    crashTimeSec: core.vmcoreinfo.crashTime ?? Math.floor(Date.now() / 1000),
-    nrCpus: core.nrCpus,
-    codec,
-    maxRunPages: hello.chunkPages,
-  };
+  const spec = kdumpSpecFor(core, {
+    notes: hello.notes, utsname: hello.utsname, hostId: hello.hostId, dumpLevel: hello.dumpLevel, codec, maxRunPages: hello.chunkPages,
+  });
   return { hello, core, plan, spec };
 }

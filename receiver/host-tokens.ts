@@ -8,7 +8,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { NetdumpError, ErrorCode } from '../shared/errors.js';
-import { checkHostId } from './storage.js';
+import { checkHostId } from '../shared/dump-folders.js';
 
 export interface HostTokenInfo {
   hostId: string;

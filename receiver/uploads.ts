@@ -12,7 +12,7 @@ import type { PageCodec } from '../shared/kdump/page-codec.js';
 import type { Catalog, DumpRecord } from './catalog.js';
 import { DumpIngest, type CheckpointPolicy } from './dump-ingest.js';
 import { acceptHello, type ReceiverLimits } from './hello.js';
-import { allocateDumpFolder, checkHostId, pathsFor } from './storage.js';
+import { allocateDumpFolder, checkHostId, pathsFor } from '../shared/dump-folders.js';
 import { requireSpace } from './disk-space.js';
 
 export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };

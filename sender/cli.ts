@@ -3,26 +3,49 @@
  * kdump-send: stream a kernel crash dump to a kdump-receiver.
  * Runs in the capture kernel; prints plain progress lines on stderr and
  * exits with a code the calling script can act on (sender/exit-codes.ts).
+ * Settings: /etc/kdump-send.conf (or --config), KDUMP_SEND_* variables, flags.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { badInput, NetdumpError, toNetdumpError } from '../shared/errors.js';
+import { badInput, ErrorCode, NetdumpError, toNetdumpError } from '../shared/errors.js';
+import { configFromEnv, parseConfig, positiveSetting, splitServers, type SenderConfig } from './config.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { saveLocally } from './local-fallback.js';
 import { LineProgress } from './progress.js';
 import { parseServerUrl } from './transport.js';
 import { upload, SENDER_VERSION } from './upload.js';
 import { VmcoreSource } from './vmcore-source.js';
 
-function positiveInt(name: string, max: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}`);
-    return n;
-  };
-}
+const DEFAULT_CONFIG = '/etc/kdump-send.conf';
 
-function readPem(what: string, path: string | undefined): Buffer | undefined {
+const program = new Command()
+  .name('kdump-send')
+  .description('Stream a kernel crash dump (/proc/vmcore) to a kdump-receiver')
+  .version(SENDER_VERSION)
+  .argument('[vmcore]', 'ELF core to send', '/proc/vmcore')
+  .option('--config <file>', `settings file (KEY=VALUE lines; default ${DEFAULT_CONFIG} when it exists)`)
+  .option('--server <url>', 'a receiver: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH; ' +
+    'repeat (or separate with commas) for fallbacks in order of preference', (url: string, earlier: string[] = []) => [...earlier, url])
+  .option('--host-id <name>', 'name this host is filed under (default: the hostname)')
+  .option('--token-file <path>', 'file holding this host\'s upload token')
+  .option('--ca-file <path>', 'PEM CA that signs the receivers\' certificates (tls://, wss://); default: the system\'s CAs')
+  .option('--client-cert <path>', 'PEM client certificate, for receivers that require mutual TLS')
+  .option('--client-key <path>', 'PEM key of --client-cert')
+  .option('--fallback-dir <dir>', 'when no receiver takes the dump, save it here (kdump-compressed)')
+  .option('--chunk-pages <n>', 'pages per chunk (default 64)')
+  .option('--connect-timeout <s>', 'seconds to wait for a connection (default 10)')
+  .option('--reply-timeout <s>', 'seconds to wait for an answer from a receiver (default 120)')
+  .option('--deadline <s>', 'seconds to keep trying receivers before giving up or falling back (default 600)')
+  .option('--progress-interval <s>', 'seconds between progress lines', (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 3600) throw new InvalidArgumentError('--progress-interval must be an integer from 1 to 3600');
+    return n;
+  }, 3)
+  .option('--quiet', 'no progress lines')
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : ExitCode.BAD_INPUT));
+
+function readFileSetting(what: string, path: string | undefined): Buffer | undefined {
   if (!path) return undefined;
   try {
     return readFileSync(path);
@@ -31,63 +54,74 @@ function readPem(what: string, path: string | undefined): Buffer | undefined {
   }
 }
 
-function readToken(path: string | undefined): string | undefined {
-  if (!path) return undefined;
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    throw badInput(`cannot read token file ${path}: ${(error as Error).message}`);
-  }
+/** Config file, then environment, then flags: later ones win. */
+function settings(opts: Record<string, unknown>): SenderConfig {
+  const file = (opts.config as string | undefined) ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  const fromFile = file ? parseConfig(readFileSetting('config file', file)!.toString('utf8'), file) : {};
+  const fromFlags: SenderConfig = {
+    SERVERS: (opts.server as string[] | undefined)?.join(' '),
+    HOST_ID: opts.hostId as string | undefined,
+    TOKEN_FILE: opts.tokenFile as string | undefined,
+    CA_FILE: opts.caFile as string | undefined,
+    CLIENT_CERT: opts.clientCert as string | undefined,
+    CLIENT_KEY: opts.clientKey as string | undefined,
+    FALLBACK_DIR: opts.fallbackDir as string | undefined,
+    CHUNK_PAGES: opts.chunkPages as string | undefined,
+    CONNECT_TIMEOUT: opts.connectTimeout as string | undefined,
+    REPLY_TIMEOUT: opts.replyTimeout as string | undefined,
+    DEADLINE: opts.deadline as string | undefined,
+  };
+  const merged: SenderConfig = { ...fromFile, ...configFromEnv(process.env) };
+  for (const [key, value] of Object.entries(fromFlags)) if (value !== undefined) merged[key as keyof SenderConfig] = value;
+  return merged;
 }
-
-const program = new Command()
-  .name('kdump-send')
-  .description('Stream a kernel crash dump (/proc/vmcore) to a kdump-receiver')
-  .version(SENDER_VERSION)
-  .argument('[vmcore]', 'ELF core to send', '/proc/vmcore')
-  .requiredOption('--server <url>', 'receiver: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH')
-  .option('--host-id <name>', 'name this host is filed under', os.hostname())
-  .option('--token-file <path>', 'file holding this host\'s upload token')
-  .option('--ca-file <path>', 'PEM CA that signs the receiver\'s certificate (tls://, wss://); default: the system\'s CAs')
-  .option('--client-cert <path>', 'PEM client certificate, for receivers that require mutual TLS')
-  .option('--client-key <path>', 'PEM key of --client-cert')
-  .option('--chunk-pages <n>', 'pages per chunk', positiveInt('--chunk-pages', 1024), 64)
-  .option('--connect-timeout <s>', 'seconds to wait for a connection', positiveInt('--connect-timeout', 3600), 10)
-  .option('--reply-timeout <s>', 'seconds to wait for an answer from the receiver', positiveInt('--reply-timeout', 3600), 120)
-  .option('--deadline <s>', 'give up retrying after this many seconds', positiveInt('--deadline', 86400), 600)
-  .option('--progress-interval <s>', 'seconds between progress lines', positiveInt('--progress-interval', 3600), 3)
-  .option('--quiet', 'no progress lines')
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : ExitCode.BAD_INPUT));
 
 async function main(): Promise<number> {
   program.parse();
   const opts = program.opts();
   const [vmcorePath] = program.processedArgs as [string];
   const say = (line: string) => process.stderr.write(`${line}\n`);
+  let source: VmcoreSource | undefined;
+  let config: SenderConfig = {};
+  let hostId = os.hostname();
+  let chunkPages = 64;
   try {
-    const server = parseServerUrl(opts.server);
-    const token = readToken(opts.tokenFile);
-    if (Boolean(opts.clientCert) !== Boolean(opts.clientKey)) throw badInput('--client-cert and --client-key go together');
-    const tls = { ca: readPem('--ca-file', opts.caFile), cert: readPem('--client-cert', opts.clientCert), key: readPem('--client-key', opts.clientKey) };
-    const source = VmcoreSource.open(vmcorePath);
+    config = settings(opts);
+    const servers = splitServers(config.SERVERS ?? '').map(parseServerUrl);
+    if (servers.length === 0 && !config.FALLBACK_DIR) {
+      throw badInput('no receiver given: pass --server URL, or set SERVERS in the config file or KDUMP_SEND_SERVERS');
+    }
+    hostId = config.HOST_ID ?? hostId;
+    chunkPages = config.CHUNK_PAGES ? positiveSetting('CHUNK_PAGES', config.CHUNK_PAGES, 1024) : 64;
+    if (config.DUMP_LEVEL && config.DUMP_LEVEL !== '1') throw badInput(`DUMP_LEVEL ${config.DUMP_LEVEL} is not supported yet: only 1 (zero pages)`);
+    const token = readFileSetting('token file', config.TOKEN_FILE)?.toString('utf8').trim();
+    if (Boolean(config.CLIENT_CERT) !== Boolean(config.CLIENT_KEY)) throw badInput('the client certificate and its key go together');
+    const tls = {
+      ca: readFileSetting('CA file', config.CA_FILE),
+      cert: readFileSetting('client certificate', config.CLIENT_CERT),
+      key: readFileSetting('client key', config.CLIENT_KEY),
+    };
+    const seconds = (key: 'CONNECT_TIMEOUT' | 'REPLY_TIMEOUT' | 'DEADLINE', fallback: number) =>
+      (config[key] ? positiveSetting(key, config[key]!, 86_400) : fallback) * 1000;
+    source = VmcoreSource.open(vmcorePath);
     const { core } = source;
     say(`kdump-send: ${vmcorePath}: ${core.vmcoreinfo.osRelease ?? 'unknown kernel'}, ${(source.size / 1e6).toFixed(1)} MB, ` +
-      `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${server.url} as ${opts.hostId}`);
+      `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${servers.map((s) => s.url).join(', ') || 'nobody'} as ${hostId}`);
+    if (servers.length === 0) throw new NetdumpError(ErrorCode.UNAVAILABLE, 'no receiver configured');
     const result = await upload(source, {
-      server,
+      servers,
       tls,
-      hostId: opts.hostId,
+      hostId,
       token,
-      chunkPages: opts.chunkPages,
-      connectTimeoutMs: opts.connectTimeout * 1000,
-      replyTimeoutMs: opts.replyTimeout * 1000,
-      deadlineMs: opts.deadline * 1000,
+      chunkPages,
+      connectTimeoutMs: seconds('CONNECT_TIMEOUT', 10),
+      replyTimeoutMs: seconds('REPLY_TIMEOUT', 120),
+      deadlineMs: seconds('DEADLINE', 600),
       framesInFlight: 4,
       progress: opts.quiet ? undefined : new LineProgress(say, opts.progressInterval * 1000),
       log: (line) => say(`kdump-send: ${line}`),
     });
-    source.close();
-    say(`kdump-send: stored as ${result.path} (${(result.storedBytes / 1e6).toFixed(1)} MB stored, ` +
+    say(`kdump-send: stored by ${result.server} as ${result.path} (${(result.storedBytes / 1e6).toFixed(1)} MB stored, ` +
       `${result.zeroPages} zero pages elided, ${result.attempts} attempt${result.attempts === 1 ? '' : 's'}, ` +
       `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB)`);
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -95,7 +129,20 @@ async function main(): Promise<number> {
   } catch (error) {
     const failure: NetdumpError = toNetdumpError(error);
     say(`kdump-send: error ${failure.code}: ${failure.message}`);
-    return exitCodeFor(failure.code);
+    const code = exitCodeFor(failure.code);
+    if (!source || !config.FALLBACK_DIR || code === ExitCode.BAD_INPUT) return code;
+    try {
+      say(`kdump-send: no receiver took the dump; saving it to ${config.FALLBACK_DIR}`);
+      const saved = await saveLocally(source, config.FALLBACK_DIR, hostId, chunkPages);
+      say(`kdump-send: saved locally as ${saved.path} (${(saved.storedBytes / 1e6).toFixed(1)} MB)`);
+      process.stdout.write(`${JSON.stringify({ savedLocally: saved.path, storedBytes: saved.storedBytes })}\n`);
+      return ExitCode.SAVED_LOCALLY;
+    } catch (fallbackError) {
+      say(`kdump-send: local save failed too: ${toNetdumpError(fallbackError).message}`);
+      return code;
+    }
+  } finally {
+    source?.close();
   }
 }
 

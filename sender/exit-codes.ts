@@ -17,6 +17,8 @@ export const ExitCode = {
   REJECTED: 4,
   /** Data kept failing verification: checksums or the final digest. */
   INTEGRITY: 5,
+  /** No receiver took the dump; it was saved to the fallback directory instead. */
+  SAVED_LOCALLY: 6,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -18,7 +18,8 @@ import type { ProgressReporter } from './progress.js';
 export const SENDER_VERSION = '0.1.0';
 
 export interface UploadOptions {
-  server: ServerAddress;
+  /** Receivers in order of preference: an unreachable or refusing one hands over to the next. */
+  servers: ServerAddress[];
   /** CA and client certificate for tls:// and wss:// servers. */
   tls?: TlsClientOptions;
   hostId: string;
@@ -43,6 +44,8 @@ export interface UploadResult {
   bytesSent: number;
   zeroPages: number;
   attempts: number;
+  /** The receiver that stored it. */
+  server: string;
 }
 
 /** Same crash, same host: same id, so a restarted sender resumes instead of uploading twice. */
@@ -162,9 +165,9 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     }
   }
 
-  async function attempt(): Promise<DoneMessage> {
+  async function attempt(server: ServerAddress): Promise<DoneMessage> {
     const inbox = new Inbox();
-    const transport: ClientTransport = await connectTransport(options.server, {
+    const transport: ClientTransport = await connectTransport(server, {
       onMessage: (m) => inbox.onMessage(m),
       onClose: (error) => inbox.fail(error ?? new NetdumpError(ErrorCode.UNAVAILABLE, 'receiver closed the connection')),
     }, options.connectTimeoutMs, options.tls);
@@ -208,24 +211,41 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   }
 
   const FIRST_BACKOFF_MS = 250;
+  if (options.servers.length === 0) throw new NetdumpError(ErrorCode.BAD_INPUT, 'no receiver to send to');
+  /** Receivers that refused this dump for good (auth, limits): not asked again. */
+  const refused = new Set<string>();
   let attempts = 0;
   let backoffMs = FIRST_BACKOFF_MS;
+  let next = 0;
   for (;;) {
+    const live = options.servers.filter((s) => !refused.has(s.url));
+    const server = live[next % live.length];
     attempts++;
     const sentBefore = bytesSent;
     try {
-      const done = await attempt();
+      const done = await attempt(server);
       options.progress?.finish(bytesSent);
-      return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts };
+      return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts, server: server.url };
     } catch (error) {
       const failure = error instanceof NetdumpError ? error : new NetdumpError(ErrorCode.INTERNAL, String(error));
-      // A connection that carried data before dropping is a flaky link, not a dead receiver: retry soon.
-      if (bytesSent > sentBefore) backoffMs = FIRST_BACKOFF_MS;
+      if (!isRetryable(failure)) {
+        refused.add(server.url);
+        if (refused.size === options.servers.length) throw failure;
+        log(`${server.url} refused (${failure.code}: ${failure.message}); trying the next receiver`);
+        continue;
+      }
+      if (bytesSent > sentBefore) {
+        // The link carried data, then dropped: a flaky network, not a dead receiver. Resume here, soon.
+        backoffMs = FIRST_BACKOFF_MS;
+      } else {
+        next++; // unreachable or busy: the next receiver may be up
+      }
       const elapsed = Date.now() - started;
-      if (!isRetryable(failure) || elapsed + backoffMs > options.deadlineMs) throw failure;
+      if (elapsed + backoffMs > options.deadlineMs) throw failure;
       log(`attempt ${attempts} failed (${failure.code}: ${failure.message}); retrying in ${backoffMs} ms`);
       await sleep(backoffMs);
-      backoffMs = Math.min(backoffMs * 2, 10_000);
+      // Back off further once every live receiver has failed in a row.
+      if (next % live.length === 0) backoffMs = Math.min(backoffMs * 2, 10_000);
     }
   }
 }

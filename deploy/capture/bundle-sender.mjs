@@ -24,8 +24,11 @@ await build({
   banner: { js: "import { createRequire as __netdumpRequire } from 'node:module'; const require = __netdumpRequire(import.meta.url);" },
   logLevel: 'warning',
 });
-const addon = 'node_modules/lz4/build/Release/lz4.node';
-mkdirSync(path.join(out, path.dirname(addon)), { recursive: true });
-copyFileSync(path.join(root, addon), path.join(out, addon));
-const size = (f) => statSync(path.join(out, f)).size;
-console.log(`bundle-sender: ${out}/kdump-send.mjs (${(size('kdump-send.mjs') / 1024).toFixed(0)} KiB) + ${addon} (${(size(addon) / 1024).toFixed(0)} KiB)`);
+// lz4 for the wire; lzo for the local fallback's stored pages.
+const addons = ['node_modules/lz4/build/Release/lz4.node', 'node_modules/lzo/build/Release/node_lzo.node'];
+for (const addon of addons) {
+  mkdirSync(path.join(out, path.dirname(addon)), { recursive: true });
+  copyFileSync(path.join(root, addon), path.join(out, addon));
+}
+const size = (f) => `${(statSync(path.join(out, f)).size / 1024).toFixed(0)} KiB`;
+console.log(`bundle-sender: ${out}/kdump-send.mjs (${size('kdump-send.mjs')}) + ${addons.map((a) => `${a} (${size(a)})`).join(' + ')}`);

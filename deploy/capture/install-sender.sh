@@ -3,7 +3,7 @@
 # under DESTDIR (an initramfs staging tree, or / on a test box):
 #   DESTDIR/usr/lib/kdump-send/node                the node binary
 #   DESTDIR/usr/lib/kdump-send/kdump-send.mjs      the single-file sender
-#   DESTDIR/usr/lib/kdump-send/node_modules/lz4/build/Release/lz4.node
+#   DESTDIR/usr/lib/kdump-send/node_modules/{lz4,lzo}/build/Release/*.node   native addons
 #   DESTDIR/usr/sbin/kdump-send                    wrapper: exec node kdump-send.mjs "$@"
 #   DESTDIR/etc/kdump-send.conf                    from CONFIG, if given
 #   DESTDIR/<lib dirs>/...                         node's shared libraries (as ldd lists them)
@@ -22,10 +22,9 @@ lib=$dest/usr/lib/kdump-send
 mkdir -p "$lib" "$dest/usr/sbin" "$dest/etc"
 cp -L "$node_bin" "$lib/node"
 cp "$root/dist/capture/kdump-send.mjs" "$lib/"
-mkdir -p "$lib/node_modules/lz4/build/Release"
-cp "$root/dist/capture/node_modules/lz4/build/Release/lz4.node" "$lib/node_modules/lz4/build/Release/"
+cp -r "$root/dist/capture/node_modules" "$lib/"
 shared_libs() { ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u; }
-for so in $(shared_libs "$node_bin" "$lib/node_modules/lz4/build/Release/lz4.node"); do
+for so in $(shared_libs "$node_bin" "$lib"/node_modules/*/build/Release/*.node); do
   mkdir -p "$dest$(dirname "$so")"
   cp -L "$so" "$dest$so"
 done

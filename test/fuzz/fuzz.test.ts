@@ -215,7 +215,7 @@ describe(`fuzz (seed ${SEED}, ${ITERATIONS} iterations per target)`, () => {
       expect(errors).toBeGreaterThan(cases / 2);
       // The receiver is still up and stores a whole, correct dump for the same dump id.
       const result = await upload(source, {
-        server: parseServerUrl(receiver.tcpUrl), hostId: 'fuzz', chunkPages: 16, connectTimeoutMs: 2000,
+        servers: [parseServerUrl(receiver.tcpUrl)], hostId: 'fuzz', chunkPages: 16, connectTimeoutMs: 2000,
         replyTimeoutMs: 10_000, deadlineMs: 20_000, framesInFlight: 2,
       });
       expect(receiver.catalog.get(result.dumpId)?.status).toBe('complete');

@@ -21,7 +21,7 @@ describe('host enrolment and tokens', () => {
   let receiver: TestReceiver;
 
   const options = (hostId: string, token: string | undefined): UploadOptions => ({
-    server: parseServerUrl(receiver.tcpUrl), hostId, token, chunkPages: 16,
+    servers: [parseServerUrl(receiver.tcpUrl)], hostId, token, chunkPages: 16,
     connectTimeoutMs: 2000, replyTimeoutMs: 5000, deadlineMs: 5000, framesInFlight: 2,
   });
 

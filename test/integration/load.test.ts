@@ -31,7 +31,7 @@ describe('load', () => {
     const sources = Array.from({ length: SENDERS }, () => VmcoreSource.open(core.path));
     try {
       const results = await Promise.all(sources.map((source, i) => upload(source, {
-        server: parseServerUrl(i % 2 === 0 ? receiver.tcpUrl : receiver.wsUrl),
+        servers: [parseServerUrl(i % 2 === 0 ? receiver.tcpUrl : receiver.wsUrl)],
         hostId: `storm-${i}`,
         chunkPages: 16,
         connectTimeoutMs: 5000,

@@ -7,8 +7,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../sender/exit-codes.js';
-import { runReceiverCli, runSender } from '../helpers/cli.js';
-import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
+import { run, runReceiverCli, runSender, SENDER_CLI } from '../helpers/cli.js';
+import { KdumpFileReader } from '../../shared/kdump/reader.js';
+import { corePageBytes, sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
+
+const SPEC: ElfCoreSpec = { loads: sampleX86Loads(), page: (pfn) => (pfn % 3 === 0 ? 'zero' : 'pattern') };
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 /** A loopback port with nothing listening on it. */
@@ -24,7 +27,7 @@ describe('kdump-send command line', () => {
   let core: ElfCoreFile;
 
   beforeAll(async () => {
-    core = await writeElfCoreFile({ loads: sampleX86Loads() });
+    core = await writeElfCoreFile(SPEC);
   });
   afterAll(async () => {
     await core.cleanup();
@@ -46,7 +49,7 @@ describe('kdump-send command line', () => {
 
   it('a malformed or unsupported server URL: exit 2 before touching the network', async () => {
     for (const [url, message] of [
-      ['not a url', /malformed server URL "not a url"/],
+      ['not-a-url', /malformed server URL "not-a-url"/],
       ['http://127.0.0.1:80/', /unsupported server URL scheme http:/],
       ['tcp://127.0.0.1', /needs a host and a port/],
     ] as const) {
@@ -69,7 +72,33 @@ describe('kdump-send command line', () => {
   it('a bad option value: exit 2 with the option named', async () => {
     const result = await runSender(['--server', 'tcp://127.0.0.1:1', '--chunk-pages', '0', core.path]);
     expect(result.code).toBe(ExitCode.BAD_INPUT);
-    expect(result.stderr).toMatch(/--chunk-pages must be an integer from 1 to 1024/);
+    expect(result.stderr).toMatch(/CHUNK_PAGES \(--chunk-pages\) must be an integer from 1 to 1024, not "0"/);
+  });
+
+  it('a config file with an unknown setting: exit 2, names the file and line', async () => {
+    const config = path.join(core.dir, 'bad.conf');
+    await writeFile(config, 'SERVERS=tcp://127.0.0.1:1\nRETRIES=5\n');
+    const result = await runSender(['--config', config, core.path]);
+    expect(result.code).toBe(ExitCode.BAD_INPUT);
+    expect(result.stderr).toMatch(/bad\.conf line 2: unknown setting RETRIES/);
+  });
+
+  it('no receiver reachable and a fallback directory: saved there in the receiver\'s format and layout, exit 6', async () => {
+    const fallback = path.join(core.dir, 'fallback');
+    const result = await runSender(['--server', `tcp://127.0.0.1:${await closedPort()}`, '--deadline', '1', '--host-id', 'lonely',
+      '--fallback-dir', fallback, core.path]);
+    expect(result.code, result.stderr).toBe(ExitCode.SAVED_LOCALLY);
+    const saved = JSON.parse(result.stdout).savedLocally as string;
+    expect(saved).toMatch(new RegExp(`^${fallback}/lonely/\\d{4}-\\d\\d-\\d\\d-\\d\\d:\\d\\d:\\d\\d/vmcore$`));
+    const reader = await KdumpFileReader.open(saved);
+    try {
+      expect(reader.incomplete).toBe(false);
+      const pfns = reader.pfnsIn(reader.dumpableBitmap);
+      const descriptors = await reader.readDescriptors(0, pfns.length);
+      for (let i = 0; i < pfns.length; i++) expect((await reader.readPage(descriptors[i])).equals(corePageBytes(SPEC, pfns[i]))).toBe(true);
+    } finally {
+      await reader.close();
+    }
   });
 
   describe('against a receiver', () => {
@@ -79,6 +108,31 @@ describe('kdump-send command line', () => {
     });
     afterAll(async () => {
       await receiver.stop();
+    });
+
+    it('receivers in order: an unreachable one and one that refuses the host are passed over for the next', async () => {
+      const closed = await startTestReceiver({ open: false });
+      try {
+        const result = await runSender(['--server', `tcp://127.0.0.1:${await closedPort()}`, '--server', closed.tcpUrl,
+          '--server', receiver.wsUrl, '--host-id', 'fleet-host', '--deadline', '30', core.path]);
+        expect(result.code, result.stderr).toBe(ExitCode.STORED);
+        expect(JSON.parse(result.stdout).server).toBe(receiver.wsUrl);
+        expect(result.stderr).toMatch(/refused \(AUTH: receiver refused: host fleet-host sent no token.*\); trying the next receiver/);
+        expect(closed.catalog.list()).toHaveLength(0);
+      } finally {
+        await closed.stop();
+      }
+    });
+
+    it('settings from a config file, overridden by the environment, overridden by flags', async () => {
+      const config = path.join(core.dir, 'kdump-send.conf');
+      await writeFile(config, `# test\nSERVERS="tcp://127.0.0.1:${await closedPort()}"\nHOST_ID=from-file\nDEADLINE=1\n`);
+      const env = { ...process.env, KDUMP_SEND_SERVERS: receiver.tcpUrl, KDUMP_SEND_HOST_ID: 'from-env' };
+      const viaEnv = await run(process.execPath, [SENDER_CLI, '--config', config, core.path], { env });
+      expect(viaEnv.code, viaEnv.stderr).toBe(ExitCode.STORED);
+      expect(JSON.parse(viaEnv.stdout).path).toMatch(/^from-env\//);
+      const viaFlag = await run(process.execPath, [SENDER_CLI, '--config', config, '--host-id', 'from-flag', core.path], { env });
+      expect(JSON.parse(viaFlag.stdout).path).toMatch(/^from-flag\//);
     });
 
     it('stores the dump, prints the result as JSON and progress as plain lines; list and show find it', async () => {

@@ -25,7 +25,7 @@ describe('TLS', () => {
   const tlsUrl = () => `tls://127.0.0.1:${receiver.tcpAddress!.port}`;
   const wssUrl = () => `wss://127.0.0.1:${receiver.httpAddress!.port}/upload`;
   const options = (server: string, tls: TlsClientOptions, hostId = 'node-1'): UploadOptions => ({
-    server: parseServerUrl(server), tls, hostId, chunkPages: 16,
+    servers: [parseServerUrl(server)], tls, hostId, chunkPages: 16,
     connectTimeoutMs: 2000, replyTimeoutMs: 5000, deadlineMs: 5000, framesInFlight: 2,
   });
   const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as NetdumpError);

@@ -29,7 +29,7 @@ const SPEC: ElfCoreSpec = {
 };
 
 const uploadOptions = (server: string, overrides: Partial<UploadOptions> = {}): UploadOptions => ({
-  server: parseServerUrl(server),
+  servers: [parseServerUrl(server)],
   hostId: 'node-1',
   chunkPages: 16,
   connectTimeoutMs: 2000,

@@ -16,7 +16,7 @@
 #   SEND_ARGS       more kdump-send arguments, e.g. "--deadline 120"
 #   TIMEOUT         seconds before QEMU is killed (default 280)
 #   CONSOLE_LOG     where to keep the guest console (default: temp, printed on failure)
-# Prints KEY=VALUE lines: KDUMP_SEND_EXIT, GUEST_POWERED_OFF, SECONDS, SENDER_PEAK_RSS_MB.
+# Prints KEY=VALUE lines: KDUMP_SEND_EXIT, GUEST_POWERED_OFF, SECONDS, SENDER_PEAK_RSS_MB, SENDER_ATTEMPTS, CAPTURE_MEMORY_KB.
 set -euo pipefail
 die() { echo "crash-and-send: $*" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -110,6 +110,8 @@ if [ "$rc" = 0 ] && grep -aq 'reboot: Power down' <<<"$console"; then echo GUEST
 rss=$(grep -ao 'peak RSS [0-9.]* MB' <<<"$console" | tail -1 | grep -o '[0-9.]*' || true)
 echo "SENDER_PEAK_RSS_MB=${rss:-unknown}"
 grep -ao 'CAPTURE_MEMORY_KB=[0-9]*' <<<"$console" | tail -1 || true
+attempts=$(grep -aoE '[0-9]+ attempts?,' <<<"$console" | tail -1 | grep -oE '[0-9]+' || true)
+echo "SENDER_ATTEMPTS=${attempts:-unknown}"
 if [ "${exit_line#KDUMP_SEND_EXIT=}" != 0 ]; then
   { echo "---- guest console (last 60 lines) ----"; tail -60 <<<"$console"; echo "---- qemu ----"; tail -5 "$W/qemu.log"; } >&2
   exit 1

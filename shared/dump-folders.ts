@@ -7,7 +7,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { badInput } from '../shared/errors.js';
+import { badInput } from './errors.js';
 
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DUMP_ID = /^[0-9a-f]{16,64}$/;

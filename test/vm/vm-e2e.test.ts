@@ -1,0 +1,98 @@
+/**
+ * The sender where it lives: a real panic of Debian's kernel in QEMU, the
+ * capture kernel bringing the network up and running kdump-send from its
+ * initramfs, a receiver on this machine's loopback storing the dump. Then the
+ * same with the receiver down at first and coming up while the sender retries.
+ * Each run is bounded (test/vm/crash-and-send.sh TIMEOUT) and ~1 minute here.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, run } from '../helpers/cli.js';
+import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+
+const CACHE = path.join(ROOT, 'test/fixtures/cache');
+const KVER = existsSync(path.join(CACHE, 'KVER')) ? readFileSync(path.join(CACHE, 'KVER'), 'utf8').trim() : '';
+const VMLINUX = path.join(CACHE, `vmlinux-${KVER}`);
+const SCRIPT = path.join(ROOT, 'test/vm/crash-and-send.sh');
+const haveVm = KVER !== '' && existsSync(`/boot/vmlinuz-${KVER}`) && existsSync('/usr/bin/qemu-system-x86_64') && existsSync(VMLINUX);
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function parseResult(stdout: string): Record<string, string> {
+  return Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+describe.runIf(haveVm)('kdump-send in a real capture kernel (needs QEMU, Debian\'s kernel and the fixtures\' vmlinux: `npm test` installs them)', () => {
+  let work: string;
+  let tokenFile: string;
+  const receivers: TestReceiver[] = [];
+
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'netdump-vm-'));
+    tokenFile = path.join(work, 'token');
+  });
+  afterAll(async () => {
+    for (const r of receivers) await r.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  async function checkStoredDump(receiver: TestReceiver, hostId: string): Promise<void> {
+    const [record] = receiver.catalog.list({ hostId });
+    expect(record).toMatchObject({ status: 'complete', osRelease: KVER });
+    const file = path.join(receiver.dataDir, record.path);
+    const release = await run('crash', ['--osrelease', file]);
+    expect(release.stdout.trim()).toBe(KVER);
+    const dmesg = path.join(work, `${hostId}.dmesg`);
+    const dumped = await run('makedumpfile', ['--dump-dmesg', file, dmesg]);
+    expect(dumped.code, dumped.stdout + dumped.stderr).toBe(0);
+    const log = await readFile(dmesg, 'utf8');
+    expect(log).toContain('sysrq: Trigger a crash');
+    expect(log).toMatch(/Kernel panic - not syncing: sysrq triggered crash/);
+    const crash = await run('crash', ['-s', VMLINUX, file], { input: 'bt\nquit\n', timeoutMs: 240_000 });
+    expect(crash.stdout).toMatch(/sysrq_handle_crash/);
+  }
+
+  it('panics, and the capture kernel streams the dump to the receiver, then powers off', async () => {
+    const receiver = await startTestReceiver({ open: false });
+    receivers.push(receiver);
+    await writeFile(tokenFile, `${receiver.catalog.hostTokens.add('vm-1')}\n`);
+    const result = await run('bash', [SCRIPT], {
+      timeoutMs: 300_000,
+      env: { ...process.env, RECEIVER_PORT: String(receiver.tcpAddress!.port), TOKEN_FILE: tokenFile, HOST_ID: 'vm-1' },
+    });
+    const facts = parseResult(result.stdout);
+    expect(facts.KDUMP_SEND_EXIT, result.stderr.slice(-3000)).toBe('0');
+    expect(facts.GUEST_POWERED_OFF).toBe('1');
+    expect(Number(facts.SENDER_PEAK_RSS_MB)).toBeLessThan(80);
+    console.log(`vm run: ${facts.SECONDS} s, sender peak RSS ${facts.SENDER_PEAK_RSS_MB} MB, capture kernel memory ${facts.CAPTURE_MEMORY_KB} KB`);
+    await checkStoredDump(receiver, 'vm-1');
+  });
+
+  it('with the receiver down at first, the capture kernel keeps trying and stores the dump once it is up', async () => {
+    const port = await freePort();
+    const sending = run('bash', [SCRIPT], {
+      timeoutMs: 300_000,
+      env: { ...process.env, RECEIVER_PORT: String(port), HOST_ID: 'vm-2', SEND_ARGS: '--deadline 240 --connect-timeout 5' },
+    });
+    // The guest boots, crashes and starts the sender in ~25 s under TCG; come up well after that.
+    await new Promise((resolve) => setTimeout(resolve, 45_000));
+    const receiver = await startTestReceiver({ tcp: `127.0.0.1:${port}` });
+    receivers.push(receiver);
+    const result = await sending;
+    const facts = parseResult(result.stdout);
+    expect(facts.KDUMP_SEND_EXIT, result.stderr.slice(-3000)).toBe('0');
+    expect(facts.GUEST_POWERED_OFF).toBe('1');
+    expect(Number(facts.SENDER_ATTEMPTS)).toBeGreaterThan(1);
+    await checkStoredDump(receiver, 'vm-2');
+  });
+});
