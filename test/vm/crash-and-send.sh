@@ -6,7 +6,9 @@
 # and stream /proc/vmcore to a receiver on the host's loopback.
 #
 # The guest's only way out is one forwarded address (QEMU user networking with
-# restrict=on): 10.0.2.100:7341 in the guest is 127.0.0.1:$RECEIVER_PORT here.
+# restrict=on): each connection to 10.0.2.100:7341 in the guest becomes a
+# netcat to 127.0.0.1:$RECEIVER_PORT here, so the receiver may be down at
+# first and the sender may reconnect as often as it needs.
 #
 # Environment:
 #   RECEIVER_PORT   host loopback port of kdump-receiver's TCP listener (required)
@@ -96,7 +98,7 @@ rc=0
 timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
   -accel tcg -m "$MEM" -smp 1 -display none -monitor none -no-reboot \
   -serial "file:$CONSOLE_LOG" \
-  -nic "user,model=virtio-net-pci,restrict=on,guestfwd=tcp:10.0.2.100:7341-tcp:127.0.0.1:$RECEIVER_PORT" \
+  -nic "user,model=virtio-net-pci,restrict=on,guestfwd=tcp:10.0.2.100:7341-cmd:nc -N 127.0.0.1 $RECEIVER_PORT" \
   -kernel "$VMLINUZ" -initrd "$W/first.cpio" \
   -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=5 quiet" </dev/null > "$W/qemu.log" 2>&1 || rc=$?
 secs=$(( $(date +%s) - start ))
