@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { configFromEnv, parseConfig, positiveSetting, splitServers } from '../../sender/config.js';
 import { catchNetdump } from '../helpers/errors.js';
@@ -25,6 +28,13 @@ describe('sender config', () => {
     expect(unknown.message).toMatch(/^my\.conf line 2: unknown setting SERVER \(known: SERVERS, /);
     expect(catchNetdump(() => parseConfig('just words', 'c')).message).toMatch(/^c line 1: expected KEY=VALUE/);
     expect(catchNetdump(() => parseConfig('HOST_ID=$(hostname)', 'c')).message).toMatch(/^c line 1: quote the value/);
+  });
+
+  it('the example in deploy/ parses', () => {
+    const example = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/kdump-send.conf.example');
+    const config = parseConfig(readFileSync(example, 'utf8'), example);
+    expect(splitServers(config.SERVERS!)).toHaveLength(2);
+    expect(config).toMatchObject({ TOKEN_FILE: '/etc/kdump-send/token', FALLBACK_DIR: '/var/crash', DEADLINE: '600' });
   });
 
   it('takes KDUMP_SEND_* from the environment, ignoring empty ones', () => {

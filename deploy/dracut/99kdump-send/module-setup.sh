@@ -1,0 +1,38 @@
+#!/bin/bash
+# dracut module: puts kdump-send into kdump initrds (RHEL, Fedora and SUSE
+# build theirs with dracut). Install: copy this folder to
+# /usr/lib/dracut/modules.d/99kdump-send/ on the crashing host, after
+# deploy/capture/install-sender.sh / has laid out /usr/lib/kdump-send.
+# It is added only when asked for (RHEL: dracut_args --add kdump-send in
+# /etc/kdump.conf; SUSE: add_dracutmodules+=" kdump-send " in
+# /etc/dracut.conf.d/90-kdump-send.conf).
+
+check() {
+    # Never by default: only kdump initrds that ask for it.
+    return 255
+}
+
+depends() {
+    # dracut's network module brings the interfaces up from ip= / kdump's own
+    # network setup, the same way kdump's ssh and NFS targets get theirs.
+    echo network
+    return 0
+}
+
+install() {
+    local conf=/etc/kdump-send.conf f
+    inst_binary /usr/lib/kdump-send/node
+    inst_simple /usr/lib/kdump-send/kdump-send.mjs
+    for f in /usr/lib/kdump-send/node_modules/*/build/Release/*.node; do
+        inst_library "$f"
+    done
+    inst_script /usr/sbin/kdump-send /usr/sbin/kdump-send
+    inst_script "$moddir/kdump-send-and-reboot.sh" /usr/sbin/kdump-send-and-reboot
+    if [ -f "$conf" ]; then
+        inst_simple "$conf"
+        # The files the config names: token, CA, client certificate.
+        for f in $(sed -n -E 's/^(export +)?(TOKEN_FILE|CA_FILE|CLIENT_CERT|CLIENT_KEY)=["'\'']?([^"'\'' ]+).*/\3/p' "$conf"); do
+            inst_simple "$f"
+        done
+    fi
+}
