@@ -19,6 +19,13 @@ import { VmcoreSource } from './vmcore-source.js';
 
 const DEFAULT_CONFIG = '/etc/kdump-send.conf';
 
+/** What to do, for the operator reading the console of a machine about to reboot. */
+const HINTS: Partial<Record<ErrorCode, string>> = {
+  UNAVAILABLE: 'check that the capture kernel brings the network up and that SERVERS / --server point at a running kdump-receiver',
+  AUTH: 'enrol this host on the receiver (kdump-receiver token add HOST) and check TOKEN_FILE, CA_FILE and the client certificate',
+  LIMIT: 'the receiver is out of space or limits; free disk there, or set FALLBACK_DIR',
+};
+
 const program = new Command()
   .name('kdump-send')
   .description('Stream a kernel crash dump (/proc/vmcore) to a kdump-receiver')
@@ -128,7 +135,7 @@ async function main(): Promise<number> {
     return ExitCode.STORED;
   } catch (error) {
     const failure: NetdumpError = toNetdumpError(error);
-    say(`kdump-send: error ${failure.code}: ${failure.message}`);
+    say(`kdump-send: error ${failure.code}: ${failure.message}${HINTS[failure.code] ? ` (${HINTS[failure.code]})` : ''}`);
     const code = exitCodeFor(failure.code);
     if (!source || !config.FALLBACK_DIR || code === ExitCode.BAD_INPUT) return code;
     try {
