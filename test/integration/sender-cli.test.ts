@@ -2,7 +2,6 @@
  * kdump-send as the capture kernel's script runs it: one clear line on
  * stderr for each kind of trouble, and the documented exit code.
  */
-import net from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,15 +12,7 @@ import { corePageBytes, sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type
 
 const SPEC: ElfCoreSpec = { loads: sampleX86Loads(), page: (pfn) => (pfn % 3 === 0 ? 'zero' : 'pattern') };
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
-
-/** A loopback port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from '../helpers/ports.js';
 
 describe('kdump-send command line', () => {
   let core: ElfCoreFile;
@@ -60,7 +51,7 @@ describe('kdump-send command line', () => {
   });
 
   it('an unreachable receiver: retries until the deadline, then exit 3', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const started = Date.now();
     const result = await runSender(['--server', `tcp://127.0.0.1:${port}`, '--deadline', '2', core.path]);
     expect(result.code).toBe(ExitCode.UNREACHABLE);
@@ -85,7 +76,7 @@ describe('kdump-send command line', () => {
 
   it('no receiver reachable and a fallback directory: saved there in the receiver\'s format and layout, exit 6', async () => {
     const fallback = path.join(core.dir, 'fallback');
-    const result = await runSender(['--server', `tcp://127.0.0.1:${await closedPort()}`, '--deadline', '1', '--host-id', 'lonely',
+    const result = await runSender(['--server', `tcp://127.0.0.1:${await freePort()}`, '--deadline', '1', '--host-id', 'lonely',
       '--fallback-dir', fallback, core.path]);
     expect(result.code, result.stderr).toBe(ExitCode.SAVED_LOCALLY);
     const saved = JSON.parse(result.stdout).savedLocally as string;
@@ -113,7 +104,7 @@ describe('kdump-send command line', () => {
     it('receivers in order: an unreachable one and one that refuses the host are passed over for the next', async () => {
       const closed = await startTestReceiver({ open: false });
       try {
-        const result = await runSender(['--server', `tcp://127.0.0.1:${await closedPort()}`, '--server', closed.tcpUrl,
+        const result = await runSender(['--server', `tcp://127.0.0.1:${await freePort()}`, '--server', closed.tcpUrl,
           '--server', receiver.wsUrl, '--host-id', 'fleet-host', '--deadline', '30', core.path]);
         expect(result.code, result.stderr).toBe(ExitCode.STORED);
         expect(JSON.parse(result.stdout).server).toBe(receiver.wsUrl);
@@ -126,7 +117,7 @@ describe('kdump-send command line', () => {
 
     it('settings from a config file, overridden by the environment, overridden by flags', async () => {
       const config = path.join(core.dir, 'kdump-send.conf');
-      await writeFile(config, `# test\nSERVERS="tcp://127.0.0.1:${await closedPort()}"\nHOST_ID=from-file\nDEADLINE=1\n`);
+      await writeFile(config, `# test\nSERVERS="tcp://127.0.0.1:${await freePort()}"\nHOST_ID=from-file\nDEADLINE=1\n`);
       const env = { ...process.env, KDUMP_SEND_SERVERS: receiver.tcpUrl, KDUMP_SEND_HOST_ID: 'from-env' };
       const viaEnv = await run(process.execPath, [SENDER_CLI, '--config', config, core.path], { env });
       expect(viaEnv.code, viaEnv.stderr).toBe(ExitCode.STORED);

@@ -7,26 +7,18 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, run } from '../helpers/cli.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+import { freePort } from '../helpers/ports.js';
 
 const CACHE = path.join(ROOT, 'test/fixtures/cache');
 const KVER = existsSync(path.join(CACHE, 'KVER')) ? readFileSync(path.join(CACHE, 'KVER'), 'utf8').trim() : '';
 const VMLINUX = path.join(CACHE, `vmlinux-${KVER}`);
 const SCRIPT = path.join(ROOT, 'test/vm/crash-and-send.sh');
 const haveVm = KVER !== '' && existsSync(`/boot/vmlinuz-${KVER}`) && existsSync('/usr/bin/qemu-system-x86_64') && existsSync(VMLINUX);
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function parseResult(stdout: string): Record<string, string> {
   return Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
