@@ -29,7 +29,9 @@ const CONCURRENT = Number(opt('concurrent', '8'));
 const TRANSPORT = opt('transport', 'tcp');
 const LOAD = Number(opt('load', '32'));
 const LOAD_VMCORE = path.resolve(opt('load-vmcore', path.join(ROOT, 'test/fixtures/cache/idle.vmcore')));
-const SENDER = path.join(ROOT, 'dist/sender/cli.js');
+// The sender as shipped to capture kernels (deploy/capture/bundle-sender.mjs); the unbundled build if there is none.
+const BUNDLE = path.join(ROOT, 'dist/capture/kdump-send.mjs');
+const SENDER = existsSync(BUNDLE) ? BUNDLE : path.join(ROOT, 'dist/sender/cli.js');
 const RECEIVER = path.join(ROOT, 'dist/receiver/cli.js');
 
 for (const [what, file] of [['vmcore', VMCORE], ['built sender (npm run build)', SENDER]]) {
@@ -153,7 +155,7 @@ async function concurrentRun(work, count, vmcore) {
 const work = await mkdtemp(path.join(tmpdir(), 'netdump-bench-'));
 try {
   const size = (await stat(VMCORE)).size;
-  console.log(`bench: ${VMCORE} (${mb(size)}), ${RUNS} runs each, transport ${TRANSPORT}, alternating anchor and ours`);
+  console.log(`bench: ${VMCORE} (${mb(size)}), ${RUNS} runs each, transport ${TRANSPORT}, alternating anchor and ours; sender ${path.relative(ROOT, SENDER)}`);
   const anchor = [];
   const ours = [];
   for (let run = 0; run < RUNS; run++) {
