@@ -1,0 +1,84 @@
+/**
+ * x86_64 kernel virtual-to-physical translation from VMCOREINFO alone, by
+ * walking the crashed kernel's own page tables as makedumpfile's
+ * __vtop4_x86_64 does (docs/research/dump-levels.md section 1). Works for
+ * every kernel mapping: the image, the KASLR-randomised direct map and
+ * vmemmap, whose bases VMCOREINFO does not give. The memory it reads is
+ * behind a small interface, so tests can hand it hand-built tables.
+ */
+import { badInput } from '../errors.js';
+import type { Vmcoreinfo } from './vmcoreinfo.js';
+
+/** Physical memory of the crashed machine; undefined for bytes the dump does not hold. */
+export interface PhysicalMemory {
+  read(phys: bigint, length: number): Buffer | undefined;
+}
+
+export const X86_64_START_KERNEL_MAP = 0xffff_ffff_8000_0000n;
+const PRESENT = 1n;
+const PSE = 0x80n;
+/** Bits 12-51 of an entry: the next table's or the page's physical address. */
+const ENTRY_ADDRESS_MASK = 0x000f_ffff_ffff_f000n;
+const PAGE_4K = 12n;
+const PAGE_2M = 21n;
+const PAGE_1G = 30n;
+
+const low = (shift: bigint) => (1n << shift) - 1n;
+
+export class X86_64Translator {
+  private readonly tableCache = new Map<bigint, Buffer>();
+
+  private constructor(
+    private readonly memory: PhysicalMemory,
+    /** Physical address of the top-level table (init_top_pgt). */
+    readonly topTable: bigint,
+    readonly levels: 4 | 5,
+    private readonly entryMask: bigint,
+  ) {}
+
+  /**
+   * From VMCOREINFO: SYMBOL(init_top_pgt) (or init_level4_pgt before 4.13),
+   * NUMBER(pgtable_l5_enabled), NUMBER(sme_mask), and phys_base.
+   */
+  static fromVmcoreinfo(info: Vmcoreinfo, physBase: bigint, memory: PhysicalMemory): X86_64Translator {
+    const top = info.symbols.get('init_top_pgt') ?? info.symbols.get('init_level4_pgt');
+    if (top === undefined) throw badInput('VMCOREINFO has no SYMBOL(init_top_pgt): cannot walk the page tables');
+    if (top < X86_64_START_KERNEL_MAP) throw badInput(`SYMBOL(init_top_pgt)=${top.toString(16)} is not a kernel-image address`);
+    const smeMask = BigInt.asUintN(64, info.numbers.get('sme_mask') ?? 0n);
+    const levels = (info.numbers.get('pgtable_l5_enabled') ?? 0n) !== 0n ? 5 : 4;
+    const topTable = BigInt.asUintN(64, top - X86_64_START_KERNEL_MAP + physBase);
+    return new X86_64Translator(memory, topTable, levels, ENTRY_ADDRESS_MASK & ~smeMask);
+  }
+
+  private entry(table: bigint, index: bigint): bigint | undefined {
+    let page = this.tableCache.get(table);
+    if (!page) {
+      page = this.memory.read(table, 4096);
+      if (!page) return undefined;
+      if (this.tableCache.size >= 64) this.tableCache.delete(this.tableCache.keys().next().value!);
+      this.tableCache.set(table, page);
+    }
+    return page.readBigUInt64LE(Number(index) * 8);
+  }
+
+  /** The physical address of a kernel virtual address, or undefined when it is not mapped (or the tables are not in the dump). */
+  vtop(vaddr: bigint): bigint | undefined {
+    const va = BigInt.asUintN(64, vaddr);
+    const shifts = this.levels === 5 ? [48n, 39n] : [39n];
+    let table = this.topTable;
+    for (const shift of shifts) {
+      const e = this.entry(table, (va >> shift) & 511n);
+      if (e === undefined || (e & PRESENT) === 0n) return undefined;
+      table = e & this.entryMask;
+    }
+    const pud = this.entry(table, (va >> PAGE_1G) & 511n);
+    if (pud === undefined || (pud & PRESENT) === 0n) return undefined;
+    if (pud & PSE) return (pud & this.entryMask & ~low(PAGE_1G)) + (va & low(PAGE_1G));
+    const pmd = this.entry(pud & this.entryMask, (va >> PAGE_2M) & 511n);
+    if (pmd === undefined || (pmd & PRESENT) === 0n) return undefined;
+    if (pmd & PSE) return (pmd & this.entryMask & ~low(PAGE_2M)) + (va & low(PAGE_2M));
+    const pte = this.entry(pmd & this.entryMask, (va >> PAGE_4K) & 511n);
+    if (pte === undefined || (pte & PRESENT) === 0n) return undefined;
+    return (pte & this.entryMask) + (va & low(PAGE_4K));
+  }
+}
