@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import { X86_64Translator, X86_64_START_KERNEL_MAP, type PhysicalMemory } from '../../shared/elf/x86-64-translate.js';
 import { catchNetdump } from '../helpers/errors.js';
+import { locateMemMap } from '../../shared/elf/mem-map.js';
 
 /** Physical memory made of hand-built 4 KiB table pages. */
 class Tables implements PhysicalMemory {
@@ -86,5 +87,23 @@ describe('x86_64 page-table walk', () => {
     const error = catchNetdump(() => X86_64Translator.fromVmcoreinfo(parseVmcoreinfo('OSRELEASE=x\n'), 0n, new Tables()));
     expect(error.code).toBe('BAD_INPUT');
     expect(error.message).toMatch(/no SYMBOL\(init_top_pgt\)/);
+  });
+});
+
+describe('mem_map locator', () => {
+  const translator = X86_64Translator.fromVmcoreinfo(info(0x1000n), 0n, new Tables());
+
+  it('names the VMCOREINFO entry it lacks', () => {
+    const error = catchNetdump(() => locateMemMap(parseVmcoreinfo('SYMBOL(mem_section)=ffff888000001000\n'), translator, new Tables(), 1024, 4096));
+    expect(error.code).toBe('BAD_INPUT');
+    expect(error.message).toBe('VMCOREINFO has no SIZE(mem_section): cannot find the struct pages');
+  });
+
+  it('refuses a kernel that is not SPARSEMEM_EXTREME rather than guess', () => {
+    const text = ['SYMBOL(mem_section)=ffff888000001000', 'SIZE(mem_section)=32', 'OFFSET(mem_section.section_mem_map)=0',
+      'SIZE(page)=64', 'LENGTH(mem_section)=1', 'NUMBER(SECTION_SIZE_BITS)=27', 'NUMBER(MAX_PHYSMEM_BITS)=46', ''].join('\n');
+    const error = catchNetdump(() => locateMemMap(parseVmcoreinfo(text), translator, new Tables(), 1024, 4096));
+    expect(error.code).toBe('BAD_INPUT');
+    expect(error.message).toMatch(/LENGTH\(mem_section\)=1 is not NR_SECTION_ROOTS/);
   });
 });
