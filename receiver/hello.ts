@@ -9,6 +9,9 @@ import { describeCore, type CoreDescription } from '../shared/elf/core-descripti
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { PROTOCOL_VERSION, type HelloMessage } from '../shared/protocol/messages.js';
 import { kdumpSpecFor } from '../shared/kdump/spec.js';
+import { decodePfnRuns } from '../shared/protocol/pfn-runs.js';
+import { rankOfPfn } from '../shared/elf/page-map.js';
+import type { PfnRun } from '../shared/kdump/layout.js';
 import type { KdumpFileSpec } from '../shared/kdump/writer.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
 import { checkDumpId, checkHostId } from '../shared/dump-folders.js';
@@ -29,6 +32,18 @@ export interface AcceptedHello {
   core: CoreDescription;
   plan: ChunkPlan;
   spec: KdumpFileSpec;
+}
+
+/** The sender's kept pfns, each run inside the pages the core holds. */
+function checkedDumpable(encoded: Buffer, core: CoreDescription): PfnRun[] {
+  const runs = decodePfnRuns(encoded, core.pageMap.maxPfn);
+  runs.forEach((run, i) => {
+    const first = rankOfPfn(core.pageMap, run.startPfn);
+    if (first < 0 || rankOfPfn(core.pageMap, run.startPfn + run.pageCount - 1) !== first + run.pageCount - 1) {
+      throw badInput(`dumpable run ${i} (pfn ${run.startPfn}+${run.pageCount}) is not inside the core's pages`);
+    }
+  });
+  return runs;
 }
 
 export function acceptHello(received: HelloMessage, limits: ReceiverLimits, codec: PageCodec): AcceptedHello {
@@ -55,12 +70,13 @@ export function acceptHello(received: HelloMessage, limits: ReceiverLimits, code
   if (!Number.isInteger(hello.chunkPages) || hello.chunkPages < 1 || hello.chunkPages * core.pageSize > limits.maxChunkBytes) {
     throw limitError(`chunk of ${hello.chunkPages} pages exceeds the limit of ${limits.maxChunkBytes} bytes`);
   }
-  if (hello.dumpLevel !== 0 && hello.dumpLevel !== 1) {
-    throw badInput(`dump level ${hello.dumpLevel} is not supported yet (0 or 1)`);
+  if (!Number.isInteger(hello.dumpLevel) || hello.dumpLevel < 0 || hello.dumpLevel > 31) {
+    throw badInput(`dump level ${hello.dumpLevel} is not one of makedumpfile's (0 to 31)`);
   }
-  const plan = new ChunkPlan(core.pageMap, hello.chunkPages);
+  const dumpable = hello.dumpable ? checkedDumpable(hello.dumpable, core) : undefined;
+  const plan = new ChunkPlan(dumpable ? { extents: dumpable } : core.pageMap, hello.chunkPages);
   const spec = kdumpSpecFor(core, {
-    notes: hello.notes, utsname: hello.utsname, hostId: hello.hostId, dumpLevel: hello.dumpLevel, codec, maxRunPages: hello.chunkPages,
+    notes: hello.notes, utsname: hello.utsname, hostId: hello.hostId, dumpLevel: hello.dumpLevel, dumpable, codec, maxRunPages: hello.chunkPages,
   });
   return { hello, core, plan, spec };
 }

@@ -55,13 +55,13 @@ export class UploadRegistry {
     try {
       const record = this.catalog.get(dumpId);
       if (record?.status !== 'complete') {
-        const worstCase = accepted.spec.pageSize * (accepted.core.pageMap.totalPages + 2) + accepted.core.pageMap.totalPages * 24;
+        const worstCase = accepted.spec.pageSize * (accepted.plan.totalPages + 2) + accepted.plan.totalPages * 24;
         await requireSpace(this.dataDir, worstCase - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
       }
       if (record && record.hostId !== hostId) {
         throw badInput(`dump ${dumpId} belongs to host ${record.hostId}, not ${hostId}`, { dump: dumpId });
       }
-      if (record && (record.vmcoreSize !== hello.vmcoreSize || record.pagesTotal !== accepted.core.pageMap.totalPages)) {
+      if (record && (record.vmcoreSize !== hello.vmcoreSize || record.pagesTotal !== accepted.plan.totalPages)) {
         throw badInput(`dump ${dumpId} was started with a different core (size or pages differ)`, { dump: dumpId });
       }
       if (record?.status === 'complete') {
@@ -97,7 +97,7 @@ export class UploadRegistry {
         finishedAt: null,
         bytesIn: 0,
         bytesStored: 0,
-        pagesTotal: accepted.core.pageMap.totalPages,
+        pagesTotal: accepted.plan.totalPages,
         pagesZero: 0,
         pagesStored: 0,
         durationMs: null,

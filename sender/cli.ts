@@ -12,6 +12,7 @@ import { badInput, ErrorCode, NetdumpError, toNetdumpError } from '../shared/err
 import { configFromEnv, parseConfig, positiveSetting, splitServers, type SenderConfig } from './config.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { saveLocally } from './local-fallback.js';
+import { computeExclusion, type Exclusion } from './dump-level/exclusion.js';
 import { LineProgress } from './progress.js';
 import { parseServerUrl } from './transport.js';
 import { upload, SENDER_VERSION } from './upload.js';
@@ -40,6 +41,7 @@ const program = new Command()
   .option('--client-cert <path>', 'PEM client certificate, for receivers that require mutual TLS')
   .option('--client-key <path>', 'PEM key of --client-cert')
   .option('--fallback-dir <dir>', 'when no receiver takes the dump, save it here (kdump-compressed)')
+  .option('--dump-level <n>', 'makedumpfile -d bits: 1 zero, 2 cache, 4 cache with private, 8 user, 16 free pages (default 31)')
   .option('--chunk-pages <n>', 'pages per chunk (default 64)')
   .option('--connect-timeout <s>', 'seconds to wait for a connection (default 10)')
   .option('--reply-timeout <s>', 'seconds to wait for an answer from a receiver (default 120)')
@@ -74,6 +76,7 @@ function settings(opts: Record<string, unknown>): SenderConfig {
     CLIENT_KEY: opts.clientKey as string | undefined,
     FALLBACK_DIR: opts.fallbackDir as string | undefined,
     CHUNK_PAGES: opts.chunkPages as string | undefined,
+    DUMP_LEVEL: opts.dumpLevel as string | undefined,
     CONNECT_TIMEOUT: opts.connectTimeout as string | undefined,
     REPLY_TIMEOUT: opts.replyTimeout as string | undefined,
     DEADLINE: opts.deadline as string | undefined,
@@ -92,6 +95,7 @@ async function main(): Promise<number> {
   let config: SenderConfig = {};
   let hostId = os.hostname();
   let chunkPages = 64;
+  let exclusion: Exclusion | undefined;
   try {
     config = settings(opts);
     const servers = splitServers(config.SERVERS ?? '').map(parseServerUrl);
@@ -100,7 +104,10 @@ async function main(): Promise<number> {
     }
     hostId = config.HOST_ID ?? hostId;
     chunkPages = config.CHUNK_PAGES ? positiveSetting('CHUNK_PAGES', config.CHUNK_PAGES, 1024) : 64;
-    if (config.DUMP_LEVEL && config.DUMP_LEVEL !== '1') throw badInput(`DUMP_LEVEL ${config.DUMP_LEVEL} is not supported yet: only 1 (zero pages)`);
+    const dumpLevel = config.DUMP_LEVEL === undefined ? 31 : Number(config.DUMP_LEVEL);
+    if (!Number.isInteger(dumpLevel) || dumpLevel < 0 || dumpLevel > 31) {
+      throw badInput(`DUMP_LEVEL (--dump-level) must be an integer from 0 to 31, not ${JSON.stringify(config.DUMP_LEVEL)}`);
+    }
     const token = readFileSetting('token file', config.TOKEN_FILE)?.toString('utf8').trim();
     if (Boolean(config.CLIENT_CERT) !== Boolean(config.CLIENT_KEY)) throw badInput('the client certificate and its key go together');
     const tls = {
@@ -114,6 +121,12 @@ async function main(): Promise<number> {
     const { core } = source;
     say(`kdump-send: ${vmcorePath}: ${core.vmcoreinfo.osRelease ?? 'unknown kernel'}, ${(source.size / 1e6).toFixed(1)} MB, ` +
       `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${servers.map((s) => s.url).join(', ') || 'nobody'} as ${hostId}`);
+    const excludeStarted = Date.now();
+    exclusion = computeExclusion(source, dumpLevel);
+    for (const warning of exclusion.warnings) say(`kdump-send: warning: ${warning}`);
+    const left = Object.entries(exclusion.excluded).filter(([, n]) => n > 0).map(([why, n]) => `${why} ${n}`).join(', ');
+    say(`kdump-send: dump level ${exclusion.level}: keeping ${exclusion.dumpablePages} of ${core.pageMap.totalPages} pages` +
+      `${left ? ` (left out: ${left})` : ''}, decided in ${((Date.now() - excludeStarted) / 1000).toFixed(2)} s`);
     if (servers.length === 0) throw new NetdumpError(ErrorCode.UNAVAILABLE, 'no receiver configured');
     const result = await upload(source, {
       servers,
@@ -121,6 +134,8 @@ async function main(): Promise<number> {
       hostId,
       token,
       chunkPages,
+      dumpLevel: exclusion.level,
+      dumpable: exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : undefined,
       connectTimeoutMs: seconds('CONNECT_TIMEOUT', 10),
       replyTimeoutMs: seconds('REPLY_TIMEOUT', 120),
       deadlineMs: seconds('DEADLINE', 600),
@@ -140,7 +155,7 @@ async function main(): Promise<number> {
     if (!source || !config.FALLBACK_DIR || code === ExitCode.BAD_INPUT) return code;
     try {
       say(`kdump-send: no receiver took the dump; saving it to ${config.FALLBACK_DIR}`);
-      const saved = await saveLocally(source, config.FALLBACK_DIR, hostId, chunkPages);
+      const saved = await saveLocally(source, config.FALLBACK_DIR, hostId, chunkPages, exclusion);
       say(`kdump-send: saved locally as ${saved.path} (${(saved.storedBytes / 1e6).toFixed(1)} MB)`);
       process.stdout.write(`${JSON.stringify({ savedLocally: saved.path, storedBytes: saved.storedBytes })}\n`);
       return ExitCode.SAVED_LOCALLY;

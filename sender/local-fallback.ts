@@ -15,6 +15,7 @@ import { KdumpFileWriter } from '../shared/kdump/writer.js';
 import { Chunker } from './chunker.js';
 import { readUtsname } from './utsname.js';
 import type { VmcoreSource } from './vmcore-source.js';
+import type { PfnRun } from '../shared/kdump/layout.js';
 
 export interface LocalSaveResult {
   path: string;
@@ -22,15 +23,18 @@ export interface LocalSaveResult {
   zeroPages: number;
 }
 
-export async function saveLocally(source: VmcoreSource, dir: string, hostId: string, chunkPages: number): Promise<LocalSaveResult> {
+export async function saveLocally(
+  source: VmcoreSource, dir: string, hostId: string, chunkPages: number, exclusion?: { level: number; dumpable: readonly PfnRun[] },
+): Promise<LocalSaveResult> {
   const { core } = source;
   const paths = await allocateDumpFolder(dir, hostId, core.vmcoreinfo.crashTime ?? Math.floor(Date.now() / 1000));
   const spec = kdumpSpecFor(core, {
-    notes: source.notes, utsname: readUtsname(source), hostId, dumpLevel: 1, codec: pageCodecByName('lzo'), maxRunPages: chunkPages,
+    notes: source.notes, utsname: readUtsname(source), hostId, dumpLevel: exclusion?.level ?? 1, dumpable: exclusion?.dumpable,
+    codec: pageCodecByName('lzo'), maxRunPages: chunkPages,
   });
   const writer = await KdumpFileWriter.create(paths.incomplete, spec);
   try {
-    const plan = new ChunkPlan(core.pageMap, chunkPages);
+    const plan = new ChunkPlan(exclusion ? { extents: exclusion.dumpable } : core.pageMap, chunkPages);
     const chunker = new Chunker(core.pageSize);
     const pages = Buffer.alloc(chunkPages * core.pageSize);
     const bitmap = Buffer.alloc(zeroBitmapLength(chunkPages));

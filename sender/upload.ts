@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { DumpDigestBuilder } from '../shared/protocol/digest.js';
+import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
+import type { PfnRun } from '../shared/kdump/layout.js';
 import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DoneMessage, type Message } from '../shared/protocol/messages.js';
 import { Chunker, frameCapacity } from './chunker.js';
 import { connectTransport, type ClientTransport, type ServerAddress, type TlsClientOptions } from './transport.js';
@@ -25,6 +27,10 @@ export interface UploadOptions {
   hostId: string;
   token?: string;
   chunkPages: number;
+  /** makedumpfile -d bits applied (default 1: zero pages only). */
+  dumpLevel?: number;
+  /** The pfns to send when the level left some out (sender/dump-level); default every page of the core. */
+  dumpable?: readonly PfnRun[];
   connectTimeoutMs: number;
   /** Longest wait for any answer from the receiver (ACCEPT, DONE). */
   replyTimeoutMs: number;
@@ -48,10 +54,11 @@ export interface UploadResult {
   server: string;
 }
 
-/** Same crash, same host: same id, so a restarted sender resumes instead of uploading twice. */
-export function dumpIdFor(hostId: string, source: VmcoreSource): string {
+/** Same crash, same host, same level: same id, so a restarted sender resumes instead of uploading twice. */
+export function dumpIdFor(hostId: string, source: VmcoreSource, dumpLevel = 1): string {
   return createHash('sha256')
     .update(hostId).update('\0')
+    .update(dumpLevel === 1 ? '' : `level ${dumpLevel}\0`)
     .update(String(source.size)).update('\0')
     .update(source.headerBytes)
     .update(source.notes)
@@ -129,8 +136,9 @@ class Inbox {
 
 export async function upload(source: VmcoreSource, options: UploadOptions): Promise<UploadResult> {
   const { core } = source;
-  const plan = new ChunkPlan(core.pageMap, options.chunkPages);
-  const dumpId = dumpIdFor(options.hostId, source);
+  const dumpLevel = options.dumpLevel ?? 1;
+  const plan = new ChunkPlan(options.dumpable ? { extents: options.dumpable } : core.pageMap, options.chunkPages);
+  const dumpId = dumpIdFor(options.hostId, source, dumpLevel);
   const chunker = new Chunker(core.pageSize);
   const pageBuffer = Buffer.alloc(options.chunkPages * core.pageSize);
   const frames = Array.from({ length: options.framesInFlight }, () => Buffer.alloc(frameCapacity(core.pageSize, options.chunkPages)));
@@ -149,7 +157,8 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     token: options.token,
     vmcoreSize: source.size,
     pageSize: core.pageSize,
-    dumpLevel: 1,
+    dumpLevel,
+    dumpable: options.dumpable && encodePfnRuns(options.dumpable),
     chunkPages: options.chunkPages,
     elfHeaders: source.headerBytes,
     notes: source.notes,

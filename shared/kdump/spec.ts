@@ -7,6 +7,7 @@ import type { CoreDescription } from '../elf/core-description.js';
 import { decodeUtsname, UTSNAME_SIZE, type Utsname } from './format.js';
 import type { PageCodec } from './page-codec.js';
 import type { KdumpFileSpec } from './writer.js';
+import type { PfnRun } from './layout.js';
 
 export interface KdumpSpecOptions {
   /** The core's PT_NOTE segment. */
@@ -16,6 +17,8 @@ export interface KdumpSpecOptions {
   /** nodename to use when there is no plausible utsname. */
   hostId: string;
   dumpLevel: number;
+  /** The pfns stored when a dump level left some out; default every page of the core. */
+  dumpable?: readonly PfnRun[];
   codec: PageCodec;
   maxRunPages: number;
 }
@@ -37,7 +40,7 @@ export function kdumpSpecFor(core: CoreDescription, options: KdumpSpecOptions): 
     maxPfn: core.pageMap.maxPfn,
     presentRuns: runs,
     // Zero pages stay dumpable, pointing at one shared zero page, as makedumpfile does.
-    dumpableRuns: runs,
+    dumpableRuns: options.dumpable ?? runs,
     notes: options.notes,
     vmcoreinfoOffsetInNotes: core.vmcoreinfoOffsetInNotes,
     vmcoreinfoSize: core.vmcoreinfoSize,

@@ -1,33 +1,43 @@
 /**
- * How a dump is cut into chunks. Deterministic from the page map and the
- * chunk size, so both ends know chunk N's pfn range without sending a table,
- * a resumed upload restarts at a chunk boundary, and a chunk whose header
+ * How a dump is cut into chunks. Deterministic from the runs of pfns the dump
+ * holds (the page map's extents, or what a dump level keeps) and the chunk
+ * size, so both ends know chunk N's pfn range without sending a table, a
+ * resumed upload restarts at a chunk boundary, and a chunk whose header
  * disagrees with the plan is caught as out of order.
  */
-import type { PageMap } from '../elf/page-map.js';
+import type { PfnRun } from '../kdump/layout.js';
 
 export interface ChunkSpan {
   seq: number;
   startPfn: number;
   pageCount: number;
-  /** Rank of the chunk's first page: its first page descriptor's index. */
+  /** Rank of the chunk's first page among the dump's pages: its first page descriptor's index. */
   firstRank: number;
 }
 
 export class ChunkPlan {
   readonly totalChunks: number;
-  /** Sequence number of each extent's first chunk. */
-  private readonly firstSeq: number[];
+  readonly totalPages: number;
+  private readonly runs: readonly PfnRun[];
+  /** Sequence number of each run's first chunk. */
+  private readonly firstSeq: number[] = [];
+  /** Rank of each run's first page. */
+  private readonly firstRank: number[] = [];
 
-  constructor(readonly map: PageMap, readonly chunkPages: number) {
+  /** `dump.extents`: sorted, non-overlapping runs of the pfns the dump holds (a PageMap fits). */
+  constructor(dump: { readonly extents: readonly PfnRun[] }, readonly chunkPages: number) {
     if (!Number.isInteger(chunkPages) || chunkPages < 1) throw new RangeError(`chunkPages must be a positive integer, got ${chunkPages}`);
-    this.firstSeq = [];
+    this.runs = dump.extents;
     let seq = 0;
-    for (const extent of map.extents) {
+    let rank = 0;
+    for (const run of this.runs) {
       this.firstSeq.push(seq);
-      seq += Math.ceil(extent.pageCount / chunkPages);
+      this.firstRank.push(rank);
+      seq += Math.ceil(run.pageCount / chunkPages);
+      rank += run.pageCount;
     }
     this.totalChunks = seq;
+    this.totalPages = rank;
   }
 
   chunk(seq: number): ChunkSpan {
@@ -41,13 +51,13 @@ export class ChunkPlan {
       if (this.firstSeq[mid] <= seq) lo = mid;
       else hi = mid - 1;
     }
-    const extent = this.map.extents[lo];
+    const run = this.runs[lo];
     const pageOffset = (seq - this.firstSeq[lo]) * this.chunkPages;
     return {
       seq,
-      startPfn: extent.startPfn + pageOffset,
-      pageCount: Math.min(this.chunkPages, extent.pageCount - pageOffset),
-      firstRank: extent.firstRank + pageOffset,
+      startPfn: run.startPfn + pageOffset,
+      pageCount: Math.min(this.chunkPages, run.pageCount - pageOffset),
+      firstRank: this.firstRank[lo] + pageOffset,
     };
   }
 }

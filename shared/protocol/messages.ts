@@ -28,7 +28,7 @@ export interface HelloMessage {
   token?: string;
   vmcoreSize: number;
   pageSize: number;
-  /** makedumpfile -d bits the sender applied (1: zero pages elided on the wire, stored as one shared page). */
+  /** makedumpfile -d bits the sender applied (zero pages are always elided on the wire and stored as one shared page). */
   dumpLevel: number;
   chunkPages: number;
   /** ELF header and program header table of the core, as in the file. */
@@ -37,6 +37,11 @@ export interface HelloMessage {
   notes: Buffer;
   /** struct new_utsname as the sender read it from the crashed kernel's init_uts_ns, when it could. */
   utsname?: Buffer;
+  /**
+   * The pfns the dump holds when its level left some out (shared/protocol/pfn-runs.ts);
+   * absent: every page of the core.
+   */
+  dumpable?: Buffer;
   senderVersion: string;
 }
 
@@ -207,12 +212,14 @@ export function decodeMessage(frame: Buffer): Message {
       }, 'HELLO');
       if (b.token !== undefined && typeof b.token !== 'string') throw protocolError('HELLO: field token is not a string');
       if (b.utsname !== undefined && !(b.utsname instanceof Uint8Array)) throw protocolError('HELLO: field utsname is not bytes');
+      if (b.dumpable !== undefined && !(b.dumpable instanceof Uint8Array)) throw protocolError('HELLO: field dumpable is not bytes');
       return {
         type: 'hello', protocol: b.protocol as number, hostId: b.hostId as string, dumpId: b.dumpId as string,
         token: b.token as string | undefined, vmcoreSize: b.vmcoreSize as number, pageSize: b.pageSize as number,
         dumpLevel: b.dumpLevel as number, chunkPages: b.chunkPages as number, elfHeaders: asBuffer(b.elfHeaders),
         notes: asBuffer(b.notes), senderVersion: b.senderVersion as string,
         utsname: b.utsname === undefined ? undefined : asBuffer(b.utsname),
+        dumpable: b.dumpable === undefined ? undefined : asBuffer(b.dumpable),
       };
     }
     case MessageType.ACCEPT: {

@@ -21,10 +21,12 @@ const KVER_FILE = path.join(CACHE, 'KVER');
 const KVER = existsSync(KVER_FILE) ? readFileSync(KVER_FILE, 'utf8').trim() : '';
 const VMLINUX = path.join(CACHE, `vmlinux-${KVER}`);
 const FIXTURES = [
-  { name: 'idle', transport: 'ws' as const },
-  { name: 'busy', transport: 'tcp' as const },
+  { name: 'idle', transport: 'ws' as const, level: 1 },
+  { name: 'busy', transport: 'tcp' as const, level: 1 },
+  { name: 'busy', transport: 'ws' as const, level: 31 },
 ];
 const haveFixtures = KVER !== '' && existsSync(VMLINUX) && FIXTURES.every((f) => existsSync(path.join(CACHE, `${f.name}.vmcore`)));
+const keyOf = (f: (typeof FIXTURES)[number]) => `${f.name}-d${f.level}`;
 const onPath = (tool: string) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((dir) => existsSync(path.join(dir, tool)));
 const VMCORE_DMESG = ['/usr/sbin/vmcore-dmesg', '/sbin/vmcore-dmesg'].find((p) => existsSync(p)) ?? 'vmcore-dmesg';
 const haveTools = ['crash', 'makedumpfile', 'vmcore-dmesg'].every(onPath);
@@ -72,36 +74,41 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
   for (const fixture of FIXTURES) {
     const original = path.join(CACHE, `${fixture.name}.vmcore`);
 
-    describe(`${fixture.name}.vmcore over ${fixture.transport}`, () => {
+    describe(`${fixture.name}.vmcore at -d ${fixture.level} over ${fixture.transport}`, () => {
+      const hostId = keyOf(fixture);
       it('kdump-send stores it and the catalog lists it complete', async () => {
         const server = fixture.transport === 'tcp' ? receiver.tcpUrl : receiver.wsUrl;
-        const result = await runSender(['--server', server, '--host-id', `${fixture.name}-host`, '--deadline', '30', original]);
+        const result = await runSender(['--server', server, '--host-id', hostId, '--dump-level', String(fixture.level), '--deadline', '30', original]);
         expect(result.code, result.stderr).toBe(ExitCode.STORED);
         const done = JSON.parse(result.stdout);
         const file = path.join(receiver.dataDir, done.path);
         expect(existsSync(file)).toBe(true);
         expect(existsSync(`${file}.incomplete`)).toBe(false);
-        stored.set(fixture.name, file);
+        stored.set(hostId, file);
 
         const listed = await runReceiverCli(['list', '--json', '--data-dir', receiver.dataDir]);
         const record = JSON.parse(listed.stdout).find((r: { dumpId: string }) => r.dumpId === done.dumpId);
-        expect(record).toMatchObject({ status: 'complete', hostId: `${fixture.name}-host`, osRelease: KVER, path: done.path });
+        expect(record).toMatchObject({ status: 'complete', hostId, osRelease: KVER, path: done.path });
         expect(record.bytesStored).toBeGreaterThan(0);
         expect(record.pagesZero + record.pagesStored).toBe(record.pagesTotal);
         const shown = await runReceiverCli(['show', done.dumpId.slice(0, 10), '--data-dir', receiver.dataDir]);
         expect(shown.stdout).toContain(`crash /usr/lib/debug/boot/vmlinux-${KVER} ${file}`);
       });
 
-      it('every stored page equals the original page', async () => {
-        const file = stored.get(fixture.name)!;
+      it('every stored page equals the original page, and the pages present are the core\'s', async () => {
+        const file = stored.get(hostId)!;
         const source = VmcoreSource.open(original);
         const reader = await KdumpFileReader.open(file);
         try {
           expect(reader.incomplete).toBe(false);
           const pageSize = source.core.pageSize;
-          const expectedPfns = source.core.pageMap.extents.flatMap((e) => Array.from({ length: e.pageCount }, (_, i) => e.startPfn + i));
-          expect(reader.pfnsIn(reader.dumpableBitmap)).toEqual(expectedPfns);
-          expect(reader.pfnsIn(reader.presentBitmap)).toEqual(expectedPfns);
+          const corePfns = source.core.pageMap.extents.flatMap((e) => Array.from({ length: e.pageCount }, (_, i) => e.startPfn + i));
+          expect(reader.pfnsIn(reader.presentBitmap)).toEqual(corePfns);
+          // Which pages a level keeps is checked against makedumpfile below (byte identity) and in dump-levels.test.ts.
+          const expectedPfns = reader.pfnsIn(reader.dumpableBitmap);
+          if (fixture.level <= 1) expect(expectedPfns).toEqual(corePfns);
+          else expect(expectedPfns.length).toBeLessThan(corePfns.length / 2);
+          expect(reader.subHeader.dumpLevel).toBe(fixture.level);
           const page = Buffer.alloc(pageSize);
           const zeroOffsets = new Set<number>();
           let mismatches = 0;
@@ -123,21 +130,21 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
         }
       });
 
-      it('is byte-identical to makedumpfile -l -d 1 of the original', async () => {
-        const reference = path.join(work, `${fixture.name}.makedumpfile.kdump`);
-        const made = await run('makedumpfile', ['-f', '-l', '-d', '1', original, reference], { timeoutMs: 240_000 });
+      it(`is byte-identical to makedumpfile -l -d ${fixture.level} of the original`, async () => {
+        const reference = path.join(work, `${hostId}.makedumpfile.kdump`);
+        const made = await run('makedumpfile', ['-f', '-l', '-d', String(fixture.level), original, reference], { timeoutMs: 240_000 });
         expect(made.code, made.stderr + made.stdout).toBe(0);
-        expect(await sha256(stored.get(fixture.name)!)).toBe(await sha256(reference));
+        expect(await sha256(stored.get(hostId)!)).toBe(await sha256(reference));
       });
 
       it('crash --osrelease reads the kernel release', async () => {
-        const result = await run('crash', ['--osrelease', stored.get(fixture.name)!]);
+        const result = await run('crash', ['--osrelease', stored.get(hostId)!]);
         expect(result.stdout.trim()).toBe(KVER);
       });
 
       it('makedumpfile --dump-dmesg of the stored dump equals vmcore-dmesg of the original', async () => {
-        const ours = path.join(work, `${fixture.name}.dmesg`);
-        const dumped = await run('makedumpfile', ['--dump-dmesg', stored.get(fixture.name)!, ours]);
+        const ours = path.join(work, `${hostId}.dmesg`);
+        const dumped = await run('makedumpfile', ['--dump-dmesg', stored.get(hostId)!, ours]);
         expect(dumped.code, dumped.stderr + dumped.stdout).toBe(0);
         const reference = await run(VMCORE_DMESG, [original]);
         expect(reference.code).toBe(0);
@@ -147,7 +154,7 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
       });
 
       it('crash answers bt, sys and log as on the original', async () => {
-        const [ours, theirs] = await Promise.all([crashSession(stored.get(fixture.name)!), crashSession(original)]);
+        const [ours, theirs] = await Promise.all([crashSession(stored.get(hostId)!), crashSession(original)]);
         expect(ours).toContain('PANIC:');
         expect(ours).toContain(`RELEASE: ${KVER}`);
         expect(ours).toBe(theirs);
