@@ -7,6 +7,7 @@
 //
 // usage: node bench/stream-vs-makedumpfile.mjs [--vmcore FILE] [--runs N] [--concurrent N] [--transport tcp|ws]
 //        [--load N] [--load-vmcore FILE]   (N senders at once on the smaller idle fixture: aggregate MB/s, receiver RSS)
+//        [--levels 1,31]   dump levels to compare (ours --dump-level N against makedumpfile -d N)
 // needs: npm run build; makedumpfile and netcat-openbsd (scripts/install-test-deps.sh); a vmcore
 // (default test/fixtures/cache/busy.vmcore, made by test/fixtures/ensure-fixtures.sh).
 import { spawn } from 'node:child_process';
@@ -27,6 +28,7 @@ const VMCORE = path.resolve(opt('vmcore', path.join(ROOT, 'test/fixtures/cache/b
 const RUNS = Number(opt('runs', '3'));
 const CONCURRENT = Number(opt('concurrent', '8'));
 const TRANSPORT = opt('transport', 'tcp');
+const LEVELS = opt('levels', '1,31').split(',').map(Number);
 const LOAD = Number(opt('load', '32'));
 const LOAD_VMCORE = path.resolve(opt('load-vmcore', path.join(ROOT, 'test/fixtures/cache/idle.vmcore')));
 // The sender as shipped to capture kernels (deploy/capture/bundle-sender.mjs); the unbundled build if there is none.
@@ -76,13 +78,13 @@ function runProcess(command, argv, options = {}) {
   });
 }
 
-async function anchorRun(work, run) {
+async function anchorRun(work, run, level) {
   const port = await freePort();
   const out = path.join(work, `anchor-${run}.kdump`);
   const receive = runProcess('sh', ['-c', `nc -l 127.0.0.1 ${port} | makedumpfile -R ${out}`]);
   await new Promise((r) => setTimeout(r, 300)); // nc listening
   const t0 = process.hrtime.bigint();
-  const send = await runProcess('sh', ['-c', `makedumpfile -F -l -d 1 ${VMCORE} | nc -N 127.0.0.1 ${port}`]);
+  const send = await runProcess('sh', ['-c', `makedumpfile -F -l -d ${level} ${VMCORE} | nc -N 127.0.0.1 ${port}`]);
   const received = await receive;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (send.code !== 0 || received.code !== 0) throw new Error(`anchor failed: ${send.stderr} ${received.stderr}`);
@@ -121,11 +123,11 @@ async function startReceiver(dataDir) {
   };
 }
 
-async function oursRun(work, run) {
+async function oursRun(work, run, level) {
   const dataDir = path.join(work, `ours-${run}`);
   const receiver = await startReceiver(dataDir);
   const t0 = process.hrtime.bigint();
-  const sent = await runProcess(process.execPath, [SENDER, '--quiet', '--server', receiver.url, '--host-id', 'bench', VMCORE]);
+  const sent = await runProcess(process.execPath, [SENDER, '--quiet', '--dump-level', String(level), '--server', receiver.url, '--host-id', 'bench', VMCORE]);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const receiverRss = await receiver.stop();
   if (sent.code !== 0) throw new Error(`kdump-send exited ${sent.code}: ${sent.stderr}`);
@@ -141,7 +143,7 @@ async function concurrentRun(work, count, vmcore) {
   await runProcess('sync', []);
   const t0 = process.hrtime.bigint();
   const results = await Promise.all(Array.from({ length: count }, (_, i) =>
-    runProcess(process.execPath, [SENDER, '--quiet', '--deadline', '600', '--server', receiver.url, '--host-id', `bench-${i}`, vmcore])));
+    runProcess(process.execPath, [SENDER, '--quiet', '--dump-level', '1', '--deadline', '600', '--server', receiver.url, '--host-id', `bench-${i}`, vmcore])));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const receiverRss = await receiver.stop();
   const failed = results.filter((r) => r.code !== 0);
@@ -156,26 +158,28 @@ const work = await mkdtemp(path.join(tmpdir(), 'netdump-bench-'));
 try {
   const size = (await stat(VMCORE)).size;
   console.log(`bench: ${VMCORE} (${mb(size)}), ${RUNS} runs each, transport ${TRANSPORT}, alternating anchor and ours; sender ${path.relative(ROOT, SENDER)}`);
-  const anchor = [];
-  const ours = [];
-  for (let run = 0; run < RUNS; run++) {
-    await runProcess('sync', []); // start each measurement with no dirty pages from the last
-    const a = await anchorRun(work, run);
-    await runProcess('sync', []);
-    const o = await oursRun(work, run);
-    anchor.push(a);
-    ours.push(o);
-    console.log(`run ${run + 1}: anchor ${a.seconds.toFixed(2)} s (${a.durableSeconds.toFixed(2)} s with its file fsynced), ours ${o.seconds.toFixed(2)} s ` +
-      `(sender RSS ${mb(o.senderRss)}, receiver RSS ${mb(o.receiverRss)})`);
+  for (const level of LEVELS) {
+    const anchor = [];
+    const ours = [];
+    console.log(`\n-d ${level}:`);
+    for (let run = 0; run < RUNS; run++) {
+      await runProcess('sync', []); // start each measurement with no dirty pages from the last
+      const a = await anchorRun(work, run, level);
+      await runProcess('sync', []);
+      const o = await oursRun(work, run, level);
+      anchor.push(a);
+      ours.push(o);
+      console.log(`run ${run + 1}: anchor ${a.seconds.toFixed(2)} s (${a.durableSeconds.toFixed(2)} s with its file fsynced), ours ${o.seconds.toFixed(2)} s ` +
+        `(sender RSS ${mb(o.senderRss)}, receiver RSS ${mb(o.receiverRss)})`);
+    }
+    const anchorSeconds = median(anchor.map((r) => r.seconds));
+    const ourSeconds = median(ours.map((r) => r.seconds));
+    const durableSeconds = median(anchor.map((r) => r.durableSeconds));
+    console.log(`-d ${level} wall time, median: ours ${ourSeconds.toFixed(2)} s, anchor makedumpfile -F -l -d ${level} ${anchorSeconds.toFixed(2)} s, ratio ${(ourSeconds / anchorSeconds).toFixed(2)}x (target <= 1.00x)`);
+    console.log(`  against the anchor with its output fsynced as ours is: ${durableSeconds.toFixed(2)} s, ratio ${(ourSeconds / durableSeconds).toFixed(2)}x`);
+    console.log(`-d ${level} stored size: ours ${ours[0].size} bytes, makedumpfile -l -d ${level} ${anchor[0].size} bytes, ratio ${(ours[0].size / anchor[0].size).toFixed(4)} (target <= 1)`);
+    console.log(`-d ${level} peak RSS: sender ${mb(Math.max(...ours.map((r) => r.senderRss)))} (target <= 80 MB), receiver ${mb(Math.max(...ours.map((r) => r.receiverRss)))}`);
   }
-  const anchorSeconds = median(anchor.map((r) => r.seconds));
-  const ourSeconds = median(ours.map((r) => r.seconds));
-  console.log('');
-  const durableSeconds = median(anchor.map((r) => r.durableSeconds));
-  console.log(`wall time, median: ours ${ourSeconds.toFixed(2)} s, anchor ${anchorSeconds.toFixed(2)} s, ratio ${(ourSeconds / anchorSeconds).toFixed(2)}x (target <= 1.00x)`);
-  console.log(`  against the anchor with its output fsynced as ours is: ${durableSeconds.toFixed(2)} s, ratio ${(ourSeconds / durableSeconds).toFixed(2)}x`);
-  console.log(`stored size: ours ${ours[0].size} bytes, makedumpfile -l -d 1 ${anchor[0].size} bytes, ratio ${(ours[0].size / anchor[0].size).toFixed(4)} (target <= 1)`);
-  console.log(`peak RSS: sender ${mb(Math.max(...ours.map((r) => r.senderRss)))} (target <= 80 MB), receiver ${mb(Math.max(...ours.map((r) => r.receiverRss)))}`);
   if (CONCURRENT > 0) {
     const c = await concurrentRun(work, CONCURRENT, VMCORE);
     console.log(`${CONCURRENT} concurrent uploads of ${path.basename(VMCORE)}: ${c.seconds.toFixed(2)} s, ${c.stored} stored, ` +
