@@ -49,9 +49,10 @@ function runsOf(bitmap: Buffer, extents: readonly PfnRun[]): { runs: PfnRun[]; p
 export function computeExclusion(source: VmcoreSource, asked: number): Exclusion {
   const { core } = source;
   const extents = core.pageMap.extents.map(({ startPfn, pageCount }) => ({ startPfn, pageCount }));
-  const excluded = { free: 0, cache: 0, cache_private: 0, user: 0, hwpoison: 0, offline: 0 };
+  const noneExcluded = () => ({ free: 0, cache: 0, cache_private: 0, user: 0, hwpoison: 0, offline: 0 });
+  const excluded = noneExcluded();
   const everything = (level: number, warnings: string[]): Exclusion => ({
-    level, dumpable: extents, dumpablePages: core.pageMap.totalPages, excluded, warnings,
+    level, dumpable: extents, dumpablePages: core.pageMap.totalPages, excluded: noneExcluded(), warnings,
   });
   const rules = pageRulesFor(core.vmcoreinfo, asked);
   if (core.elf.machine !== EM_X86_64) {
@@ -87,31 +88,40 @@ export function computeExclusion(source: VmcoreSource, asked: number): Exclusion
     return block && at + size <= BLOCK ? block.subarray(at, at + size) : undefined;
   };
   let unreadable = 0;
-  for (const section of sections) {
-    for (let pfn = section.startPfn; pfn < section.endPfn;) {
-      if (!isBitSet(bitmap, pfn)) {
-        pfn++;
-        continue;
+  /** Judges every in-core pfn of every section, clearing what the level leaves out. */
+  const scan = () => {
+    for (const section of sections) {
+      for (let pfn = section.startPfn; pfn < section.endPfn;) {
+        if (!isBitSet(bitmap, pfn)) {
+          pfn++;
+          continue;
+        }
+        const page = structPage(section.memMap, pfn - section.startPfn);
+        if (!page) {
+          unreadable++;
+          pfn++;
+          continue;
+        }
+        const next = pfn % MAKEDUMPFILE_BATCH !== MAKEDUMPFILE_BATCH - 1 && pfn + 1 < section.endPfn
+          ? Buffer.from(structPage(section.memMap, pfn + 1 - section.startPfn) ?? Buffer.alloc(0))
+          : undefined;
+        // `next` may have moved the block cache; `page` stays valid as a view of the old block.
+        const { verdict, pages } = judgePage(rules, pfn, page, next && next.length === size ? next : undefined);
+        if (verdict === 'keep' || verdict === 'tail') {
+          pfn++;
+          continue;
+        }
+        excluded[verdict] += pages;
+        for (let p = pfn; p < pfn + pages && p < core.pageMap.maxPfn; p++) bitmap[p >>> 3] &= ~(1 << (p & 7));
+        pfn += pages;
       }
-      const page = structPage(section.memMap, pfn - section.startPfn);
-      if (!page) {
-        unreadable++;
-        pfn++;
-        continue;
-      }
-      const next = pfn % MAKEDUMPFILE_BATCH !== MAKEDUMPFILE_BATCH - 1 && pfn + 1 < section.endPfn
-        ? Buffer.from(structPage(section.memMap, pfn + 1 - section.startPfn) ?? Buffer.alloc(0))
-        : undefined;
-      // `next` may have moved the block cache; `page` stays valid as a view of the old block.
-      const { verdict, pages } = judgePage(rules, pfn, page, next && next.length === size ? next : undefined);
-      if (verdict === 'keep' || verdict === 'tail') {
-        pfn++;
-        continue;
-      }
-      excluded[verdict] += pages;
-      for (let p = pfn; p < pfn + pages && p < core.pageMap.maxPfn; p++) bitmap[p >>> 3] &= ~(1 << (p & 7));
-      pfn += pages;
     }
+  };
+  try {
+    scan();
+  } catch (error) {
+    // Whatever a damaged mem_map does to the rules, the dump still goes out whole.
+    return everything(asked & DumpLevel.ZERO, [...rules.warnings, `dump level ${asked}: struct pages unreadable (${(error as Error).message}); keeping every page`]);
   }
   const warnings = [...rules.warnings];
   if (unreadable > 0) warnings.push(`${unreadable} struct pages were not in the dump; their pages are kept`);

@@ -94,6 +94,8 @@ export function pageRulesFor(info: Vmcoreinfo, asked: number): PageRules {
 
 /** Whether the scan of struct pages has anything to do at this level (it also drops hwpoison and offline pages). */
 export function needsPageScan(rules: PageRules): boolean {
+  // Without the struct page's size and flags word there is nothing to judge by.
+  if (!rules.structPageSize || rules.compoundHeadAt < 0) return false;
   return (rules.level & (DumpLevel.CACHE | DumpLevel.CACHE_PRIVATE | DumpLevel.USER | DumpLevel.FREE)) !== 0 ||
     rules.pgHwpoison !== undefined || rules.offlineMapcount !== undefined;
 }
