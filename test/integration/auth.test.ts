@@ -5,19 +5,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { ExitCode } from '../../sender/exit-codes.js';
 import { parseServerUrl } from '../../sender/transport.js';
 import { upload, type UploadOptions } from '../../sender/upload.js';
-import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { runReceiverCli, runSender } from '../helpers/cli.js';
-import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
+import { sampleX86Loads } from '../helpers/elf-core-builder.js';
+import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 describe('host enrolment and tokens', () => {
-  let core: ElfCoreFile;
-  let source: VmcoreSource;
+  const fixture = useSyntheticCore({ loads: sampleX86Loads() });
   let receiver: TestReceiver;
 
   const options = (hostId: string, token: string | undefined): UploadOptions => ({
@@ -26,19 +25,11 @@ describe('host enrolment and tokens', () => {
   });
 
   async function refusal(hostId: string, token: string | undefined): Promise<NetdumpError> {
-    const error = await upload(source, options(hostId, token)).then(() => undefined, (e: unknown) => e);
+    const error = await upload(fixture.source, options(hostId, token)).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(NetdumpError);
     return error as NetdumpError;
   }
 
-  beforeAll(async () => {
-    core = await writeElfCoreFile({ loads: sampleX86Loads() });
-    source = VmcoreSource.open(core.path);
-  });
-  afterAll(async () => {
-    source.close();
-    await core.cleanup();
-  });
   afterEach(async () => {
     await receiver?.stop();
   });
@@ -70,7 +61,7 @@ describe('host enrolment and tokens', () => {
     expect(logged).toHaveLength(cases.length);
     expect(logged.every((l) => typeof l.peer === 'string' && (l.peer as string).startsWith('127.0.0.1:') && typeof l.host === 'string')).toBe(true);
 
-    const stored = await upload(source, options('host-a', tokenA));
+    const stored = await upload(fixture.source, options('host-a', tokenA));
     expect(receiver.catalog.get(stored.dumpId)).toMatchObject({ status: 'complete', hostId: 'host-a' });
   });
 
@@ -88,15 +79,15 @@ describe('host enrolment and tokens', () => {
       if (existsSync(at)) expect(readFileSync(at).includes(Buffer.from(token))).toBe(false);
     }
 
-    const tokenFile = path.join(core.dir, 'token');
+    const tokenFile = path.join(fixture.core.dir, 'token');
     await writeFile(tokenFile, 'not-the-token\n');
-    const refused = await runSender(['--server', receiver.tcpUrl, '--host-id', 'cli-host', '--token-file', tokenFile, '--deadline', '5', core.path]);
+    const refused = await runSender(['--server', receiver.tcpUrl, '--host-id', 'cli-host', '--token-file', tokenFile, '--deadline', '5', fixture.core.path]);
     expect(refused.code).toBe(ExitCode.REJECTED);
     expect(refused.stderr).toMatch(/error AUTH: receiver refused: wrong token for host cli-host/);
     expect(refused.stderr).not.toMatch(/retrying/);
 
     await writeFile(tokenFile, `${token}\n`);
-    const accepted = await runSender(['--server', receiver.tcpUrl, '--host-id', 'cli-host', '--token-file', tokenFile, core.path]);
+    const accepted = await runSender(['--server', receiver.tcpUrl, '--host-id', 'cli-host', '--token-file', tokenFile, fixture.core.path]);
     expect(accepted.code, accepted.stderr).toBe(ExitCode.STORED);
 
     const revoked = await runReceiverCli(['token', 'revoke', 'cli-host', '--data-dir', receiver.dataDir]);
@@ -107,7 +98,7 @@ describe('host enrolment and tokens', () => {
   it('open mode takes uploads without a token and says so in the log', async () => {
     receiver = await startTestReceiver({ open: true });
     expect(receiver.logLines.some((l) => l.level === 40 && /open mode/.test(String(l.msg)))).toBe(true);
-    const stored = await upload(source, options('lab-host', undefined));
+    const stored = await upload(fixture.source, options('lab-host', undefined));
     expect(receiver.catalog.get(stored.dumpId)?.status).toBe('complete');
   });
 

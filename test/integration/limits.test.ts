@@ -3,23 +3,22 @@
  * and connections that stop sending (idle, half-open, slowloris).
  */
 import { readdir } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
 import { encodeControl, PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
 import { dumpIdFor } from '../../sender/upload.js';
-import { VmcoreSource } from '../../sender/vmcore-source.js';
-import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
+import { sampleX86Loads } from '../helpers/elf-core-builder.js';
+import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 describe('receiver limits', () => {
-  let core: ElfCoreFile;
-  let source: VmcoreSource;
+  const fixture = useSyntheticCore({ loads: sampleX86Loads() });
   let receiver: TestReceiver;
 
   const hello = (hostId: string): Buffer => encodeControl({
-    type: 'hello', protocol: PROTOCOL_VERSION, hostId, dumpId: dumpIdFor(hostId, source), vmcoreSize: source.size,
-    pageSize: source.core.pageSize, dumpLevel: 1, chunkPages: 16, elfHeaders: source.headerBytes, notes: source.notes,
+    type: 'hello', protocol: PROTOCOL_VERSION, hostId, dumpId: dumpIdFor(hostId, fixture.source), vmcoreSize: fixture.source.size,
+    pageSize: fixture.source.core.pageSize, dumpLevel: 1, chunkPages: 16, elfHeaders: fixture.source.headerBytes, notes: fixture.source.notes,
     senderVersion: 'test',
   } satisfies HelloMessage);
 
@@ -29,14 +28,6 @@ describe('receiver limits', () => {
     return client;
   }
 
-  beforeAll(async () => {
-    core = await writeElfCoreFile({ loads: sampleX86Loads() });
-    source = VmcoreSource.open(core.path);
-  });
-  afterAll(async () => {
-    source.close();
-    await core.cleanup();
-  });
   afterEach(async () => {
     await receiver?.stop();
   });

@@ -10,16 +10,15 @@ import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { ExitCode } from '../../sender/exit-codes.js';
 import { parseServerUrl, type TlsClientOptions } from '../../sender/transport.js';
 import { upload, type UploadOptions } from '../../sender/upload.js';
-import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { runSender } from '../helpers/cli.js';
-import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
+import { sampleX86Loads } from '../helpers/elf-core-builder.js';
+import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 describe('TLS', () => {
   let pki: TestPki;
-  let core: ElfCoreFile;
-  let source: VmcoreSource;
+  const fixture = useSyntheticCore({ loads: sampleX86Loads() });
   let receiver: TestReceiver;
 
   const tlsUrl = () => `tls://127.0.0.1:${receiver.tcpAddress!.port}`;
@@ -32,12 +31,8 @@ describe('TLS', () => {
 
   beforeAll(async () => {
     pki = makeTestPki(await mkdtemp(path.join(tmpdir(), 'netdump-pki-')));
-    core = await writeElfCoreFile({ loads: sampleX86Loads() });
-    source = VmcoreSource.open(core.path);
   });
   afterAll(async () => {
-    source.close();
-    await core.cleanup();
     await rm(pki.dir, { recursive: true, force: true });
   });
   afterEach(async () => {
@@ -46,8 +41,8 @@ describe('TLS', () => {
 
   it('uploads over tls:// and wss:// when the sender trusts the receiver\'s CA', async () => {
     receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey } });
-    const overTls = await upload(source, options(tlsUrl(), { ca: pki.ca }, 'tls-host'));
-    const overWss = await upload(source, options(wssUrl(), { ca: pki.ca }, 'wss-host'));
+    const overTls = await upload(fixture.source, options(tlsUrl(), { ca: pki.ca }, 'tls-host'));
+    const overWss = await upload(fixture.source, options(wssUrl(), { ca: pki.ca }, 'wss-host'));
     expect(receiver.catalog.get(overTls.dumpId)?.status).toBe('complete');
     expect(receiver.catalog.get(overWss.dumpId)?.status).toBe('complete');
   });
@@ -55,11 +50,11 @@ describe('TLS', () => {
   it('a receiver certificate the sender cannot verify: AUTH, no retry, exit 4, nothing stored', async () => {
     receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey } });
     for (const url of [tlsUrl(), wssUrl()]) {
-      const error = await failure(upload(source, options(url, {})));
+      const error = await failure(upload(fixture.source, options(url, {})));
       expect(error?.code, url).toBe(ErrorCode.AUTH);
       expect(error?.message).toMatch(/TLS with .* failed: .*certificate/i);
     }
-    const cli = await runSender(['--server', tlsUrl(), '--deadline', '30', core.path]);
+    const cli = await runSender(['--server', tlsUrl(), '--deadline', '30', fixture.core.path]);
     expect(cli.code).toBe(ExitCode.REJECTED);
     expect(cli.stderr).toMatch(/error AUTH: TLS with tls:\/\/127\.0\.0\.1:\d+ failed/);
     expect(cli.stderr).not.toMatch(/retrying/);
@@ -69,13 +64,13 @@ describe('TLS', () => {
   it('mutual TLS: no client certificate or one from another CA is refused and logged; the right one is stored', async () => {
     receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.ca } });
     for (const url of [tlsUrl(), wssUrl()]) {
-      const bare = await failure(upload(source, options(url, { ca: pki.ca })));
+      const bare = await failure(upload(fixture.source, options(url, { ca: pki.ca })));
       expect(bare?.code, url).toBe(ErrorCode.AUTH);
       expect(bare?.message).toMatch(/receiver refused: client certificate not accepted/);
       expect(bare?.context.retryable).toBe(false);
     }
     const stranger = await runSender(['--server', wssUrl(), '--ca-file', pki.caFile, '--client-cert', pki.strangerCertFile,
-      '--client-key', pki.strangerKeyFile, '--deadline', '30', core.path]);
+      '--client-key', pki.strangerKeyFile, '--deadline', '30', fixture.core.path]);
     expect(stranger.code).toBe(ExitCode.REJECTED);
     expect(stranger.stderr).toMatch(/error AUTH: receiver refused: client certificate not accepted: UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
     expect(receiver.catalog.list()).toHaveLength(0);
@@ -84,7 +79,7 @@ describe('TLS', () => {
     expect(refused.every((l) => String(l.peer).startsWith('127.0.0.1:'))).toBe(true);
 
     const cli = await runSender(['--server', tlsUrl(), '--ca-file', pki.caFile, '--client-cert', pki.clientCertFile,
-      '--client-key', pki.clientKeyFile, '--host-id', 'mtls-host', core.path]);
+      '--client-key', pki.clientKeyFile, '--host-id', 'mtls-host', fixture.core.path]);
     expect(cli.code, cli.stderr).toBe(ExitCode.STORED);
     expect(receiver.catalog.list()[0]).toMatchObject({ hostId: 'mtls-host', status: 'complete' });
   });
