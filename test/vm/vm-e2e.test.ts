@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,12 +73,22 @@ describe.runIf(haveVm)('kdump-send in a real capture kernel (needs QEMU, Debian\
 
   it('with the receiver down at first, the capture kernel keeps trying and stores the dump once it is up', async () => {
     const port = await freePort();
+    // "Down": every connection reaching the port is dropped at once. Counting them tells
+    // when the capture kernel has really tried and failed, however slow the guest is.
+    let refused = 0;
+    const down = net.createServer((socket) => {
+      refused++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => down.listen(port, '127.0.0.1', resolve));
     const sending = run('bash', [SCRIPT], {
       timeoutMs: 300_000,
       env: { ...process.env, RECEIVER_PORT: String(port), HOST_ID: 'vm-2', SEND_ARGS: '--deadline 240 --connect-timeout 5' },
     });
-    // The guest boots, crashes and starts the sender in ~25 s under TCG; come up well after that.
-    await new Promise((resolve) => setTimeout(resolve, 45_000));
+    const deadline = Date.now() + 200_000;
+    while (refused < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(refused).toBeGreaterThanOrEqual(2);
+    await new Promise((resolve) => down.close(resolve));
     const receiver = await startTestReceiver({ tcp: `127.0.0.1:${port}` });
     receivers.push(receiver);
     const result = await sending;
