@@ -8,9 +8,9 @@
  */
 import { EM_X86_64 } from '../shared/elf/core.js';
 import { decodeUtsname, UTSNAME_SIZE } from '../shared/kdump/format.js';
+import { X86_64_START_KERNEL_MAP } from '../shared/elf/x86-64-translate.js';
 import type { VmcoreSource } from './vmcore-source.js';
 
-const X86_64_START_KERNEL_MAP = 0xffff_ffff_8000_0000n;
 /** The kernel image lives in the top 2 GiB of the address space. */
 const KERNEL_IMAGE_SPAN = 0x8000_0000n;
 

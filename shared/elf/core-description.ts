@@ -10,9 +10,8 @@ import {
 } from './core.js';
 import { buildPageMap, type PageMap } from './page-map.js';
 import { isValidPageSize, parseVmcoreinfo, type Vmcoreinfo } from './vmcoreinfo.js';
+import { X86_64_START_KERNEL_MAP } from './x86-64-translate.js';
 
-/** x86_64 __START_KERNEL_map: kernel text is mapped here plus phys_base. */
-const X86_64_START_KERNEL_MAP = 0xffff_ffff_8000_0000n;
 
 export interface CoreDescription {
   elf: ElfHeader;

@@ -14,6 +14,7 @@ export interface PhysicalMemory {
   read(phys: bigint, length: number): Buffer | undefined;
 }
 
+/** x86_64 __START_KERNEL_map: the kernel image is mapped here plus phys_base. */
 export const X86_64_START_KERNEL_MAP = 0xffff_ffff_8000_0000n;
 const PRESENT = 1n;
 const PSE = 0x80n;
