@@ -207,6 +207,53 @@ token.command('list')
     for (const h of hosts) process.stdout.write(`${h.hostId.padEnd(24)} enrolled ${iso(h.createdAt)}${h.revokedAt ? `  REVOKED ${iso(h.revokedAt)}` : ''}\n`);
   });
 
+const operator = program.command('operator').description('tokens for people and scripts using the HTTP API and web UI (roles: read, admin)');
+
+operator.command('add')
+  .description('add NAME (or replace its token); prints the token once')
+  .argument('<name>')
+  .option('--role <role>', 'read (see everything) or admin (also delete dumps, apply retention)', 'read')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .action((name: string, opts) => {
+    const catalog = writableCatalog(opts.dataDir);
+    try {
+      process.stdout.write(`${catalog.operatorTokens.add(name, opts.role)}\n`);
+    } finally {
+      catalog.close();
+    }
+  });
+
+operator.command('revoke')
+  .description('revoke NAME\'s token')
+  .argument('<name>')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .action((name: string, opts) => {
+    const catalog = writableCatalog(opts.dataDir);
+    const revoked = catalog.operatorTokens.revoke(name);
+    catalog.close();
+    if (!revoked) {
+      process.stderr.write(`kdump-receiver: operator ${name} has no live token\n`);
+      process.exit(3);
+    }
+  });
+
+operator.command('list')
+  .description('operators and their roles (never the tokens: only their hashes are kept)')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--json', 'as JSON')
+  .action((opts) => {
+    const catalog = openCatalog(opts.dataDir);
+    const operators = catalog.operatorTokens.list();
+    catalog.close();
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(operators, null, 2)}\n`);
+      return;
+    }
+    for (const o of operators) {
+      process.stdout.write(`${o.name.padEnd(24)} ${o.role.padEnd(6)} added ${iso(o.createdAt)}${o.revokedAt ? `  REVOKED ${iso(o.revokedAt)}` : ''}\n`);
+    }
+  });
+
 program.parseAsync().catch((error) => {
   process.stderr.write(`kdump-receiver: ${(error as Error).message}\n`);
   process.exit(1);

@@ -4,7 +4,7 @@
  * resume point. A chunk that fails a check is refused before anything of it
  * is written, so the sender resends it after reconnecting.
  */
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { requireSpace } from './disk-space.js';
 import { corrupt, protocolError } from '../shared/errors.js';
@@ -103,6 +103,11 @@ export class DumpIngest {
 
   get totalChunks(): number {
     return this.plan.totalChunks;
+  }
+
+  /** How far the upload is, for operators watching it (counts since the dump started, resumes included). */
+  get progressSnapshot(): { pagesDone: number; pagesTotal: number; bytesIn: number } {
+    return { pagesDone: this.pagesZero + this.pagesStored, pagesTotal: this.plan.totalPages, bytesIn: this.bytesIn };
   }
 
   private progress(nextSeq: number): ProgressUpdate {
@@ -209,6 +214,9 @@ export class DumpIngest {
     await this.checkpointInFlight?.catch(() => {});
     this.durableSeq = this.nextSeq;
     const storedBytes = await this.writer.finish();
+    // Kept for the ELF export, which gives gdb the original virtual addresses; written before the
+    // rename so a complete dump always has it.
+    await writeFile(this.paths.elfHeaders, this.accepted.hello.elfHeaders);
     await rename(this.paths.incomplete, this.paths.final);
     await this.checksumFile.close();
     await rm(this.paths.checksums, { force: true });

@@ -17,6 +17,16 @@ import { Catalog } from './catalog.js';
 import { serveTcpConnection, serveWsConnection } from './transports.js';
 import { UploadRegistry } from './uploads.js';
 import { UploadSession, type SessionPeer } from './upload-session.js';
+import { ReceiverMetrics } from './metrics.js';
+import { createHttpHandler } from './api/routes.js';
+import { findWebRoot, loadWebFiles } from './api/static-files.js';
+import { deleteDumpNow } from './dump-deletion.js';
+import { TriageQueue } from './triage/triage-queue.js';
+import { runRetention, planRetentionNow, type RetentionDeps } from './retention.js';
+import { checkRetentionPolicy, type RetentionPolicy } from './retention-policy.js';
+import { retentionOutcomeJson, retentionPlanJson } from './retention-report.js';
+import { RetentionScheduler } from './retention-scheduler.js';
+import { WebhookNotifier, type WebhookOptions } from './webhook.js';
 
 export interface ReceiverConfig {
   dataDir: string;
@@ -36,6 +46,10 @@ export interface ReceiverConfig {
   open: boolean;
   /** PEM certificate and key: both listeners speak TLS (tls://, wss://). With clientCa, clients must present a certificate it signed. */
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  /** Deletes old dumps by these rules, every intervalMs and after each stored dump. Undefined: keep everything. */
+  retention?: { policy: RetentionPolicy; intervalMs: number };
+  /** POSTs a notice of each stored dump (after triage, so it carries the panic line). */
+  webhook?: WebhookOptions;
   logger: Logger;
 }
 
@@ -43,6 +57,9 @@ export interface RunningReceiver {
   tcpAddress?: { host: string; port: number };
   httpAddress?: { host: string; port: number };
   catalog: Catalog;
+  registry: UploadRegistry;
+  metrics: ReceiverMetrics;
+  triage: TriageQueue;
   close(): Promise<void>;
 }
 
@@ -88,17 +105,45 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   // A HELLO carries the notes: up to MAX_HELLO_BYTES (thousands of CPUs' NT_PRSTATUS).
   const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(config.maxChunkBytes / 4096 / 8) + config.maxChunkBytes, MAX_HELLO_BYTES);
   const connectionLimits = { maxFrameBytes, idleTimeoutMs: config.idleTimeoutMs };
+  const metrics = new ReceiverMetrics({
+    dataDir: config.dataDir,
+    uploadsInFlight: () => registry.inFlight().length,
+    dumpsByStatus: () => catalog.countsByStatus(),
+  });
+  const webhook = config.webhook && new WebhookNotifier(config.webhook, log.child({ component: 'webhook' }), {
+    onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
+  });
+  const retentionDeps: RetentionDeps = { dataDir: config.dataDir, catalog, uploads: registry, logger: log.child({ component: 'retention' }) };
+  const retentionPolicy = config.retention && checkRetentionPolicy(config.retention.policy);
+  const retention = config.retention && retentionPolicy && new RetentionScheduler({
+    intervalMs: config.retention.intervalMs,
+    run: () => runRetention(retentionPolicy, retentionDeps),
+    logger: retentionDeps.logger,
+  });
+  const triage = new TriageQueue({
+    dataDir: config.dataDir, catalog, logger: log.child({ component: 'triage' }), metrics,
+    onTriaged: (dumpId) => {
+      const found = catalog.getWithTriage(dumpId);
+      if (found && webhook) webhook.enqueue({ ...found.record, panicLine: found.triage.panicLine, signature: found.triage.signature });
+    },
+  });
+  registry.onStored = (dumpId) => {
+    triage.enqueue(dumpId);
+    retention?.nudge();
+  };
+  // Dumps stored while an earlier process was stopping, or before triage existed.
+  for (const record of catalog.untriaged()) triage.enqueue(record.dumpId);
   const sessionLog = log.child({ component: 'session' });
   const sessions = new Set<UploadSession>();
   const createSession = (peer: SessionPeer) => {
-    const session = new UploadSession(peer, registry, sessionLog);
+    const session = new UploadSession(peer, registry, sessionLog, metrics);
     sessions.add(session);
     void session.released.then(() => sessions.delete(session));
     return session;
   };
   const sockets = new Set<net.Socket>();
 
-  const result: RunningReceiver = { catalog, close: async () => {} };
+  const result: RunningReceiver = { catalog, registry, metrics, triage, close: async () => {} };
   const servers: Array<net.Server | http.Server> = [];
 
   const tlsOptions: tls.TlsOptions | undefined = config.tls && {
@@ -138,13 +183,21 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   let wss: WebSocketServer | undefined;
   if (config.http) {
     wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, uploads: registry.activeCount }));
-        return;
-      }
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }));
-    };
+    const onRequest = createHttpHandler({
+      dataDir: config.dataDir,
+      catalog,
+      registry,
+      metrics,
+      auth: { tokens: catalog.operatorTokens, open: config.open },
+      secure: Boolean(tlsOptions),
+      logger: log.child({ component: 'http' }),
+      webFiles: loadWebFiles(findWebRoot()),
+      deleteDump: (record) => deleteDumpNow(record, { dataDir: config.dataDir, catalog, uploads: registry }),
+      retention: retentionPolicy && {
+        dryRun: async () => ({ policy: retentionPolicy, ...retentionPlanJson(await planRetentionNow(retentionPolicy, retentionDeps)) }),
+        run: async () => retentionOutcomeJson((await runRetention(retentionPolicy, retentionDeps)).outcome),
+      },
+    });
     const httpServer = tlsOptions ? https.createServer(tlsOptions, onRequest) : http.createServer(onRequest);
     httpServer.on('tlsClientError', logTlsFailure);
     httpServer.on('upgrade', (req, socket, head) => {
@@ -165,6 +218,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     servers.push(httpServer);
   }
 
+  retention?.start();
   let closing: Promise<void> | undefined;
   result.close = () => (closing ??= (async () => {
     const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
@@ -173,6 +227,9 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     // Each session checkpoints its dump before the catalog goes away.
     await Promise.all([...sessions].map((session) => session.release()));
     await Promise.all(closed);
+    await triage.stop();
+    await retention?.stop();
+    await webhook?.stop(5_000);
     catalog.close();
   })());
   return result;

@@ -10,6 +10,7 @@ import { ErrorCode, NetdumpError, protocolError, toNetdumpError } from '../share
 import { decodeMessage, encodeControl, type ControlMessage } from '../shared/protocol/messages.js';
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
+import type { ReceiverMetrics } from './metrics.js';
 
 export interface SessionPeer {
   remote: string;
@@ -40,6 +41,7 @@ export class UploadSession {
     private readonly peer: SessionPeer,
     private readonly registry: UploadRegistry,
     private readonly log: Logger,
+    private readonly metrics?: ReceiverMetrics,
   ) {}
 
   private async send(message: ControlMessage): Promise<void> {
@@ -66,7 +68,7 @@ export class UploadSession {
     switch (message.type) {
       case 'hello': {
         if (this.ingest || this.completeDigest) throw protocolError('second HELLO on one connection');
-        const claim = await this.registry.claim(message).catch((error) => {
+        const claim = await this.registry.claim(message, this.peer.remote).catch((error) => {
           const refusal = toNetdumpError(error);
           // Busy or our own trouble (disk) may pass; a HELLO we judged wrong stays wrong.
           if (refusal.code !== ErrorCode.UNAVAILABLE && refusal.code !== ErrorCode.INTERNAL) refusal.context.final = true;
@@ -86,7 +88,10 @@ export class UploadSession {
       }
       case 'chunk': {
         if (!this.ingest) throw protocolError('CHUNK before HELLO');
-        if (await this.ingest.acceptChunk(message, frame.length)) {
+        const checkpointDue = await this.ingest.acceptChunk(message, frame.length);
+        this.metrics?.bytesReceived.inc(frame.length);
+        this.metrics?.chunksReceived.inc();
+        if (checkpointDue) {
           // Durability runs beside the stream; the ACK goes out when it lands.
           // A failed checkpoint is reported with the next frame, in sequence, never beside END's finish().
           this.ingest.checkpoint().then(
@@ -121,6 +126,7 @@ export class UploadSession {
           throw failure;
         }
         this.ingest = undefined;
+        this.metrics?.dumpsStored.inc();
         this.registry.completed(ingest);
         this.log.info({ dump: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes }, 'dump stored');
         await this.send({ type: 'done', dumpId: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes });
@@ -144,6 +150,7 @@ export class UploadSession {
   /** Ends the connection with an ERROR (also used by transports for framing errors). */
   async fail(error: NetdumpError): Promise<void> {
     this.log.warn({ peer: this.peer.remote, dump: this.ingest?.dumpId, code: error.code, err: error.message, ...error.context }, 'upload error');
+    this.metrics?.uploadFailures.inc({ code: error.code });
     try {
       await this.send({ type: 'error', code: error.code, message: error.message, retryable: retryable(error) });
     } catch {

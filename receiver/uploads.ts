@@ -22,8 +22,33 @@ export interface AuthPolicy {
   open: boolean;
 }
 
+/** An upload attached to a connection now, as operators see it. */
+export interface UploadInFlight {
+  dumpId: string;
+  hostId: string;
+  osRelease: string | null;
+  peer: string;
+  /** When this connection took the dump (ms since the epoch). */
+  attachedAt: number;
+  pagesTotal: number;
+  pagesDone: number;
+  bytesIn: number;
+  /** bytesIn when this connection took the dump: a resumed dump brings earlier connections' bytes. */
+  bytesInAtAttach: number;
+}
+
+interface Attachment {
+  hostId: string;
+  peer: string;
+  attachedAt: number;
+  ingest?: DumpIngest;
+  bytesInAtAttach?: number;
+}
+
 export class UploadRegistry {
-  private readonly attached = new Set<string>();
+  private readonly attached = new Map<string, Attachment>();
+  /** Called with each dump that completes (after its catalog row says so). */
+  onStored: (dumpId: string) => void = () => {};
 
   constructor(
     private readonly dataDir: string,
@@ -38,7 +63,32 @@ export class UploadRegistry {
     return this.attached.size;
   }
 
-  async claim(hello: HelloMessage): Promise<Claim> {
+  isAttached(dumpId: string): boolean {
+    return this.attached.has(dumpId);
+  }
+
+  /**
+   * Keeps connections off a dump while it is deleted: undefined when one has
+   * it now, else the function that lets them at it again. A sender arriving
+   * meanwhile is told to retry (UNAVAILABLE), and finds the dump gone.
+   */
+  hold(dumpId: string): (() => void) | undefined {
+    if (this.attached.has(dumpId)) return undefined;
+    this.attached.set(dumpId, { hostId: '', peer: 'deletion', attachedAt: Date.now() });
+    return () => { this.attached.delete(dumpId); };
+  }
+
+  inFlight(): UploadInFlight[] {
+    return [...this.attached].flatMap(([dumpId, a]) => {
+      if (!a.ingest) return [];
+      return [{
+        dumpId, hostId: a.hostId, osRelease: a.ingest.accepted.core.vmcoreinfo.osRelease ?? null, peer: a.peer, attachedAt: a.attachedAt,
+        ...a.ingest.progressSnapshot, bytesInAtAttach: a.bytesInAtAttach ?? 0,
+      }];
+    });
+  }
+
+  async claim(hello: HelloMessage, peer = 'unknown'): Promise<Claim> {
     checkHostId(hello.hostId);
     // Before anything is parsed further or written: strangers get nothing.
     if (!this.auth.open) this.catalog.hostTokens.verify(hello.hostId, hello.token);
@@ -51,7 +101,13 @@ export class UploadRegistry {
       throw new NetdumpError(ErrorCode.UNAVAILABLE, `receiver busy: ${this.attached.size} uploads in flight (limit ${this.limits.maxUploads})`);
     }
     // Claimed before the first await, so a concurrent HELLO for the same dump sees it.
-    this.attached.add(dumpId);
+    const attachment: Attachment = { hostId, peer, attachedAt: Date.now() };
+    this.attached.set(dumpId, attachment);
+    const attach = (ingest: DumpIngest): Claim => {
+      attachment.ingest = ingest;
+      attachment.bytesInAtAttach = ingest.progressSnapshot.bytesIn;
+      return { kind: 'ingest', ingest };
+    };
     try {
       const record = this.catalog.get(dumpId);
       if (record?.status !== 'complete') {
@@ -74,7 +130,7 @@ export class UploadRegistry {
       if (record?.status === 'receiving' && record.nextSeq > 0 && record.chunkPages === hello.chunkPages) {
         const paths = pathsFor(this.dataDir, record.path);
         try {
-          return { kind: 'ingest', ingest: await DumpIngest.resume(accepted, paths, this.catalog, this.policy, record) };
+          return attach(await DumpIngest.resume(accepted, paths, this.catalog, this.policy, record));
         } catch {
           // Damaged or missing resume state: what it described can't be trusted, so start over below.
         }
@@ -84,7 +140,7 @@ export class UploadRegistry {
         const paths = pathsFor(this.dataDir, record.path);
         await rm(paths.final, { force: true });
         this.catalog.restart(dumpId, Date.now(), hello.chunkPages);
-        return { kind: 'ingest', ingest: await DumpIngest.start(accepted, paths, this.catalog, this.policy) };
+        return attach(await DumpIngest.start(accepted, paths, this.catalog, this.policy));
       }
       const paths = await allocateDumpFolder(this.dataDir, hostId, accepted.spec.crashTimeSec);
       this.catalog.insert({
@@ -111,7 +167,7 @@ export class UploadRegistry {
         digest: null,
         chunkPages: hello.chunkPages,
       });
-      return { kind: 'ingest', ingest: await DumpIngest.start(accepted, paths, this.catalog, this.policy) };
+      return attach(await DumpIngest.start(accepted, paths, this.catalog, this.policy));
     } catch (error) {
       this.attached.delete(dumpId);
       throw error;
@@ -135,6 +191,7 @@ export class UploadRegistry {
 
   completed(ingest: DumpIngest): void {
     this.attached.delete(ingest.dumpId);
+    this.onStored(ingest.dumpId);
   }
 }
 

@@ -3,6 +3,8 @@
  *   DIR/<host>/<YYYY-MM-DD-HH:MM:SS>/vmcore            a complete, verified dump
  *   DIR/<host>/<YYYY-MM-DD-HH:MM:SS>/vmcore.incomplete  one still arriving (or abandoned)
  *   DIR/<host>/<...>/vmcore.incomplete.crcs             its chunk checksums, for resume
+ *   DIR/<host>/<...>/vmcore.elf-headers                 the original core's ELF and program headers (ELF export)
+ *   DIR/<host>/<...>/dmesg.txt                          the kernel log triage extracted
  * Host ids are checked, never rewritten: two hosts must not map to one folder.
  */
 import { mkdir } from 'node:fs/promises';
@@ -36,11 +38,20 @@ export interface DumpPaths {
   final: string;
   incomplete: string;
   checksums: string;
+  elfHeaders: string;
+  dmesg: string;
 }
 
 export function pathsFor(dataDir: string, relative: string): DumpPaths {
   const final = path.join(dataDir, relative);
-  return { relative, final, incomplete: `${final}.incomplete`, checksums: `${final}.incomplete.crcs` };
+  return {
+    relative,
+    final,
+    incomplete: `${final}.incomplete`,
+    checksums: `${final}.incomplete.crcs`,
+    elfHeaders: `${final}.elf-headers`,
+    dmesg: path.join(path.dirname(final), 'dmesg.txt'),
+  };
 }
 
 /** Makes a new, empty folder for a dump; a second crash in the same second gets a suffix. */

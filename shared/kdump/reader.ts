@@ -12,6 +12,14 @@ import {
 import { isBitSet } from './layout.js';
 import { decodeStoredPage } from './page-codec.js';
 
+function countBits(bytes: Buffer, from: number, to: number): number {
+  let count = 0;
+  for (let i = from; i < to; i++) {
+    for (let bits = bytes[i]; bits !== 0; bits &= bits - 1) count++;
+  }
+  return count;
+}
+
 export class KdumpFileReader {
   private constructor(
     private readonly file: FileHandle,
@@ -73,6 +81,35 @@ export class KdumpFileReader {
 
   isDumpable(pfn: number): boolean {
     return pfn < this.maxPfn && isBitSet(this.dumpableBitmap, pfn);
+  }
+
+  /** Dumpable pages before each 4096-pfn block of bitmap 2: makes rankOf() cost one block's popcount. */
+  private blockRanks?: Uint32Array;
+
+  /** The descriptor index of a dumpable pfn: how many dumpable pfns come before it. */
+  rankOf(pfn: number): number {
+    const BLOCK_BYTES = 512;
+    const bitmap = this.dumpableBitmap;
+    if (!this.blockRanks) {
+      const blocks = Math.ceil(bitmap.length / BLOCK_BYTES);
+      this.blockRanks = new Uint32Array(blocks + 1);
+      for (let b = 0; b < blocks; b++) {
+        this.blockRanks[b + 1] = this.blockRanks[b] + countBits(bitmap, b * BLOCK_BYTES, Math.min(bitmap.length, (b + 1) * BLOCK_BYTES));
+      }
+    }
+    const byte = pfn >>> 3;
+    const block = Math.floor(byte / BLOCK_BYTES);
+    let rank = this.blockRanks[block] + countBits(bitmap, block * BLOCK_BYTES, byte);
+    const partial = bitmap[byte] & ((1 << (pfn & 7)) - 1);
+    for (let bits = partial; bits !== 0; bits &= bits - 1) rank++;
+    return rank;
+  }
+
+  /** The page at `pfn` as stored, or undefined when the dump left it out (excluded by its dump level, or not in memory). */
+  async readPfn(pfn: number): Promise<Buffer | undefined> {
+    if (!this.isDumpable(pfn)) return undefined;
+    const [descriptor] = await this.readDescriptors(this.rankOf(pfn), 1);
+    return this.readPage(descriptor);
   }
 
   async readNotes(): Promise<Buffer> {

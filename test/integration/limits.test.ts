@@ -5,10 +5,10 @@
 import { readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { encodeControl, PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
-import { dumpIdFor } from '../../sender/upload.js';
+import { encodeControl } from '../../shared/protocol/messages.js';
 import { sampleX86Loads } from '../helpers/elf-core-builder.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
+import { helloFor } from '../helpers/protocol-messages.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
@@ -16,11 +16,7 @@ describe('receiver limits', () => {
   const fixture = useSyntheticCore({ loads: sampleX86Loads() });
   let receiver: TestReceiver;
 
-  const hello = (hostId: string): Buffer => encodeControl({
-    type: 'hello', protocol: PROTOCOL_VERSION, hostId, dumpId: dumpIdFor(hostId, fixture.source), vmcoreSize: fixture.source.size,
-    pageSize: fixture.source.core.pageSize, dumpLevel: 1, chunkPages: 16, elfHeaders: fixture.source.headerBytes, notes: fixture.source.notes,
-    senderVersion: 'test',
-  } satisfies HelloMessage);
+  const hello = (hostId: string): Buffer => encodeControl(helloFor(fixture.source, { hostId }));
 
   async function helloFrom(hostId: string): Promise<RawClient> {
     const client = await RawClient.connect(receiver.tcpAddress!.port);

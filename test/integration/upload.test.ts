@@ -8,17 +8,16 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import { payloadChecksum } from '../../shared/protocol/digest.js';
-import { encodeControl, PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
+import { encodeControl } from '../../shared/protocol/messages.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
-import { Chunker, frameCapacity } from '../../sender/chunker.js';
 import { parseServerUrl } from '../../sender/transport.js';
 import { dumpIdFor, upload, type UploadOptions } from '../../sender/upload.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { corePageBytes, sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { chunkMessage, helloFor } from '../helpers/protocol-messages.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 /** A core of ~1,400 pages: zero, compressible and incompressible pages, overlapping and unaligned PT_LOADs. */
@@ -52,23 +51,6 @@ async function expectStoredPagesMatch(file: string, source: VmcoreSource, spec: 
   } finally {
     await reader.close();
   }
-}
-
-function helloFor(source: VmcoreSource, overrides: Partial<HelloMessage> = {}): HelloMessage {
-  return {
-    type: 'hello', protocol: PROTOCOL_VERSION, hostId: 'node-1', dumpId: dumpIdFor('node-1', source), vmcoreSize: source.size,
-    pageSize: source.core.pageSize, dumpLevel: 1, chunkPages: 16, elfHeaders: source.headerBytes, notes: source.notes,
-    senderVersion: 'test', ...overrides,
-  };
-}
-
-/** The CHUNK message (without length prefix) for chunk `seq`, as a correct sender builds it. */
-function chunkMessage(source: VmcoreSource, seq: number, chunkPages = 16): Buffer {
-  const plan = new ChunkPlan(source.core.pageMap, chunkPages);
-  const span = plan.chunk(seq);
-  const pages = source.readPages(span.startPfn, span.pageCount, Buffer.alloc(chunkPages * source.core.pageSize));
-  const frame = Buffer.alloc(frameCapacity(source.core.pageSize, chunkPages));
-  return Buffer.from(new Chunker(source.core.pageSize).encode(span, pages, frame).message);
 }
 
 describe('upload over loopback', () => {
@@ -325,7 +307,8 @@ describe('upload over loopback', () => {
       receiver = await startTestReceiver();
       await upload(source, uploadOptions(receiver.tcpUrl));
       const client = await RawClient.connect(receiver.tcpAddress!.port);
-      client.sendMessage(encodeControl(helloFor(source, { hostId: 'node-2' })));
+      // node-1's dump id, claimed by node-2.
+      client.sendMessage(encodeControl(helloFor(source, { hostId: 'node-2', dumpId: dumpIdFor('node-1', source) })));
       const error = await client.next('error');
       expect(error.code).toBe(ErrorCode.BAD_INPUT);
       expect(error.message).toMatch(/belongs to host node-1, not node-2/);

@@ -1,0 +1,326 @@
+/**
+ * The receiver's HTTP surface apart from WebSocket uploads: health, metrics,
+ * the web UI and the JSON API of docs/api.md. One function per route; the
+ * table at the bottom is the whole map.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import type http from 'node:http';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { Catalog, DumpRecord, TriageRecord } from '../catalog.js';
+import type { UploadRegistry } from '../uploads.js';
+import type { ReceiverMetrics } from '../metrics.js';
+import { pathsFor } from '../../shared/dump-folders.js';
+import { KdumpFileReader } from '../../shared/kdump/reader.js';
+import { planStoredDumpExport, streamElfCore } from '../../shared/kdump/elf-export.js';
+import { ApiError, badRequest, conflict, notFound, sendApiError, sendJson } from './api-error.js';
+import { authenticate, clearedSessionCookie, requireAdmin, sessionCookie, type AuthPolicy, type Operator } from './operator-auth.js';
+import { parseDumpQuery, parseGroupQuery } from './query-params.js';
+import { parseRange } from './byte-range.js';
+import { downloadName, dumpDetail, dumpSummary, groupView, uploadView } from './dump-view.js';
+import type { StaticFile } from './static-files.js';
+
+export interface RetentionControl {
+  /** The policy and what applying it now would delete. */
+  dryRun(): Promise<unknown>;
+  run(): Promise<unknown>;
+}
+
+export interface HttpDeps {
+  dataDir: string;
+  catalog: Catalog;
+  registry: UploadRegistry;
+  metrics: ReceiverMetrics;
+  auth: AuthPolicy;
+  /** Cookies get Secure when the listener speaks TLS. */
+  secure: boolean;
+  logger: Logger;
+  webFiles: Map<string, StaticFile>;
+  /** Removes a dump's files and row; refuses (ApiError CONFLICT) a dump being received. */
+  deleteDump(record: DumpRecord): Promise<void>;
+  retention?: RetentionControl;
+}
+
+interface Request {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  params: string[];
+  operator: Operator;
+}
+
+const MAX_BODY_BYTES = 4096;
+
+async function readJsonBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length > MAX_BODY_BYTES) throw badRequest(`request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // Reported below, with what was expected.
+  }
+  throw badRequest('request body is not a JSON object');
+}
+
+function dumpOr404(deps: HttpDeps, id: string): { record: DumpRecord; triage: TriageRecord } {
+  const found = deps.catalog.getWithTriage(id);
+  if (!found) throw notFound(`no dump ${JSON.stringify(id)}`);
+  return found;
+}
+
+function completeDumpFile(deps: HttpDeps, record: DumpRecord): string {
+  if (record.status !== 'complete') throw conflict(`dump ${record.dumpId} is ${record.status}, not complete: no file to download yet`);
+  return pathsFor(deps.dataDir, record.path).final;
+}
+
+async function listDumps(deps: HttpDeps, r: Request) {
+  const query = parseDumpQuery(r.url.searchParams);
+  const { dumps, total } = deps.catalog.query(query);
+  sendJson(r.res, 200, { dumps: dumps.map(({ record, triage }) => dumpSummary(record, triage)), total, limit: query.limit, offset: query.offset });
+}
+
+async function showDump(deps: HttpDeps, r: Request) {
+  const { record, triage } = dumpOr404(deps, r.params[0]);
+  sendJson(r.res, 200, dumpDetail(record, triage, deps.dataDir));
+}
+
+async function deleteDump(deps: HttpDeps, r: Request) {
+  requireAdmin(r.operator, 'deleting a dump');
+  const { record } = dumpOr404(deps, r.params[0]);
+  await deps.deleteDump(record);
+  deps.logger.info({ dump: record.dumpId, host: record.hostId, operator: r.operator.name }, 'dump deleted by an operator');
+  r.res.writeHead(204).end();
+}
+
+async function dumpDmesg(deps: HttpDeps, r: Request) {
+  const { record, triage } = dumpOr404(deps, r.params[0]);
+  let text: Buffer;
+  try {
+    text = await readFile(pathsFor(deps.dataDir, record.path).dmesg);
+  } catch {
+    const why = triage.error ?? (record.status === 'complete' ? 'triage has not run yet' : `the dump is ${record.status}`);
+    throw notFound(`no kernel log for dump ${record.dumpId}: ${why}`);
+  }
+  r.res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': text.length, 'cache-control': 'no-store' });
+  r.res.end(text);
+}
+
+async function downloadDump(deps: HttpDeps, r: Request) {
+  const { record } = dumpOr404(deps, r.params[0]);
+  const file = completeDumpFile(deps, record);
+  const { size } = await stat(file);
+  const range = parseRange(r.req.headers.range, size);
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    'content-disposition': `attachment; filename="${downloadName(record, '.kdump')}"`,
+    // Complete dumps never change: the digest the sender and receiver agreed on names this content.
+    etag: `"${record.digest ?? record.dumpId}"`,
+  };
+  if (range) {
+    headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+    headers['content-length'] = range.end - range.start + 1;
+    r.res.writeHead(206, headers);
+  } else {
+    headers['content-length'] = size;
+    r.res.writeHead(200, headers);
+  }
+  if (r.req.method === 'HEAD' || size === 0) {
+    r.res.end();
+    return;
+  }
+  await pipeline(createReadStream(file, range ? { start: range.start, end: range.end } : {}), r.res);
+}
+
+async function exportElf(deps: HttpDeps, r: Request) {
+  const { record } = dumpOr404(deps, r.params[0]);
+  const file = completeDumpFile(deps, record);
+  const elfHeaders = await readFile(pathsFor(deps.dataDir, record.path).elfHeaders).catch(() => undefined);
+  const reader = await KdumpFileReader.open(file);
+  try {
+    const plan = await planStoredDumpExport(reader, elfHeaders);
+    r.res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': plan.totalSize,
+      'content-disposition': `attachment; filename="${downloadName(record, '.elf')}"`,
+      'x-kdump-elf-segments': plan.segments.length,
+      'x-kdump-elf-addresses': elfHeaders ? 'virtual' : 'physical-only',
+    });
+    if (r.req.method === 'HEAD') {
+      r.res.end();
+      return;
+    }
+    await pipeline(Readable.from(streamElfCore(reader, plan)), r.res);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function listGroups(deps: HttpDeps, r: Request) {
+  const groups = deps.catalog.groups(parseGroupQuery(r.url.searchParams));
+  sendJson(r.res, 200, { groups: groups.map(groupView) });
+}
+
+async function showGroup(deps: HttpDeps, r: Request) {
+  const signature = r.params[0];
+  const group = deps.catalog.groups().find((g) => g.signature === signature);
+  if (!group) throw notFound(`no group with signature ${JSON.stringify(signature)}`);
+  const { dumps } = deps.catalog.query({ signature, status: 'complete', limit: 1000 });
+  sendJson(r.res, 200, { ...groupView(group), dumps: dumps.map(({ record, triage }) => dumpSummary(record, triage)) });
+}
+
+async function listUploads(deps: HttpDeps, r: Request) {
+  const now = Date.now();
+  sendJson(r.res, 200, { uploads: deps.registry.inFlight().map((u) => uploadView(u, now)) });
+}
+
+async function retentionDryRun(deps: HttpDeps, r: Request) {
+  if (!deps.retention) throw notFound('retention is not configured on this receiver (serve --keep-per-host, --max-total-bytes, --retention-min-free-bytes)');
+  sendJson(r.res, 200, await deps.retention.dryRun());
+}
+
+async function retentionRun(deps: HttpDeps, r: Request) {
+  requireAdmin(r.operator, 'applying retention');
+  if (!deps.retention) throw notFound('retention is not configured on this receiver');
+  deps.logger.info({ operator: r.operator.name }, 'retention run requested');
+  sendJson(r.res, 200, await deps.retention.run());
+}
+
+async function whoami(deps: HttpDeps, r: Request) {
+  sendJson(r.res, 200, { name: r.operator.name, role: r.operator.role, open: deps.auth.open });
+}
+
+type Handler = (deps: HttpDeps, r: Request) => Promise<void>;
+
+/** METHOD path-pattern handler; ':' segments are captured in order. */
+const API_ROUTES: Array<[string, string, Handler]> = [
+  ['GET', '/api/v1/whoami', whoami],
+  ['GET', '/api/v1/dumps', listDumps],
+  ['GET', '/api/v1/dumps/:id', showDump],
+  ['DELETE', '/api/v1/dumps/:id', deleteDump],
+  ['GET', '/api/v1/dumps/:id/dmesg', dumpDmesg],
+  ['GET', '/api/v1/dumps/:id/file', downloadDump],
+  ['HEAD', '/api/v1/dumps/:id/file', downloadDump],
+  ['GET', '/api/v1/dumps/:id/elf', exportElf],
+  ['HEAD', '/api/v1/dumps/:id/elf', exportElf],
+  ['GET', '/api/v1/groups', listGroups],
+  ['GET', '/api/v1/groups/:signature', showGroup],
+  ['GET', '/api/v1/uploads', listUploads],
+  ['GET', '/api/v1/retention', retentionDryRun],
+  ['POST', '/api/v1/retention/run', retentionRun],
+];
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest(`path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
+  }
+}
+
+function matchRoute(method: string, pathname: string): { handler: Handler; params: string[] } {
+  const segments = pathname.split('/');
+  let pathMatched = false;
+  for (const [routeMethod, pattern, handler] of API_ROUTES) {
+    const parts = pattern.split('/');
+    if (parts.length !== segments.length) continue;
+    const params: string[] = [];
+    let matches = true;
+    for (let i = 0; i < parts.length && matches; i++) {
+      if (parts[i].startsWith(':')) {
+        if (segments[i] === '') matches = false;
+        else params.push(decodePathSegment(segments[i]));
+      } else if (parts[i] !== segments[i]) {
+        matches = false;
+      }
+    }
+    if (!matches) continue;
+    pathMatched = true;
+    if (routeMethod === method) return { handler, params };
+  }
+  if (pathMatched) throw new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${pathname}`);
+  throw notFound(`no API path ${pathname}`);
+}
+
+async function startSession(deps: HttpDeps, req: http.IncomingMessage, res: http.ServerResponse) {
+  const body = await readJsonBody(req);
+  if (typeof body.token !== 'string') throw badRequest('body must be {"token": "..."}');
+  const operator = deps.auth.tokens.lookup(body.token);
+  if (!operator) throw new ApiError('UNAUTHENTICATED', 'unknown or revoked operator token');
+  deps.logger.info({ operator: operator.name }, 'operator signed in');
+  res.writeHead(204, { 'set-cookie': sessionCookie(body.token, deps.secure), 'cache-control': 'no-store' }).end();
+}
+
+function serveWebFile(deps: HttpDeps, name: string, res: http.ServerResponse): void {
+  const file = deps.webFiles.get(name);
+  if (!file) throw notFound(name === 'index.html' ? 'the web UI files are not installed (receiver/web)' : `no UI file ${name}`);
+  res.writeHead(200, {
+    'content-type': file.contentType,
+    'content-length': file.body.length,
+    'cache-control': 'no-cache',
+    // The UI uses only its own scripts and the API: nothing injected can load or send elsewhere.
+    'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(file.body);
+}
+
+export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://receiver');
+    const method = req.method ?? 'GET';
+    const pathname = url.pathname;
+    if (pathname === '/healthz') {
+      sendJson(res, 200, { ok: true, uploads: deps.registry.activeCount });
+      return;
+    }
+    if (pathname === '/metrics') {
+      const text = await deps.metrics.render();
+      res.writeHead(200, { 'content-type': deps.metrics.contentType, 'cache-control': 'no-store' }).end(text);
+      return;
+    }
+    if (method === 'GET' && (pathname === '/' || pathname === '/index.html')) return serveWebFile(deps, 'index.html', res);
+    if (method === 'GET' && pathname.startsWith('/ui/')) return serveWebFile(deps, pathname.slice(4), res);
+    // Links in notifications: a plain path that survives chat tools, into the UI's hash route.
+    const dumpLink = /^\/dumps\/([0-9a-f]{16,64})$/.exec(pathname);
+    if (method === 'GET' && dumpLink) {
+      res.writeHead(302, { location: `/#/dumps/${dumpLink[1]}` }).end();
+      return;
+    }
+    if (pathname === '/api/v1/session') {
+      if (method === 'POST') return startSession(deps, req, res);
+      if (method === 'DELETE') {
+        res.writeHead(204, { 'set-cookie': clearedSessionCookie(deps.secure) }).end();
+        return;
+      }
+      throw new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${pathname}`);
+    }
+    if (!pathname.startsWith('/api/')) throw notFound(`no page ${pathname}`);
+    if (!pathname.startsWith('/api/v1/')) throw notFound(`unknown API version in ${pathname} (this receiver speaks /api/v1)`);
+    const route = matchRoute(method, pathname);
+    const operator = authenticate(req, deps.auth);
+    await route.handler(deps, { req, res, url, params: route.params, operator });
+  };
+  return (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (error instanceof ApiError) {
+        sendApiError(res, error);
+        return;
+      }
+      if ((error as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away mid-download
+      const requestId = randomUUID();
+      deps.logger.error({ err: error, requestId, method: req.method, url: req.url }, 'HTTP request failed');
+      sendApiError(res, new ApiError('INTERNAL', `internal error (request id ${requestId}; the receiver's log has the details)`));
+    });
+  };
+}

@@ -1,0 +1,21 @@
+/**
+ * Deleting one dump on an operator's request: never one being received, and
+ * no sender can attach to it while its files go (the registry holds it).
+ */
+import { conflict } from './api/api-error.js';
+import type { DumpRecord } from './catalog.js';
+import { deleteDumpFiles, type RetentionCatalog, type UploadGuard } from './retention.js';
+
+export async function deleteDumpNow(
+  record: DumpRecord,
+  deps: { dataDir: string; catalog: RetentionCatalog; uploads: Required<UploadGuard> },
+): Promise<void> {
+  const release = deps.uploads.hold(record.dumpId);
+  if (!release) throw conflict(`dump ${record.dumpId} is being received now; delete it once its upload has ended`);
+  try {
+    await deleteDumpFiles(deps.dataDir, record);
+    deps.catalog.delete(record.dumpId);
+  } finally {
+    release();
+  }
+}

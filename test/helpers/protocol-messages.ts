@@ -1,0 +1,44 @@
+/**
+ * Protocol messages built by hand from a core, as a correct sender would
+ * build them, for tests that drive the receiver with RawClient: a HELLO, the
+ * CHUNK for a sequence number, and an upload left hanging part-way.
+ */
+import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
+import { encodeControl, PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
+import { Chunker, frameCapacity } from '../../sender/chunker.js';
+import { dumpIdFor } from '../../sender/upload.js';
+import type { VmcoreSource } from '../../sender/vmcore-source.js';
+import { RawClient } from './raw-client.js';
+
+export function helloFor(source: VmcoreSource, overrides: Partial<HelloMessage> = {}): HelloMessage {
+  const hostId = overrides.hostId ?? 'node-1';
+  return {
+    type: 'hello', protocol: PROTOCOL_VERSION, hostId, dumpId: dumpIdFor(hostId, source), vmcoreSize: source.size,
+    pageSize: source.core.pageSize, dumpLevel: 1, chunkPages: 16, elfHeaders: source.headerBytes, notes: source.notes,
+    senderVersion: 'test', ...overrides,
+  };
+}
+
+/** The CHUNK message (without length prefix) for chunk `seq`, as a correct sender builds it. */
+export function chunkMessage(source: VmcoreSource, seq: number, chunkPages = 16): Buffer {
+  const plan = new ChunkPlan(source.core.pageMap, chunkPages);
+  const span = plan.chunk(seq);
+  const pages = source.readPages(span.startPfn, span.pageCount, Buffer.alloc(chunkPages * source.core.pageSize));
+  const frame = Buffer.alloc(frameCapacity(source.core.pageSize, chunkPages));
+  return Buffer.from(new Chunker(source.core.pageSize).encode(span, pages, frame).message);
+}
+
+/**
+ * An upload that sends HELLO and the first `chunks` chunks, then holds the
+ * connection open: a dump "in flight" for as long as the test needs one.
+ */
+export async function startStalledUpload(
+  port: number, source: VmcoreSource, options: { hostId: string; token?: string; chunks: number },
+): Promise<{ client: RawClient; dumpId: string; totalChunks: number }> {
+  const client = await RawClient.connect(port);
+  const hello = helloFor(source, { hostId: options.hostId, token: options.token });
+  client.sendMessage(encodeControl(hello));
+  const accept = await client.next('accept');
+  for (let seq = 0; seq < Math.min(options.chunks, accept.totalChunks - 1); seq++) client.sendMessage(chunkMessage(source, seq, hello.chunkPages));
+  return { client, dumpId: hello.dumpId, totalChunks: accept.totalChunks };
+}
