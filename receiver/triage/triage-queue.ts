@@ -1,0 +1,99 @@
+/**
+ * Triage of stored dumps, one at a time, off the upload path: a dump is
+ * DONE for its sender before its log is read, so a slow or failing
+ * extraction never holds an upload up. What is found goes into the catalog
+ * and dmesg.txt beside the dump; a log that cannot be read is recorded as
+ * the reason, and the dump stays listed like any other.
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { pathsFor } from '../../shared/dump-folders.js';
+import { extractKernelLogFromKdumpFile } from '../../shared/dmesg/extract.js';
+import type { Catalog, TriageRecord } from '../catalog.js';
+import type { ReceiverMetrics } from '../metrics.js';
+import { summarizeCrash } from './crash-summary.js';
+
+const EMPTY: Omit<TriageRecord, 'error' | 'triagedAt'> = {
+  panicLine: null, bugLine: null, ripSymbol: null, reason: null, signature: null, signatureText: null, callTrace: null,
+};
+
+/** Reads the dump's kernel log, saves it as dmesg.txt and says what it shows. Never throws: failures become `error`. */
+export async function triageStoredDump(dataDir: string, relativePath: string): Promise<TriageRecord> {
+  const paths = pathsFor(dataDir, relativePath);
+  let log: Buffer;
+  try {
+    log = await extractKernelLogFromKdumpFile(paths.final);
+  } catch (error) {
+    return { ...EMPTY, error: `kernel log not readable: ${(error as Error).message}`, triagedAt: Date.now() };
+  }
+  // Whole or not at all: the API serves this file as the dump's log.
+  const partial = `${paths.dmesg}.partial`;
+  await writeFile(partial, log);
+  await rename(partial, paths.dmesg);
+  const summary = summarizeCrash(log.toString('utf8'));
+  return {
+    panicLine: summary.panicLine,
+    bugLine: summary.bugLine,
+    ripSymbol: summary.ripSymbol,
+    reason: summary.reason,
+    signature: summary.signature,
+    signatureText: summary.signatureText,
+    callTrace: summary.callTrace,
+    error: null,
+    triagedAt: Date.now(),
+  };
+}
+
+export class TriageQueue {
+  private readonly waiting: string[] = [];
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly deps: {
+    dataDir: string;
+    catalog: Catalog;
+    logger: Logger;
+    metrics?: ReceiverMetrics;
+    /** After a dump's triage is saved (the webhook goes out from here). */
+    onTriaged?: (dumpId: string) => void;
+  }) {}
+
+  enqueue(dumpId: string): void {
+    if (this.stopped || this.waiting.includes(dumpId)) return;
+    this.waiting.push(dumpId);
+    this.running ??= this.work().finally(() => { this.running = undefined; });
+  }
+
+  /** Settles when nothing is waiting (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Stops taking work; the dump being triaged finishes. Untriaged dumps are picked up at the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.waiting.length = 0;
+    await this.idle();
+  }
+
+  private async work(): Promise<void> {
+    for (let dumpId = this.waiting.shift(); dumpId !== undefined; dumpId = this.waiting.shift()) {
+      const record = this.deps.catalog.get(dumpId);
+      if (record?.status !== 'complete') continue; // deleted meanwhile
+      const started = Date.now();
+      try {
+        const triage = await triageStoredDump(this.deps.dataDir, record.path);
+        if (!this.deps.catalog.get(dumpId)) continue;
+        this.deps.catalog.saveTriage(dumpId, triage);
+        this.deps.metrics?.triageRuns.inc({ outcome: triage.error ? 'no-log' : triage.panicLine ? 'panic-found' : 'no-panic-line' });
+        this.deps.logger.info({ dump: dumpId, host: record.hostId, ms: Date.now() - started, reason: triage.reason, signature: triage.signature,
+          triageError: triage.error }, 'dump triaged');
+        this.deps.onTriaged?.(dumpId);
+      } catch (error) {
+        // Our own trouble (disk, catalog): leave the dump untriaged so the next start retries it.
+        this.deps.metrics?.triageRuns.inc({ outcome: 'error' });
+        this.deps.logger.error({ dump: dumpId, err: error }, 'triage failed');
+      }
+    }
+  }
+}
