@@ -11,6 +11,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { Catalog, type DumpRecord } from './catalog.js';
 import { startReceiver } from './server.js';
+import { checkRetentionPolicy, type RetentionPolicy } from './retention-policy.js';
+import { planRetentionNow } from './retention.js';
+import { formatRetentionPlan, retentionPlanJson } from './retention-report.js';
 
 export const DEFAULTS = {
   dataDir: process.env.KDUMP_RECEIVER_DATA ?? '/var/lib/kdump-receiver',
@@ -68,6 +71,17 @@ function describe(record: DumpRecord, dataDir: string): string {
   return rows.map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`).join('\n');
 }
 
+/** The retention rules the flags ask for; undefined when none is set (keep everything). */
+function retentionPolicyFrom(opts: Record<string, number | undefined>): RetentionPolicy | undefined {
+  if (opts.keepPerHost === undefined && opts.maxTotalBytes === undefined && opts.retentionMinFreeBytes === undefined) return undefined;
+  return checkRetentionPolicy({
+    keepPerHost: opts.keepPerHost,
+    maxTotalBytes: opts.maxTotalBytes,
+    minFreeBytes: opts.retentionMinFreeBytes,
+    abandonedAfterMs: (opts.abandonedAfterDays ?? 7) * 24 * 3600 * 1000,
+  });
+}
+
 const program = new Command().name('kdump-receiver').description('Collect kernel crash dumps streamed by kdump-send');
 
 program.command('serve')
@@ -86,6 +100,15 @@ program.command('serve')
   .option('--tls-cert <file>', 'PEM certificate: both listeners speak TLS (senders use tls:// and wss://)')
   .option('--tls-key <file>', 'PEM key of --tls-cert')
   .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)')
+  .option('--keep-per-host <n>', 'retention: keep the newest N complete dumps of each host', positiveInt('--keep-per-host'))
+  .option('--max-total-bytes <n>', 'retention: delete oldest dumps while all dumps together exceed N bytes', positiveInt('--max-total-bytes'))
+  .option('--retention-min-free-bytes <n>', 'retention: delete oldest dumps while the disk has less than N bytes free', positiveInt('--retention-min-free-bytes'))
+  .option('--abandoned-after-days <n>', 'retention: uploads that stopped this many days ago are deleted (needs a retention rule)', positiveInt('--abandoned-after-days'), 7)
+  .option('--retention-interval <s>', 'retention: seconds between runs (also runs after each stored dump)', positiveInt('--retention-interval'), 3600)
+  .option('--webhook-url <url>', 'POST a JSON notice of each stored dump here')
+  .option('--webhook-secret-file <file>', 'sign notices: X-Kdump-Signature: sha256=HMAC(secret, body)')
+  .option('--webhook-token-file <file>', 'send Authorization: Bearer TOKEN with notices')
+  .option('--public-url <url>', 'how operators reach this receiver, for links in notices', 'http://localhost:7342')
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (opts) => {
     const logger = pino({ level: opts.logLevel, base: { service: 'kdump-receiver' } });
@@ -108,6 +131,13 @@ program.command('serve')
       idleTimeoutMs: opts.idleTimeout * 1000,
       open: Boolean(opts.open),
       tls,
+      retention: retentionPolicyFrom(opts) && { policy: retentionPolicyFrom(opts)!, intervalMs: opts.retentionInterval * 1000 },
+      webhook: opts.webhookUrl ? {
+        url: opts.webhookUrl,
+        publicBaseUrl: opts.publicUrl,
+        secret: opts.webhookSecretFile ? readFileSync(opts.webhookSecretFile, 'utf8').trim() : undefined,
+        bearerToken: opts.webhookTokenFile ? readFileSync(opts.webhookTokenFile, 'utf8').trim() : undefined,
+      } : undefined,
       logger,
     });
     logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir) }, 'kdump-receiver ready');
@@ -156,6 +186,27 @@ program.command('show')
       process.exit(matches.length === 0 ? 3 : 2);
     }
     process.stdout.write(opts.json ? `${JSON.stringify(matches[0], null, 2)}\n` : `${describe(matches[0], path.resolve(opts.dataDir))}\n`);
+  });
+
+program.command('retention')
+  .description('what the retention rules would delete now (a dry run; the running receiver applies them, or POST /api/v1/retention/run)')
+  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--keep-per-host <n>', 'keep the newest N complete dumps of each host', positiveInt('--keep-per-host'))
+  .option('--max-total-bytes <n>', 'all dumps together at most N bytes', positiveInt('--max-total-bytes'))
+  .option('--retention-min-free-bytes <n>', 'keep N bytes free on the disk', positiveInt('--retention-min-free-bytes'))
+  .option('--abandoned-after-days <n>', 'uploads that stopped this many days ago go', positiveInt('--abandoned-after-days'), 7)
+  .option('--json', 'as JSON')
+  .action(async (opts) => {
+    const policy = retentionPolicyFrom(opts);
+    if (!policy) throw new Error('no retention rule given: --keep-per-host, --max-total-bytes or --retention-min-free-bytes');
+    const catalog = openCatalog(opts.dataDir);
+    try {
+      // This process cannot see the server's connections: files written recently count as live (see retention.ts).
+      const plan = await planRetentionNow(policy, { dataDir: path.resolve(opts.dataDir), catalog, uploads: { isAttached: () => false } });
+      process.stdout.write(opts.json ? `${JSON.stringify(retentionPlanJson(plan), null, 2)}\n` : `${formatRetentionPlan(plan)}\n`);
+    } finally {
+      catalog.close();
+    }
   });
 
 const token = program.command('token').description('enrol hosts: each gets an upload token bound to its host id');

@@ -289,11 +289,13 @@ export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, r
       res.writeHead(200, { 'content-type': deps.metrics.contentType, 'cache-control': 'no-store' }).end(text);
       return;
     }
-    if (method === 'GET' && (pathname === '/' || pathname === '/index.html')) return serveWebFile(deps, 'index.html', res);
-    if (method === 'GET' && pathname.startsWith('/ui/')) return serveWebFile(deps, pathname.slice(4), res);
+    // Node's server leaves the body out of answers to HEAD.
+    const reading = method === 'GET' || method === 'HEAD';
+    if (reading && (pathname === '/' || pathname === '/index.html')) return serveWebFile(deps, 'index.html', res);
+    if (reading && pathname.startsWith('/ui/')) return serveWebFile(deps, pathname.slice(4), res);
     // Links in notifications: a plain path that survives chat tools, into the UI's hash route.
     const dumpLink = /^\/dumps\/([0-9a-f]{16,64})$/.exec(pathname);
-    if (method === 'GET' && dumpLink) {
+    if (reading && dumpLink) {
       res.writeHead(302, { location: `/#/dumps/${dumpLink[1]}` }).end();
       return;
     }
