@@ -180,9 +180,12 @@ export async function planStoredDumpExport(reader: KdumpFileReader, elfHeaders: 
   return planElfExport(original?.machine ?? machine, reader.pageSize, segments, reader.subHeader.sizeNote);
 }
 
+/** Pages decoded per read: 1 MiB of output at a time. */
+const BATCH_PAGES = 256;
+
 /**
- * The ELF core's bytes, in order, as `plan` lays them out. Yields buffers the
- * consumer must use before asking for the next (the page buffer is reused).
+ * The ELF core's bytes, in order, as `plan` lays them out. Each yielded
+ * buffer is new: stream consumers may hold several before writing them.
  */
 export async function* streamElfCore(reader: KdumpFileReader, plan: ElfExportPlan): AsyncGenerator<Buffer> {
   yield encodeElfHeaders(plan);
@@ -191,18 +194,18 @@ export async function* streamElfCore(reader: KdumpFileReader, plan: ElfExportPla
   const padding = firstData - (plan.notesOffset + plan.notesSize);
   if (padding > 0) yield Buffer.alloc(padding);
   const pageSize = plan.pageSize;
-  const zeros = Buffer.alloc(pageSize);
   for (const segment of plan.segments) {
-    let at = segment.paddr;
     const end = segment.paddr + segment.size;
-    while (at < end) {
-      const pfn = Math.floor(at / pageSize);
-      const pageStart = pfn * pageSize;
-      const sliceEnd = Math.min(end, pageStart + pageSize);
-      // Only pages inside joined gaps (capSegmentCount) are missing here.
-      const page = (await reader.readPfn(pfn)) ?? zeros;
-      yield page.subarray(at - pageStart, sliceEnd - pageStart);
-      at = sliceEnd;
+    const firstPfn = Math.floor(segment.paddr / pageSize);
+    const endPfn = Math.ceil(end / pageSize);
+    for (let pfn = firstPfn; pfn < endPfn; pfn += BATCH_PAGES) {
+      const count = Math.min(BATCH_PAGES, endPfn - pfn);
+      const pages = Buffer.allocUnsafe(count * pageSize);
+      // Pages inside gaps joined by capSegmentCount read as zeros.
+      await reader.readPfnRange(pfn, count, pages);
+      const from = Math.max(segment.paddr, pfn * pageSize) - pfn * pageSize;
+      const to = Math.min(end, (pfn + count) * pageSize) - pfn * pageSize;
+      yield pages.subarray(from, to);
     }
   }
 }

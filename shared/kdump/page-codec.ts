@@ -74,6 +74,16 @@ export function pageCodecByName(name: string): PageCodec {
 }
 
 /** Decodes one stored page given its descriptor flags; for readers and tests. */
+/** decodeStoredPage into `target` (one page long): bulk readers decode straight into their output. */
+export function decodeStoredPageInto(data: Buffer, flags: number, target: Buffer): void {
+  if (flags & DUMP_DH_COMPRESSED_LZO) {
+    const { err, len } = lzoNative.decompress(data, target);
+    if (err !== 0 || len !== target.length) throw corrupt(`lzo page does not decode to ${target.length} bytes (code ${err}, ${len} bytes)`);
+    return;
+  }
+  decodeStoredPage(data, flags, target.length).copy(target);
+}
+
 export function decodeStoredPage(data: Buffer, flags: number, pageSize: number): Buffer {
   let page: Buffer;
   if (flags & DUMP_DH_COMPRESSED_LZO) {

@@ -10,7 +10,7 @@ import {
   readPageDescriptor, type DiskDumpHeader, type KdumpSubHeader, type PageDescriptor,
 } from './format.js';
 import { isBitSet } from './layout.js';
-import { decodeStoredPage } from './page-codec.js';
+import { decodeStoredPage, decodeStoredPageInto } from './page-codec.js';
 
 function countBits(bytes: Buffer, from: number, to: number): number {
   let count = 0;
@@ -137,6 +137,48 @@ export class KdumpFileReader {
     const data = Buffer.alloc(descriptor.size);
     await this.file.read(data, 0, data.length, descriptor.offset);
     return decodeStoredPage(data, descriptor.flags, this.pageSize);
+  }
+
+  /**
+   * Pages [firstPfn, firstPfn + count) decoded into `out` (count pages long);
+   * pages the dump left out read as zeros. Few reads: one for the
+   * descriptors, one for the page data when it lies together (as written).
+   * Returns how many pages were in the dump.
+   */
+  async readPfnRange(firstPfn: number, count: number, out: Buffer): Promise<number> {
+    const size = this.pageSize;
+    const present: number[] = [];
+    for (let pfn = firstPfn; pfn < firstPfn + count; pfn++) if (this.isDumpable(pfn)) present.push(pfn);
+    out.fill(0, 0, count * size);
+    if (present.length === 0) return 0;
+    const firstRank = this.rankOf(present[0]);
+    // Present pfns of one range have consecutive ranks only if none is missing between them: true by construction.
+    const descriptors = await this.readDescriptors(firstRank, present.length);
+    let low = Infinity;
+    let high = 0;
+    for (const d of descriptors) {
+      if (d.offset + d.size > this.fileSize || d.size === 0 || d.size > size * 2) {
+        throw corrupt(`page descriptor points outside the file (offset ${d.offset}, size ${d.size})`);
+      }
+      low = Math.min(low, d.offset);
+      high = Math.max(high, d.offset + d.size);
+    }
+    const together = high - low <= Math.max(4 * 2 ** 20, 4 * count * size);
+    const span = together ? Buffer.alloc(high - low) : undefined;
+    if (span) await this.file.read(span, 0, span.length, low);
+    for (let i = 0; i < present.length; i++) {
+      const d = descriptors[i];
+      const data = span ? span.subarray(d.offset - low, d.offset - low + d.size) : await this.readRaw(d.offset, d.size);
+      const at = (present[i] - firstPfn) * size;
+      decodeStoredPageInto(data, d.flags, out.subarray(at, at + size));
+    }
+    return present.length;
+  }
+
+  private async readRaw(offset: number, length: number): Promise<Buffer> {
+    const data = Buffer.alloc(length);
+    await this.file.read(data, 0, length, offset);
+    return data;
   }
 
   async close(): Promise<void> {
