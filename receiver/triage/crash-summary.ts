@@ -24,10 +24,10 @@
  */
 import { createHash } from 'node:crypto';
 
-export type CrashKind = 'oops' | 'panic' | 'none';
+/** 'report': a BUG/Oops/WARNING/lockup/hung-task report (bugLine); 'panic': a bare panic; 'none': neither. */
+export type CrashKind = 'report' | 'panic' | 'none';
 
 export interface CrashSummary {
-  /** 'oops' when a report head (bugLine) was found, 'panic' for a bare panic, 'none' for neither. */
   kind: CrashKind;
   /** "Kernel panic - not syncing: ...", without the timestamp. */
   panicLine: string | null;
@@ -53,9 +53,11 @@ const SIGNATURE_FRAMES = 5;
 const MAX_TRACE_FRAMES = 16;
 /** A trace longer than this is not a trace; stops a walk over garbage. */
 const MAX_TRACE_LINES = 400;
+/** Report heads are one short line; a longer one (up to 64 KiB) is cut so the rewrites below stay cheap. */
+const MAX_REASON_CHARS = 512;
 
 const PANIC = /^Kernel panic - not syncing: /;
-const REPORT_HEAD = /^(BUG: |kernel BUG at |Oops: |Oops |general protection fault|invalid opcode: |stack segment: |double fault: |divide error: |WARNING: |watchdog: BUG: |watchdog: Watchdog detected hard LOCKUP|INFO: task .+ blocked for more than|rcu: INFO: |UBSAN: |KASAN: |kernel BUG |Unable to handle kernel |Internal error: )/;
+const REPORT_HEAD = /^(BUG: |kernel BUG at |Oops: |Oops |general protection fault|invalid opcode: |stack segment: |double fault: |divide error: |WARNING: |watchdog: BUG: |watchdog: Watchdog detected hard LOCKUP|INFO: task .+ blocked for more than|rcu: INFO: |UBSAN: |KASAN: |Unable to handle kernel |Internal error: )/;
 /** Lines a crash report is made of, besides heads, frames, markers and registers. */
 const REPORT_BODY = /^(CPU: \d+ PID: |Hardware name: |Call Trace:|Modules linked in:|---\[ end trace|-+\[ cut here \]-+|#PF: |PGD |P4D |Not tainted|Tainted: |"echo 0 > |task:\S*\s+state:|Workqueue: |Stack:|irq event stamp:|hardirqs last|softirqs last|CR2: |Kernel Offset:|Sending NMI|NMI backtrace|Showing all locks|note: |Unloaded tainted modules:|Code: |RIP: )/;
 const TRACE_MARKER = /^<\/?(IRQ|TASK|NMI|SOFTIRQ|EOI|EOE|#DF|DF)>$/;
@@ -127,7 +129,7 @@ function traceFrames(lines: string[], at: number): string[] {
 
 /** The reason line with everything that differs between two crashes of one bug replaced or removed. */
 export function normaliseReason(line: string): string {
-  return line
+  return line.slice(0, MAX_REASON_CHARS)
     .replace(/([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+/g, (_, symbol: string) => functionName(symbol))
     .replace(/\bCPU: \d+ PID: \d+ at /, 'at ') // WARNING: CPU: 1 PID: 42 at file:line
     .replace(/\bCPU#\d+/g, 'CPU#?')
@@ -137,6 +139,8 @@ export function normaliseReason(line: string): string {
     .replace(/\btask .+:\d+ blocked\b/, 'task ? blocked') // comm may hold spaces and colons
     .replace(/ \[[^\]]*:\d+\]/g, '') // soft lockup's [comm:pid]
     .replace(/(: [^:]+: ).+\/\d+\/0x[0-9a-f]+$/, '$1?') // scheduling while atomic: comm/pid/preempt_count
+    .replace(/\bin process \S+/g, 'in process ?')
+    .replace(/\bpfn:[0-9a-f]+/g, 'pfn:?')
     .replace(/\s*\[#\d+\].*$/, '') // Oops count and build flags: "[#1] PREEMPT SMP NOPTI"
     .replace(/stuck for \d+s/g, 'stuck for ?s')
     .replace(/0x[0-9a-f]+/gi, '?')
@@ -178,7 +182,7 @@ export function summarizeCrash(log: string): CrashSummary {
     `frames: ${callTrace.slice(0, SIGNATURE_FRAMES).join(' < ') || '-'}`,
   ].join('\n');
   return {
-    kind: bugLine ? 'oops' : panicLine ? 'panic' : 'none',
+    kind: bugLine ? 'report' : panicLine ? 'panic' : 'none',
     panicLine,
     bugLine,
     ripSymbol,

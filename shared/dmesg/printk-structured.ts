@@ -6,6 +6,11 @@
  * log_next_idx by each record's len; len 0 marks the end of the used part,
  * and the walk continues at index 0. Before 3.11 the struct was named `log`,
  * hence the fallback keys. The dictionary is never printed.
+ *
+ * The end marker is printed like a record: the kernel zeroes its header, so
+ * it comes out as "[    0.000000] " and a newline. That is what Debian 12's
+ * vmcore-dmesg (kexec-tools 2.0.25) prints (test/unit/dmesg-structured.test.ts
+ * runs it); later kexec-tools skip the marker.
  */
 import { corrupt } from '../errors.js';
 import type { Vmcoreinfo } from '../elf/vmcoreinfo.js';
@@ -62,20 +67,23 @@ export async function readStructuredRecords(memory: KernelMemory, info: Vmcorein
     }
     const header = await memory.read(buffer + BigInt(index), layout.headerSize, `log_buf record at index ${index}`);
     const recordLength = header.readUInt16LE(layout.len);
-    if (recordLength === 0) {
-      if (wrapped) throw corrupt(`log_buf at ${hex(buffer)} wraps twice between log_first_idx ${first} and log_next_idx ${next}: cycle`, { vaddr: buffer, index });
-      wrapped = true;
-      index = 0;
-      continue;
-    }
-    if (recordLength < layout.headerSize) {
+    if (recordLength !== 0 && recordLength < layout.headerSize) {
       throw corrupt(`log_buf record at index ${index} has len ${recordLength}, shorter than its ${layout.headerSize}-byte header`, { vaddr: buffer, index });
     }
+    if (recordLength === 0 && wrapped) {
+      throw corrupt(`log_buf at ${hex(buffer)} wraps twice between log_first_idx ${first} and log_next_idx ${next}: cycle`, { vaddr: buffer, index });
+    }
     const textStart = index + layout.headerSize;
+    // vmcore-dmesg reads text_len bytes wherever they end; we stop at the buffer's end.
     const textLength = Math.min(header.readUInt16LE(layout.textLen), bufferLength - textStart);
     const text = textLength === 0 ? Buffer.alloc(0) : await memory.read(buffer + BigInt(textStart), textLength, `text of the log_buf record at index ${index}`);
     records.push({ tsNsec: header.readBigUInt64LE(layout.tsNsec), text });
-    index += recordLength;
+    if (recordLength === 0) {
+      wrapped = true;
+      index = 0;
+    } else {
+      index += recordLength;
+    }
   }
   return records;
 }

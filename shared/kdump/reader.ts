@@ -97,7 +97,7 @@ export class KdumpFileReader {
         this.blockRanks[b + 1] = this.blockRanks[b] + countBits(bitmap, b * BLOCK_BYTES, Math.min(bitmap.length, (b + 1) * BLOCK_BYTES));
       }
     }
-    const byte = pfn >>> 3;
+    const byte = Math.floor(pfn / 8); // not >>>: pfns pass 2^32 above 16 TiB
     const block = Math.floor(byte / BLOCK_BYTES);
     let rank = this.blockRanks[block] + countBits(bitmap, block * BLOCK_BYTES, byte);
     const partial = bitmap[byte] & ((1 << (pfn & 7)) - 1);

@@ -5,7 +5,10 @@
  * vmcore-dmesg whether what was stored is the same dump.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -30,6 +33,8 @@ const keyOf = (f: (typeof FIXTURES)[number]) => `${f.name}-d${f.level}`;
 const onPath = (tool: string) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((dir) => existsSync(path.join(dir, tool)));
 const VMCORE_DMESG = ['/usr/sbin/vmcore-dmesg', '/sbin/vmcore-dmesg'].find((p) => existsSync(p)) ?? 'vmcore-dmesg';
 const haveTools = ['crash', 'makedumpfile', 'vmcore-dmesg'].every(onPath);
+
+const PANIC_LINE = 'Kernel panic - not syncing: sysrq triggered crash';
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
@@ -61,6 +66,8 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
   let receiver: TestReceiver;
   let work: string;
   const stored = new Map<string, string>();
+  const dumpIds = new Map<string, string>();
+  const api = (pathname: string) => fetch(`http://127.0.0.1:${receiver.httpAddress!.port}${pathname}`);
 
   beforeAll(async () => {
     receiver = await startTestReceiver({ checkpointChunks: 256 });
@@ -85,6 +92,7 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
         expect(existsSync(file)).toBe(true);
         expect(existsSync(`${file}.incomplete`)).toBe(false);
         stored.set(hostId, file);
+        dumpIds.set(hostId, done.dumpId);
 
         const listed = await runReceiverCli(['list', '--json', '--data-dir', receiver.dataDir]);
         const record = JSON.parse(listed.stdout).find((r: { dumpId: string }) => r.dumpId === done.dumpId);
@@ -153,6 +161,38 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
         expect(unindentContinuations(log)).toBe(reference.stdout);
       });
 
+      it('triage saves dmesg.txt equal to vmcore-dmesg of the original, and the panic line and signature', async () => {
+        await receiver.triage.idle();
+        const reference = await run(VMCORE_DMESG, [original]);
+        expect(reference.code).toBe(0);
+        const saved = await readFile(path.join(path.dirname(stored.get(hostId)!), 'dmesg.txt'), 'utf8');
+        expect(saved).toBe(reference.stdout);
+        const detail = await (await api(`/api/v1/dumps/${dumpIds.get(hostId)}`)).json() as any;
+        expect(detail.triage).toMatchObject({ panicLine: PANIC_LINE, error: null });
+        expect(detail.triage.callTrace).toContain('sysrq_handle_crash');
+        expect(detail.signature).toMatch(/^[0-9a-f]{16}$/);
+        const served = await api(`/api/v1/dumps/${dumpIds.get(hostId)}/dmesg`);
+        expect(await served.text()).toBe(reference.stdout);
+      });
+
+      it('the ELF export of the stored dump reads in vmcore-dmesg and crash like the original', async () => {
+        const exported = path.join(work, `${hostId}.elf`);
+        const started = Date.now();
+        const res = await api(`/api/v1/dumps/${dumpIds.get(hostId)}/elf`);
+        expect(res.status).toBe(200);
+        await pipeline(Readable.fromWeb(res.body as any), createWriteStream(exported));
+        console.log(`ELF export of ${hostId}: ${(Date.now() - started) / 1000} s, ${res.headers.get('content-length')} bytes, ${res.headers.get('x-kdump-elf-segments')} segments`);
+        const [ours, theirs] = await Promise.all([run(VMCORE_DMESG, [exported]), run(VMCORE_DMESG, [original])]);
+        expect(ours.code, ours.stderr).toBe(0);
+        expect(ours.stdout).toBe(theirs.stdout);
+        const session = await run('crash', ['-s', VMLINUX, exported], { input: 'sys\nbt\nquit\n', timeoutMs: 240_000 });
+        expect(session.code, session.stderr).toBe(0);
+        expect(session.stdout).toContain(`RELEASE: ${KVER}`);
+        expect(session.stdout).toMatch(/PANIC: .*sysrq/);
+        expect(session.stdout).toContain('sysrq_handle_crash');
+        await rm(exported, { force: true });
+      });
+
       it('crash answers bt, sys and log as on the original', async () => {
         const [ours, theirs] = await Promise.all([crashSession(stored.get(hostId)!), crashSession(original)]);
         expect(ours).toContain('PANIC:');
@@ -161,6 +201,14 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
       });
     });
   }
+
+  it('the three dumps of one bug form one group across their hosts', async () => {
+    await receiver.triage.idle();
+    const { groups } = await (await api('/api/v1/groups')).json() as any;
+    const group = groups.find((g: any) => g.panicLine === PANIC_LINE);
+    expect(group).toMatchObject({ count: FIXTURES.length, kernels: [KVER] });
+    expect(group.hosts).toEqual(FIXTURES.map(keyOf).sort());
+  });
 
   it('a truncated real vmcore is refused by the sender with what and where, and nothing is stored', async () => {
     const cut = path.join(work, 'truncated.vmcore');
