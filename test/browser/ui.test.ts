@@ -14,16 +14,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
-import { encodeControl, PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
-import { Chunker, frameCapacity } from '../../sender/chunker.js';
 import { computeExclusion } from '../../sender/dump-level/exclusion.js';
 import { parseServerUrl } from '../../sender/transport.js';
-import { dumpIdFor, upload, type UploadOptions } from '../../sender/upload.js';
+import { upload, type UploadOptions } from '../../sender/upload.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { ROOT } from '../helpers/cli.js';
 import { defaultVmcoreinfo, sampleX86Loads, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { startStalledUpload } from '../helpers/protocol-messages.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 
@@ -289,26 +286,10 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
   });
 
   it('an upload in flight shows a live progress bar on #/uploads and the badge in the header', async () => {
-    const source = beta.source;
-    const chunkPages = 16;
-    const client = await RawClient.connect(receiver.tcpAddress!.port);
+    const { client } = await startStalledUpload(receiver.tcpAddress!.port, beta.source, {
+      hostId: 'slow-host', token: hostTokens.get('slow-host'), chunks: (total) => Math.floor(total / 3),
+    });
     try {
-      client.sendMessage(encodeControl({
-        type: 'hello', protocol: PROTOCOL_VERSION, hostId: 'slow-host', dumpId: dumpIdFor('slow-host', source), token: hostTokens.get('slow-host'),
-        vmcoreSize: source.size, pageSize: source.core.pageSize, dumpLevel: 1, chunkPages, elfHeaders: source.headerBytes,
-        notes: source.notes, senderVersion: 'ui-test',
-      }));
-      const accept = await client.next('accept');
-      const plan = new ChunkPlan(source.core.pageMap, chunkPages);
-      const chunker = new Chunker(source.core.pageSize);
-      const pages = Buffer.alloc(chunkPages * source.core.pageSize);
-      const frame = Buffer.alloc(frameCapacity(source.core.pageSize, chunkPages));
-      const sent = Math.floor(accept.totalChunks / 3);
-      for (let seq = 0; seq < sent; seq++) {
-        const span = plan.chunk(seq);
-        source.readPages(span.startPfn, span.pageCount, pages);
-        client.sendMessage(Buffer.from(chunker.encode(span, pages, frame).message));
-      }
       await client.next('ack');
       // ...and holds: the upload stays in flight, part done.
 

@@ -33,12 +33,13 @@ export function chunkMessage(source: VmcoreSource, seq: number, chunkPages = 16)
  * connection open: a dump "in flight" for as long as the test needs one.
  */
 export async function startStalledUpload(
-  port: number, source: VmcoreSource, options: { hostId: string; token?: string; chunks: number },
+  port: number, source: VmcoreSource, options: { hostId: string; token?: string; chunks: number | ((totalChunks: number) => number) },
 ): Promise<{ client: RawClient; dumpId: string; totalChunks: number }> {
   const client = await RawClient.connect(port);
   const hello = helloFor(source, { hostId: options.hostId, token: options.token });
   client.sendMessage(encodeControl(hello));
   const accept = await client.next('accept');
-  for (let seq = 0; seq < Math.min(options.chunks, accept.totalChunks - 1); seq++) client.sendMessage(chunkMessage(source, seq, hello.chunkPages));
+  const chunks = typeof options.chunks === 'function' ? options.chunks(accept.totalChunks) : options.chunks;
+  for (let seq = 0; seq < Math.min(chunks, accept.totalChunks - 1); seq++) client.sendMessage(chunkMessage(source, seq, hello.chunkPages));
   return { client, dumpId: hello.dumpId, totalChunks: accept.totalChunks };
 }
