@@ -16,6 +16,7 @@
 #   binutils           readelf / strings for inspecting ELF vmcores (crash needs it too)
 #   xz-utils zstd      uncompress .ko.xz / .ko.zst modules of newer kernels
 #   chromium           headless browser for the web UI tests (test/browser)
+#   gdb                reads the ELF export of stored dumps (test/real)
 #
 # The debug vmlinux (linux-image-KVER-dbg, ~860 MB .deb) is NOT installed here:
 # test/fixtures/ensure-fixtures.sh downloads it and keeps only the vmlinux.
@@ -25,7 +26,7 @@ set -euo pipefail
 
 PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
-  crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium
+  crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
 )
 # shellcheck disable=SC2206
 PACKAGES+=(${EXTRA_PACKAGES:-})

@@ -32,7 +32,7 @@ const haveFixtures = KVER !== '' && existsSync(VMLINUX) && FIXTURES.every((f) =>
 const keyOf = (f: (typeof FIXTURES)[number]) => `${f.name}-d${f.level}`;
 const onPath = (tool: string) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((dir) => existsSync(path.join(dir, tool)));
 const VMCORE_DMESG = ['/usr/sbin/vmcore-dmesg', '/sbin/vmcore-dmesg'].find((p) => existsSync(p)) ?? 'vmcore-dmesg';
-const haveTools = ['crash', 'makedumpfile', 'vmcore-dmesg'].every(onPath);
+const haveTools = ['crash', 'makedumpfile', 'vmcore-dmesg', 'gdb'].every(onPath);
 
 const PANIC_LINE = 'Kernel panic - not syncing: sysrq triggered crash';
 
@@ -62,7 +62,7 @@ async function crashSession(vmcore: string): Promise<string> {
   return result.stdout.split('\n').filter((line) => !/^\s*DUMPFILE:/.test(line)).join('\n');
 }
 
-describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cache from test/fixtures/ensure-fixtures.sh and Debian\'s crash, makedumpfile, kexec-tools: `npm test` provides both)', () => {
+describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cache from test/fixtures/ensure-fixtures.sh and Debian\'s crash, makedumpfile, kexec-tools, gdb: `npm test` provides both)', () => {
   let receiver: TestReceiver;
   let work: string;
   const stored = new Map<string, string>();
@@ -190,6 +190,13 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
         expect(session.stdout).toContain(`RELEASE: ${KVER}`);
         expect(session.stdout).toMatch(/PANIC: .*sysrq/);
         expect(session.stdout).toContain('sysrq_handle_crash');
+        // gdb, which reads the core by virtual address: the kernel's own variables, relocated by KASLR's offset.
+        const source = VmcoreSource.open(original);
+        const kaslr = source.core.vmcoreinfo.kernelOffset ?? 0n;
+        source.close();
+        const gdb = await run('gdb', ['-batch', '-nx', '-ex', `symbol-file -o 0x${kaslr.toString(16)} ${VMLINUX}`, '-ex', `core-file ${exported}`,
+          '-ex', 'p init_uts_ns.name.release'], { timeoutMs: 120_000 });
+        expect(gdb.stdout).toContain(`= "${KVER}"`);
         await rm(exported, { force: true });
       });
 
