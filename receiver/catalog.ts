@@ -1,11 +1,16 @@
 /**
- * The index of dumps: DIR/index.db (SQLite, WAL). One row per dump; the row
- * is created at HELLO (status receiving) and updated at each durable ACK
- * (resume point) and at the end (complete or failed).
+ * The index of dumps: DIR/index.db (SQLite, WAL) for one receiver, or a
+ * PostgreSQL database several receivers share. One row per dump; the row is
+ * created at HELLO (status receiving) and updated at each durable ACK
+ * (resume point) and at the end (complete or failed). The same SQL serves
+ * both engines (receiver/sql/); test/engines runs one suite against each.
  */
-import Database from 'better-sqlite3';
+import path from 'node:path';
 import { HostTokens } from './host-tokens.js';
 import { OperatorTokens } from './operator-tokens.js';
+import type { SqlDriver, SqlValue } from './sql/driver.js';
+import { SqliteDriver } from './sql/sqlite.js';
+import { PostgresDriver } from './sql/postgres.js';
 
 export type DumpStatus = 'receiving' | 'complete' | 'failed';
 
@@ -47,34 +52,6 @@ const COLUMNS: Array<[keyof DumpRecord, string]> = [
   ['pagesStored', 'pages_stored'], ['durationMs', 'duration_ms'], ['status', 'status'], ['failure', 'failure'],
   ['path', 'path'], ['vmcoreSize', 'vmcore_size'], ['pageCodec', 'page_codec'], ['nextSeq', 'next_seq'], ['dataEnd', 'data_end'], ['digest', 'digest'], ['chunkPages', 'chunk_pages'],
 ];
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS dumps (
-  dump_id TEXT PRIMARY KEY,
-  host_id TEXT NOT NULL,
-  os_release TEXT,
-  build_id TEXT,
-  crash_time INTEGER,
-  received_at INTEGER NOT NULL,
-  finished_at INTEGER,
-  bytes_in INTEGER NOT NULL DEFAULT 0,
-  bytes_stored INTEGER NOT NULL DEFAULT 0,
-  pages_total INTEGER NOT NULL,
-  pages_zero INTEGER NOT NULL DEFAULT 0,
-  pages_stored INTEGER NOT NULL DEFAULT 0,
-  duration_ms INTEGER,
-  status TEXT NOT NULL CHECK (status IN ('receiving', 'complete', 'failed')),
-  failure TEXT,
-  path TEXT NOT NULL UNIQUE,
-  vmcore_size INTEGER NOT NULL,
-  page_codec TEXT NOT NULL,
-  next_seq INTEGER NOT NULL DEFAULT 0,
-  data_end INTEGER NOT NULL DEFAULT 0,
-  digest TEXT,
-  chunk_pages INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dumps_by_host ON dumps (host_id, crash_time);
-`;
 
 /**
  * Added after the first release: what triage found in the dump's kernel log.
@@ -136,6 +113,44 @@ export interface DumpGroup {
   latestDumpId: string;
 }
 
+/** The dumps table as first released; later columns are added by addMissingColumns. */
+function baseSchema(dialect: SqlDriver['dialect']): string {
+  // Millisecond times and byte counts pass 2^31: BIGINT in PostgreSQL (SQLite's INTEGER is 64-bit already).
+  const int = dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+  return `
+CREATE TABLE IF NOT EXISTS dumps (
+  dump_id TEXT PRIMARY KEY,
+  host_id TEXT NOT NULL,
+  os_release TEXT,
+  build_id TEXT,
+  crash_time ${int},
+  received_at ${int} NOT NULL,
+  finished_at ${int},
+  bytes_in ${int} NOT NULL DEFAULT 0,
+  bytes_stored ${int} NOT NULL DEFAULT 0,
+  pages_total ${int} NOT NULL,
+  pages_zero ${int} NOT NULL DEFAULT 0,
+  pages_stored ${int} NOT NULL DEFAULT 0,
+  duration_ms ${int},
+  status TEXT NOT NULL CHECK (status IN ('receiving', 'complete', 'failed')),
+  failure TEXT,
+  path TEXT NOT NULL UNIQUE,
+  vmcore_size ${int} NOT NULL,
+  page_codec TEXT NOT NULL,
+  next_seq ${int} NOT NULL DEFAULT 0,
+  data_end ${int} NOT NULL DEFAULT 0,
+  digest TEXT,
+  chunk_pages ${int} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dumps_by_host ON dumps (host_id, crash_time);
+CREATE TABLE IF NOT EXISTS dump_leases (
+  dump_id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_at ${int} NOT NULL
+);
+`;
+}
+
 function toTriage(row: Record<string, unknown>): TriageRecord {
   const triage: Record<string, unknown> = {};
   for (const [key, column] of TRIAGE_COLUMNS) triage[key] = row[column] ?? null;
@@ -143,10 +158,10 @@ function toTriage(row: Record<string, unknown>): TriageRecord {
   return triage as unknown as TriageRecord;
 }
 
-function whereClause(query: DumpQuery): { sql: string; params: unknown[] } {
+function whereClause(query: DumpQuery): { sql: string; params: SqlValue[] } {
   const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (condition: string, value: unknown) => { where.push(condition); params.push(value); };
+  const params: SqlValue[] = [];
+  const add = (condition: string, value: SqlValue) => { where.push(condition); params.push(value); };
   if (query.hostId !== undefined) add('host_id = ?', query.hostId);
   if (query.status !== undefined) add('status = ?', query.status);
   if (query.osRelease !== undefined) add('os_release = ?', query.osRelease);
@@ -162,6 +177,9 @@ function toRecord(row: Record<string, unknown>): DumpRecord {
   return record as unknown as DumpRecord;
 }
 
+/** SQLite's json_group_array gives text, PostgreSQL's json_agg a parsed array. */
+const jsonArray = (value: unknown): unknown[] => (typeof value === 'string' ? JSON.parse(value) as unknown[] : (value as unknown[] | null) ?? []);
+
 export interface ProgressUpdate {
   nextSeq: number;
   dataEnd: number;
@@ -171,157 +189,212 @@ export interface ProgressUpdate {
   pagesStored: number;
 }
 
+/** Where the catalog lives: a postgres:// URL, or a SQLite file (DATA_DIR/index.db by default). */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//.test(location);
+}
+
 export class Catalog {
-  private readonly db: Database.Database;
-  /** Enrolled hosts; same database, so a data directory carries its enrolments. */
+  /** Enrolled hosts; same database, so a data directory (or a fleet's database) carries its enrolments. */
   readonly hostTokens: HostTokens;
   readonly operatorTokens: OperatorTokens;
 
-  constructor(path: string, options: { readonly?: boolean } = {}) {
-    this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
-    if (!options.readonly) {
-      this.db.pragma('journal_mode = WAL');
-      // WAL + NORMAL: a committed row survives a process crash; a power cut may
-      // lose the last commits, which resume then redoes (ACKs follow fdatasync of the data).
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(SCHEMA);
-      this.addMissingColumns();
-    }
-    this.hostTokens = new HostTokens(this.db);
-    this.operatorTokens = new OperatorTokens(this.db);
+  private constructor(private readonly db: SqlDriver) {
+    this.hostTokens = new HostTokens(db);
+    this.operatorTokens = new OperatorTokens(db);
   }
 
-  private addMissingColumns(): void {
-    const present = new Set((this.db.prepare('PRAGMA table_info(dumps)').all() as Array<{ name: string }>).map((c) => c.name));
+  /** Opens (and creates or upgrades, unless readonly) the catalog at `location`: a SQLite file or a postgres:// URL. */
+  static async open(location: string, options: { readonly?: boolean } = {}): Promise<Catalog> {
+    const db = isPostgresUrl(location) ? PostgresDriver.open(location) : SqliteDriver.open(location, options);
+    const catalog = new Catalog(db);
+    try {
+      if (!options.readonly) await catalog.createSchema();
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    return catalog;
+  }
+
+  /** The SQLite file of a data directory, the default catalog. */
+  static inDataDir(dataDir: string): string {
+    return path.join(dataDir, 'index.db');
+  }
+
+  get dialect(): SqlDriver['dialect'] {
+    return this.db.dialect;
+  }
+
+  private async createSchema(): Promise<void> {
+    if (this.db.dialect === 'postgres') {
+      // Several receivers may start at once: one creates, the others wait on the lock, then find it made.
+      await this.db.exec('SELECT pg_advisory_lock(7341)');
+      try {
+        await this.db.exec(baseSchema('postgres'));
+        await this.addMissingColumns();
+      } finally {
+        await this.db.exec('SELECT pg_advisory_unlock(7341)');
+      }
+    } else {
+      await this.db.exec(baseSchema('sqlite'));
+      await this.addMissingColumns();
+    }
+    await this.hostTokens.createSchema();
+    await this.operatorTokens.createSchema();
+  }
+
+  private async addMissingColumns(): Promise<void> {
+    const present = new Set(this.db.dialect === 'postgres'
+      ? (await this.db.all<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = 'dumps' AND table_schema = current_schema()")).map((c) => c.column_name)
+      : (await this.db.all<{ name: string }>('PRAGMA table_info(dumps)')).map((c) => c.name));
+    const int = this.db.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
     for (const [, column, type] of TRIAGE_COLUMNS) {
-      if (!present.has(column)) this.db.exec(`ALTER TABLE dumps ADD COLUMN ${column} ${type}`);
+      if (!present.has(column)) await this.db.exec(`ALTER TABLE dumps ADD COLUMN ${column} ${type === 'INTEGER' ? int : type}`);
     }
-    this.db.exec('CREATE INDEX IF NOT EXISTS dumps_by_signature ON dumps (signature)');
-    this.db.exec(`CREATE INDEX IF NOT EXISTS dumps_by_time ON dumps (${EVENT_TIME_MS})`);
+    await this.db.exec('CREATE INDEX IF NOT EXISTS dumps_by_signature ON dumps (signature)');
+    await this.db.exec(`CREATE INDEX IF NOT EXISTS dumps_by_time ON dumps ((${EVENT_TIME_MS}))`);
   }
 
-  insert(record: DumpRecord): void {
+  async insert(record: DumpRecord): Promise<void> {
     const columns = COLUMNS.map(([, c]) => c);
-    const stmt = this.db.prepare(`INSERT INTO dumps (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`);
-    const params: Record<string, unknown> = {};
-    for (const [key, column] of COLUMNS) params[column] = record[key];
-    stmt.run(params);
+    await this.db.run(`INSERT INTO dumps (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+      COLUMNS.map(([key]) => record[key] as SqlValue));
   }
 
-  get(dumpId: string): DumpRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM dumps WHERE dump_id = ?').get(dumpId) as Record<string, unknown> | undefined;
+  async get(dumpId: string): Promise<DumpRecord | undefined> {
+    const row = await this.db.get('SELECT * FROM dumps WHERE dump_id = ?', [dumpId]);
     return row && toRecord(row);
   }
 
   /** Looks a dump up by its full id or a unique prefix of it (as `show` takes). */
-  find(idOrPrefix: string): DumpRecord[] {
-    const rows = this.db
-      .prepare("SELECT * FROM dumps WHERE dump_id = ? OR dump_id LIKE ? ESCAPE '\\' ORDER BY received_at LIMIT 2")
-      .all(idOrPrefix, `${idOrPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`) as Record<string, unknown>[];
+  async find(idOrPrefix: string): Promise<DumpRecord[]> {
+    const rows = await this.db.all("SELECT * FROM dumps WHERE dump_id = ? OR dump_id LIKE ? ESCAPE '\\' ORDER BY received_at LIMIT 2",
+      [idOrPrefix, `${idOrPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`]);
     const exact = rows.find((r) => r.dump_id === idOrPrefix);
     return exact ? [toRecord(exact)] : rows.map(toRecord);
   }
 
-  list(filter: { hostId?: string; status?: DumpStatus } = {}): DumpRecord[] {
+  async list(filter: { hostId?: string; status?: DumpStatus } = {}): Promise<DumpRecord[]> {
     const where = whereClause(filter);
-    const sql = `SELECT * FROM dumps ${where.sql} ORDER BY received_at DESC`;
-    return (this.db.prepare(sql).all(...where.params) as Record<string, unknown>[]).map(toRecord);
+    return (await this.db.all(`SELECT * FROM dumps ${where.sql} ORDER BY received_at DESC`, where.params)).map(toRecord);
   }
 
   /** Dumps with their triage, newest event first, one page of them, and how many match in all. */
-  query(query: DumpQuery): { dumps: Array<{ record: DumpRecord; triage: TriageRecord }>; total: number } {
+  async query(query: DumpQuery): Promise<{ dumps: Array<{ record: DumpRecord; triage: TriageRecord }>; total: number }> {
     const where = whereClause(query);
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM dumps ${where.sql}`).get(...where.params) as { n: number }).n;
-    const rows = this.db.prepare(`SELECT * FROM dumps ${where.sql} ORDER BY ${EVENT_TIME_MS} DESC, dump_id LIMIT ? OFFSET ?`)
-      .all(...where.params, query.limit ?? 100, query.offset ?? 0) as Record<string, unknown>[];
-    return { dumps: rows.map((row) => ({ record: toRecord(row), triage: toTriage(row) })), total };
+    const counted = await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM dumps ${where.sql}`, where.params);
+    const rows = await this.db.all(`SELECT * FROM dumps ${where.sql} ORDER BY ${EVENT_TIME_MS} DESC, dump_id LIMIT ? OFFSET ?`,
+      [...where.params, query.limit ?? 100, query.offset ?? 0]);
+    return { dumps: rows.map((row) => ({ record: toRecord(row), triage: toTriage(row) })), total: Number(counted?.n ?? 0) };
   }
 
-  getWithTriage(dumpId: string): { record: DumpRecord; triage: TriageRecord } | undefined {
-    const row = this.db.prepare('SELECT * FROM dumps WHERE dump_id = ?').get(dumpId) as Record<string, unknown> | undefined;
+  async getWithTriage(dumpId: string): Promise<{ record: DumpRecord; triage: TriageRecord } | undefined> {
+    const row = await this.db.get('SELECT * FROM dumps WHERE dump_id = ?', [dumpId]);
     return row && { record: toRecord(row), triage: toTriage(row) };
   }
 
   /** Dumps that share a signature (the same bug), most recently seen first. */
-  groups(query: Omit<DumpQuery, 'signature' | 'status' | 'limit' | 'offset'> = {}): DumpGroup[] {
+  async groups(query: Omit<DumpQuery, 'status' | 'limit' | 'offset'> = {}): Promise<DumpGroup[]> {
     const where = whereClause({ ...query, status: 'complete' });
-    const matching = `${where.sql} ${where.sql ? 'AND' : 'WHERE'} signature IS NOT NULL`;
+    const matching = `${where.sql} AND signature IS NOT NULL`;
+    const distinct = (column: string) => (this.db.dialect === 'postgres' ? `json_agg(DISTINCT ${column})` : `json_group_array(DISTINCT ${column})`);
     // The texts shown for a group are its latest dump's.
-    const rows = this.db.prepare(`WITH g AS (
+    const rows = await this.db.all(`WITH g AS (
         SELECT signature, COUNT(*) AS n, MIN(${EVENT_TIME_MS}) AS first_seen, MAX(${EVENT_TIME_MS}) AS last_seen,
-          json_group_array(DISTINCT host_id) AS hosts, json_group_array(DISTINCT os_release) AS kernels
+          ${distinct('host_id')} AS hosts, ${distinct('os_release')} AS kernels
         FROM dumps ${matching} GROUP BY signature)
       SELECT g.*, d.dump_id, d.signature_text, d.reason, d.panic_line FROM g JOIN dumps d ON d.dump_id = (
         SELECT dump_id FROM dumps ${matching} AND signature = g.signature ORDER BY ${EVENT_TIME_MS} DESC, dump_id LIMIT 1)
-      ORDER BY g.last_seen DESC, g.signature`).all(...where.params, ...where.params) as Array<Record<string, unknown>>;
+      ORDER BY g.last_seen DESC, g.signature`, [...where.params, ...where.params]);
     return rows.map((r) => ({
       signature: r.signature as string,
       signatureText: r.signature_text as string | null,
       reason: r.reason as string | null,
       panicLine: r.panic_line as string | null,
-      count: r.n as number,
-      hosts: (JSON.parse(r.hosts as string) as string[]).sort(),
-      kernels: (JSON.parse(r.kernels as string) as Array<string | null>).filter((k): k is string => k !== null).sort(),
-      firstSeenMs: r.first_seen as number,
-      lastSeenMs: r.last_seen as number,
+      count: Number(r.n),
+      hosts: (jsonArray(r.hosts) as string[]).sort(),
+      kernels: (jsonArray(r.kernels) as Array<string | null>).filter((k): k is string => k !== null).sort(),
+      firstSeenMs: Number(r.first_seen),
+      lastSeenMs: Number(r.last_seen),
       latestDumpId: r.dump_id as string,
     }));
   }
 
-  saveTriage(dumpId: string, triage: TriageRecord): void {
-    const sets = TRIAGE_COLUMNS.map(([, column]) => `${column} = @${column}`).join(', ');
-    const params: Record<string, unknown> = { dump_id: dumpId };
-    for (const [key, column] of TRIAGE_COLUMNS) params[column] = triage[key];
-    params.call_trace = triage.callTrace === null ? null : JSON.stringify(triage.callTrace);
-    this.db.prepare(`UPDATE dumps SET ${sets} WHERE dump_id = @dump_id`).run(params);
+  async saveTriage(dumpId: string, triage: TriageRecord): Promise<void> {
+    const sets = TRIAGE_COLUMNS.map(([, column]) => `${column} = ?`).join(', ');
+    const values = TRIAGE_COLUMNS.map(([key]) => (key === 'callTrace'
+      ? (triage.callTrace === null ? null : JSON.stringify(triage.callTrace))
+      : triage[key] as SqlValue));
+    await this.db.run(`UPDATE dumps SET ${sets} WHERE dump_id = ?`, [...values, dumpId]);
   }
 
   /** Complete dumps triage has not looked at yet (a receiver stopped before it got to them). */
-  untriaged(): DumpRecord[] {
-    return (this.db.prepare("SELECT * FROM dumps WHERE status = 'complete' AND triaged_at IS NULL ORDER BY finished_at").all() as
-      Record<string, unknown>[]).map(toRecord);
+  async untriaged(): Promise<DumpRecord[]> {
+    return (await this.db.all("SELECT * FROM dumps WHERE status = 'complete' AND triaged_at IS NULL ORDER BY finished_at")).map(toRecord);
   }
 
-  delete(dumpId: string): boolean {
-    return this.db.prepare('DELETE FROM dumps WHERE dump_id = ?').run(dumpId).changes > 0;
+  async delete(dumpId: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM dumps WHERE dump_id = ?', [dumpId])) > 0;
   }
 
   /** Stored dumps by status, for metrics. */
-  countsByStatus(): Record<DumpStatus, { count: number; bytes: number }> {
+  async countsByStatus(): Promise<Record<DumpStatus, { count: number; bytes: number }>> {
     const counts: Record<DumpStatus, { count: number; bytes: number }> = {
       receiving: { count: 0, bytes: 0 }, complete: { count: 0, bytes: 0 }, failed: { count: 0, bytes: 0 },
     };
-    const rows = this.db.prepare('SELECT status, COUNT(*) AS n, SUM(bytes_stored) AS bytes FROM dumps GROUP BY status').all() as
-      Array<{ status: DumpStatus; n: number; bytes: number | null }>;
-    for (const r of rows) counts[r.status] = { count: r.n, bytes: r.bytes ?? 0 };
+    const rows = await this.db.all<{ status: DumpStatus; n: number; bytes: number | null }>(
+      'SELECT status, COUNT(*) AS n, SUM(bytes_stored) AS bytes FROM dumps GROUP BY status');
+    for (const r of rows) counts[r.status] = { count: Number(r.n), bytes: Number(r.bytes ?? 0) };
     return counts;
   }
 
-  updateProgress(dumpId: string, p: ProgressUpdate): void {
-    this.db.prepare(`UPDATE dumps SET next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?, pages_zero = ?, pages_stored = ?
-      WHERE dump_id = ?`).run(p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, dumpId);
+  async updateProgress(dumpId: string, p: ProgressUpdate): Promise<void> {
+    await this.db.run(`UPDATE dumps SET next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?, pages_zero = ?, pages_stored = ?
+      WHERE dump_id = ?`, [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, dumpId]);
   }
 
-  markComplete(dumpId: string, p: ProgressUpdate & { finishedAt: number; digest: string }): void {
-    this.db.prepare(`UPDATE dumps SET status = 'complete', failure = NULL, next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?,
-      pages_zero = ?, pages_stored = ?, finished_at = ?, duration_ms = ? - received_at, digest = ? WHERE dump_id = ?`)
-      .run(p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, p.finishedAt, p.finishedAt, p.digest, dumpId);
+  async markComplete(dumpId: string, p: ProgressUpdate & { finishedAt: number; digest: string }): Promise<void> {
+    await this.db.run(`UPDATE dumps SET status = 'complete', failure = NULL, next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?,
+      pages_zero = ?, pages_stored = ?, finished_at = ?, duration_ms = ? - received_at, digest = ? WHERE dump_id = ?`,
+    [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, p.finishedAt, p.finishedAt, p.digest, dumpId]);
   }
 
   /** Starts a failed dump over: same row and folder, counters reset. */
-  restart(dumpId: string, receivedAt: number, chunkPages: number): void {
-    this.db.prepare(`UPDATE dumps SET status = 'receiving', failure = NULL, finished_at = NULL, duration_ms = NULL, next_seq = 0,
+  async restart(dumpId: string, receivedAt: number, chunkPages: number): Promise<void> {
+    await this.db.run(`UPDATE dumps SET status = 'receiving', failure = NULL, finished_at = NULL, duration_ms = NULL, next_seq = 0,
       data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ?, chunk_pages = ?
-      WHERE dump_id = ?`)
-      .run(receivedAt, chunkPages, dumpId);
+      WHERE dump_id = ?`, [receivedAt, chunkPages, dumpId]);
   }
 
-  markFailed(dumpId: string, reason: string): void {
-    this.db.prepare(`UPDATE dumps SET status = 'failed', failure = ?, finished_at = ? WHERE dump_id = ? AND status = 'receiving'`)
-      .run(reason, Date.now(), dumpId);
+  async markFailed(dumpId: string, reason: string): Promise<void> {
+    await this.db.run("UPDATE dumps SET status = 'failed', failure = ?, finished_at = ? WHERE dump_id = ? AND status = 'receiving'",
+      [reason, Date.now(), dumpId]);
   }
 
-  close(): void {
-    this.db.close();
+  /**
+   * One writer per dump across receivers: takes (or renews) the lease on a
+   * dump for `owner` until now + ttlMs. Another owner gets it only once the
+   * lease has expired, so a receiver that died mid-upload frees its dumps
+   * after ttlMs and a survivor can take the sender's reconnect.
+   */
+  async acquireLease(dumpId: string, owner: string, ttlMs: number, now = Date.now()): Promise<boolean> {
+    const changed = await this.db.run(`INSERT INTO dump_leases (dump_id, owner, expires_at) VALUES (?, ?, ?)
+      ON CONFLICT (dump_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+      WHERE dump_leases.owner = excluded.owner OR dump_leases.expires_at < ?`, [dumpId, owner, now + ttlMs, now]);
+    return changed > 0;
+  }
+
+  async releaseLease(dumpId: string, owner: string): Promise<void> {
+    await this.db.run('DELETE FROM dump_leases WHERE dump_id = ? AND owner = ?', [dumpId, owner]);
+  }
+
+  async leaseHolder(dumpId: string, now = Date.now()): Promise<string | undefined> {
+    const row = await this.db.get<{ owner: string }>('SELECT owner FROM dump_leases WHERE dump_id = ? AND expires_at >= ?', [dumpId, now]);
+    return row?.owner;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
   }
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
-import { Catalog, type DumpRecord } from './catalog.js';
+import { Catalog, isPostgresUrl, type DumpRecord } from './catalog.js';
 import { startReceiver } from './server.js';
 import { checkRetentionPolicy, type RetentionPolicy } from './retention-policy.js';
 import { planRetentionNow } from './retention.js';
@@ -17,6 +17,8 @@ import { formatRetentionPlan, retentionPlanJson } from './retention-report.js';
 
 export const DEFAULTS = {
   dataDir: process.env.KDUMP_RECEIVER_DATA ?? '/var/lib/kdump-receiver',
+  /** Undefined: DATA_DIR/index.db. */
+  catalog: process.env.KDUMP_RECEIVER_CATALOG,
   tcp: '127.0.0.1:7341',
   http: '127.0.0.1:7342',
   pageCodec: 'lzo',
@@ -36,13 +38,22 @@ function positiveInt(name: string) {
   };
 }
 
-function openCatalog(dataDir: string): Catalog {
-  const file = path.join(dataDir, 'index.db');
-  if (!existsSync(file)) {
-    process.stderr.write(`kdump-receiver: no catalog at ${file} (no dumps received yet, or wrong --data-dir)\n`);
-    process.exit(2);
+/** Runs `use` on the catalog the options name, closing it after. Reading never creates a SQLite catalog. */
+async function withCatalog<T>(opts: { dataDir: string; catalog?: string }, writable: boolean, use: (catalog: Catalog) => Promise<T>): Promise<T> {
+  const location = opts.catalog ?? Catalog.inDataDir(opts.dataDir);
+  if (!isPostgresUrl(location)) {
+    if (writable) mkdirSync(opts.dataDir, { recursive: true });
+    else if (!existsSync(location)) {
+      process.stderr.write(`kdump-receiver: no catalog at ${location} (no dumps received yet, or wrong --data-dir)\n`);
+      process.exit(2);
+    }
   }
-  return new Catalog(file, { readonly: true });
+  const catalog = await Catalog.open(location, { readonly: !writable && !isPostgresUrl(location) });
+  try {
+    return await use(catalog);
+  } finally {
+    await catalog.close();
+  }
 }
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
@@ -87,6 +98,7 @@ const program = new Command().name('kdump-receiver').description('Collect kernel
 program.command('serve')
   .description('receive dumps')
   .option('--data-dir <dir>', 'where dumps and index.db live', DEFAULTS.dataDir)
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
   .option('--tcp <host:port>', 'TCP listener ("off" to disable)', DEFAULTS.tcp)
   .option('--http <host:port>', 'HTTP listener with WebSocket uploads at /upload ("off" to disable)', DEFAULTS.http)
   .option('--page-codec <name>', 'per-page compression in stored dumps: lzo, zlib or none', DEFAULTS.pageCodec)
@@ -120,6 +132,7 @@ program.command('serve')
       : undefined;
     const receiver = await startReceiver({
       dataDir: path.resolve(opts.dataDir),
+      catalogUrl: opts.catalog,
       tcp: off(opts.tcp),
       http: off(opts.http),
       pageCodec: opts.pageCodec,
@@ -153,12 +166,11 @@ program.command('serve')
 program.command('list')
   .description('list dumps, newest first')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
   .option('--host <id>', 'only this host')
   .option('--json', 'one JSON array')
-  .action((opts) => {
-    const catalog = openCatalog(opts.dataDir);
-    const records = catalog.list({ hostId: opts.host });
-    catalog.close();
+  .action(async (opts) => {
+    const records = await withCatalog(opts, false, (catalog) => catalog.list({ hostId: opts.host }));
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       return;
@@ -176,11 +188,10 @@ program.command('show')
   .description('one dump in full (id or unique prefix)')
   .argument('<id>')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
   .option('--json', 'as JSON')
-  .action((id: string, opts) => {
-    const catalog = openCatalog(opts.dataDir);
-    const matches = catalog.find(id);
-    catalog.close();
+  .action(async (id: string, opts) => {
+    const matches = await withCatalog(opts, false, (catalog) => catalog.find(id));
     if (matches.length !== 1) {
       process.stderr.write(`kdump-receiver: ${matches.length === 0 ? 'no dump' : 'more than one dump'} matches ${JSON.stringify(id)}\n`);
       process.exit(matches.length === 0 ? 3 : 2);
@@ -191,6 +202,7 @@ program.command('show')
 program.command('retention')
   .description('what the retention rules would delete now (a dry run; the running receiver applies them, or POST /api/v1/retention/run)')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
   .option('--keep-per-host <n>', 'keep the newest N complete dumps of each host', positiveInt('--keep-per-host'))
   .option('--max-total-bytes <n>', 'all dumps together at most N bytes', positiveInt('--max-total-bytes'))
   .option('--retention-min-free-bytes <n>', 'keep N bytes free on the disk', positiveInt('--retention-min-free-bytes'))
@@ -199,44 +211,32 @@ program.command('retention')
   .action(async (opts) => {
     const policy = retentionPolicyFrom(opts);
     if (!policy) throw new Error('no retention rule given: --keep-per-host, --max-total-bytes or --retention-min-free-bytes');
-    const catalog = openCatalog(opts.dataDir);
-    try {
+    await withCatalog(opts, false, async (catalog) => {
       // This process cannot see the server's connections: files written recently count as live (see retention.ts).
       const plan = await planRetentionNow(policy, { dataDir: path.resolve(opts.dataDir), catalog, uploads: { isAttached: () => false } });
       process.stdout.write(opts.json ? `${JSON.stringify(retentionPlanJson(plan), null, 2)}\n` : `${formatRetentionPlan(plan)}\n`);
-    } finally {
-      catalog.close();
-    }
+    });
   });
 
 const token = program.command('token').description('enrol hosts: each gets an upload token bound to its host id');
 
-function writableCatalog(dataDir: string): Catalog {
-  mkdirSync(dataDir, { recursive: true });
-  return new Catalog(path.join(dataDir, 'index.db'));
-}
 
 token.command('add')
   .description('enrol HOST (or replace its token); prints the token once, for the host\'s --token-file')
   .argument('<host>')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .action((host: string, opts) => {
-    const catalog = writableCatalog(opts.dataDir);
-    try {
-      process.stdout.write(`${catalog.hostTokens.add(host)}\n`);
-    } finally {
-      catalog.close();
-    }
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .action(async (host: string, opts) => {
+    process.stdout.write(`${await withCatalog(opts, true, (catalog) => catalog.hostTokens.add(host))}\n`);
   });
 
 token.command('revoke')
   .description('revoke HOST\'s token: its uploads are refused from now on')
   .argument('<host>')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .action((host: string, opts) => {
-    const catalog = writableCatalog(opts.dataDir);
-    const revoked = catalog.hostTokens.revoke(host);
-    catalog.close();
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .action(async (host: string, opts) => {
+    const revoked = await withCatalog(opts, true, (catalog) => catalog.hostTokens.revoke(host));
     if (!revoked) {
       process.stderr.write(`kdump-receiver: host ${host} has no live token\n`);
       process.exit(3);
@@ -246,11 +246,10 @@ token.command('revoke')
 token.command('list')
   .description('enrolled hosts (never the tokens: only their hashes are kept)')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
   .option('--json', 'as JSON')
-  .action((opts) => {
-    const catalog = openCatalog(opts.dataDir);
-    const hosts = catalog.hostTokens.list();
-    catalog.close();
+  .action(async (opts) => {
+    const hosts = await withCatalog(opts, false, (catalog) => catalog.hostTokens.list());
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
       return;
@@ -265,23 +264,18 @@ operator.command('add')
   .argument('<name>')
   .option('--role <role>', 'read (see everything) or admin (also delete dumps, apply retention)', 'read')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .action((name: string, opts) => {
-    const catalog = writableCatalog(opts.dataDir);
-    try {
-      process.stdout.write(`${catalog.operatorTokens.add(name, opts.role)}\n`);
-    } finally {
-      catalog.close();
-    }
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .action(async (name: string, opts) => {
+    process.stdout.write(`${await withCatalog(opts, true, (catalog) => catalog.operatorTokens.add(name, opts.role))}\n`);
   });
 
 operator.command('revoke')
   .description('revoke NAME\'s token')
   .argument('<name>')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .action((name: string, opts) => {
-    const catalog = writableCatalog(opts.dataDir);
-    const revoked = catalog.operatorTokens.revoke(name);
-    catalog.close();
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .action(async (name: string, opts) => {
+    const revoked = await withCatalog(opts, true, (catalog) => catalog.operatorTokens.revoke(name));
     if (!revoked) {
       process.stderr.write(`kdump-receiver: operator ${name} has no live token\n`);
       process.exit(3);
@@ -291,11 +285,10 @@ operator.command('revoke')
 operator.command('list')
   .description('operators and their roles (never the tokens: only their hashes are kept)')
   .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
+  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
   .option('--json', 'as JSON')
-  .action((opts) => {
-    const catalog = openCatalog(opts.dataDir);
-    const operators = catalog.operatorTokens.list();
-    catalog.close();
+  .action(async (opts) => {
+    const operators = await withCatalog(opts, false, (catalog) => catalog.operatorTokens.list());
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(operators, null, 2)}\n`);
       return;

@@ -14,7 +14,7 @@ export async function deleteDumpNow(
   if (!release) throw conflict(`dump ${record.dumpId} is being received now; delete it once its upload has ended`);
   try {
     await deleteDumpFiles(deps.dataDir, record);
-    deps.catalog.delete(record.dumpId);
+    await deps.catalog.delete(record.dumpId);
   } finally {
     release();
   }

@@ -194,7 +194,7 @@ export class DumpIngest {
       await requireSpace(path.dirname(this.paths.incomplete), 0, this.policy.minFreeBytes, `the rest of dump ${this.dumpId}`);
       this.durableSeq = upTo;
       this.undurableCrcs = this.undurableCrcs.slice(crcs.length);
-      this.catalog.updateProgress(this.dumpId, snapshot);
+      await this.catalog.updateProgress(this.dumpId, snapshot);
       return upTo;
     })().finally(() => {
       this.checkpointInFlight = undefined;
@@ -221,7 +221,7 @@ export class DumpIngest {
     await this.checksumFile.close();
     await rm(this.paths.checksums, { force: true });
     // bytes stored: the whole file as it sits on disk (headers, bitmaps, descriptors, pages).
-    this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest });
+    await this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest });
     return { storedBytes };
   }
 

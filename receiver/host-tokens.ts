@@ -6,7 +6,7 @@
  * host cannot upload as another; comparison is constant-time.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type Database from 'better-sqlite3';
+import type { SqlDriver } from './sql/driver.js';
 import { NetdumpError, ErrorCode } from '../shared/errors.js';
 import { checkHostId } from '../shared/dump-folders.js';
 
@@ -16,12 +16,12 @@ export interface HostTokenInfo {
   revokedAt: number | null;
 }
 
-const SCHEMA = `
+const schema = (dialect: SqlDriver['dialect']) => `
 CREATE TABLE IF NOT EXISTS host_tokens (
   host_id TEXT PRIMARY KEY,
-  token_sha256 BLOB NOT NULL,
-  created_at INTEGER NOT NULL,
-  revoked_at INTEGER
+  token_sha256 ${dialect === 'postgres' ? 'BYTEA' : 'BLOB'} NOT NULL,
+  created_at ${dialect === 'postgres' ? 'BIGINT' : 'INTEGER'} NOT NULL,
+  revoked_at ${dialect === 'postgres' ? 'BIGINT' : 'INTEGER'}
 );`;
 
 const digest = (token: string) => createHash('sha256').update(token, 'utf8').digest();
@@ -31,35 +31,37 @@ export function authError(message: string, context: Record<string, string>): Net
 }
 
 export class HostTokens {
-  constructor(private readonly db: Database.Database) {
-    if (!db.readonly) db.exec(SCHEMA);
+  constructor(private readonly db: SqlDriver) {}
+
+  async createSchema(): Promise<void> {
+    await this.db.exec(schema(this.db.dialect));
   }
 
   /** Enrols a host (or replaces its token); returns the new token, which is not stored anywhere. */
-  add(hostId: string): string {
+  async add(hostId: string): Promise<string> {
     checkHostId(hostId);
     const token = randomBytes(32).toString('base64url');
-    this.db.prepare(`INSERT INTO host_tokens (host_id, token_sha256, created_at, revoked_at) VALUES (?, ?, ?, NULL)
-      ON CONFLICT (host_id) DO UPDATE SET token_sha256 = excluded.token_sha256, created_at = excluded.created_at, revoked_at = NULL`)
-      .run(hostId, digest(token), Date.now());
+    await this.db.run(`INSERT INTO host_tokens (host_id, token_sha256, created_at, revoked_at) VALUES (?, ?, ?, NULL)
+      ON CONFLICT (host_id) DO UPDATE SET token_sha256 = excluded.token_sha256, created_at = excluded.created_at, revoked_at = NULL`,
+    [hostId, digest(token), Date.now()]);
     return token;
   }
 
   /** Returns false when the host was not enrolled. */
-  revoke(hostId: string): boolean {
-    return this.db.prepare('UPDATE host_tokens SET revoked_at = ? WHERE host_id = ? AND revoked_at IS NULL').run(Date.now(), hostId).changes > 0;
+  async revoke(hostId: string): Promise<boolean> {
+    return (await this.db.run('UPDATE host_tokens SET revoked_at = ? WHERE host_id = ? AND revoked_at IS NULL', [Date.now(), hostId])) > 0;
   }
 
-  list(): HostTokenInfo[] {
-    return (this.db.prepare('SELECT host_id, created_at, revoked_at FROM host_tokens ORDER BY host_id').all() as Array<Record<string, unknown>>)
+  async list(): Promise<HostTokenInfo[]> {
+    return (await this.db.all('SELECT host_id, created_at, revoked_at FROM host_tokens ORDER BY host_id'))
       .map((r) => ({ hostId: r.host_id as string, createdAt: r.created_at as number, revokedAt: r.revoked_at as number | null }));
   }
 
   /** Throws AUTH unless `token` is the live token of `hostId`. */
-  verify(hostId: string, token: string | undefined): void {
+  async verify(hostId: string, token: string | undefined): Promise<void> {
     if (!token) throw authError(`host ${hostId} sent no token (enrol it with: kdump-receiver token add ${hostId})`, { host: hostId });
-    const row = this.db.prepare('SELECT token_sha256, revoked_at FROM host_tokens WHERE host_id = ?').get(hostId) as
-      { token_sha256: Buffer; revoked_at: number | null } | undefined;
+    const row = await this.db.get<{ token_sha256: Buffer; revoked_at: number | null }>(
+      'SELECT token_sha256, revoked_at FROM host_tokens WHERE host_id = ?', [hostId]);
     // Hash and compare even for unknown hosts, so timing does not tell which hosts are enrolled.
     const expected = row?.token_sha256 ?? Buffer.alloc(32);
     const matches = timingSafeEqual(digest(token), expected);

@@ -12,7 +12,7 @@ import type { DumpStatus } from './catalog.js';
 export interface MetricsSources {
   dataDir: string;
   uploadsInFlight(): number;
-  dumpsByStatus(): Record<DumpStatus, { count: number; bytes: number }>;
+  dumpsByStatus(): Promise<Record<DumpStatus, { count: number; bytes: number }>>;
 }
 
 export class ReceiverMetrics {
@@ -48,14 +48,14 @@ export class ReceiverMetrics {
     });
     new Gauge({
       name: 'kdump_receiver_dumps', help: 'Dumps in the catalog, by status', labelNames: ['status'], registers,
-      collect() {
-        for (const [status, { count }] of Object.entries(sources.dumpsByStatus())) this.set({ status }, count);
+      async collect() {
+        for (const [status, { count }] of Object.entries(await sources.dumpsByStatus())) this.set({ status }, count);
       },
     });
     new Gauge({
       name: 'kdump_receiver_dump_bytes', help: 'Bytes of stored dump files in the catalog, by status', labelNames: ['status'], registers,
-      collect() {
-        for (const [status, { bytes }] of Object.entries(sources.dumpsByStatus())) this.set({ status }, bytes);
+      async collect() {
+        for (const [status, { bytes }] of Object.entries(await sources.dumpsByStatus())) this.set({ status }, bytes);
       },
     });
     new Gauge({

@@ -24,10 +24,10 @@ export type RetentionRecord = Pick<DumpRecord, 'dumpId' | 'hostId' | 'status' | 
 /** The part of the catalog retention uses. Catalog has list() and get() already. */
 export interface RetentionCatalog {
   /** Every dump, any status. */
-  list(): RetentionRecord[];
-  get(dumpId: string): RetentionRecord | undefined;
+  list(): Promise<RetentionRecord[]>;
+  get(dumpId: string): Promise<RetentionRecord | undefined>;
   /** Deletes the dump's row; does nothing when there is none. */
-  delete(dumpId: string): void;
+  delete(dumpId: string): Promise<unknown>;
 }
 
 /** The part of the registry of uploads retention uses. */
@@ -79,7 +79,7 @@ async function sizeOf(file: string): Promise<number> {
  * they are and when they were last written (a live upload keeps touching them).
  */
 export async function loadRetentionDumps(dataDir: string, catalog: RetentionCatalog): Promise<RetentionDump[]> {
-  return Promise.all(catalog.list().map(async (record): Promise<RetentionDump> => {
+  return Promise.all((await catalog.list()).map(async (record): Promise<RetentionDump> => {
     const dump = {
       dumpId: record.dumpId, hostId: record.hostId, status: record.status, path: record.path,
       bytes: record.bytesStored, receivedAt: record.receivedAt, lastActivityAt: Math.max(record.receivedAt, record.finishedAt ?? 0),
@@ -160,14 +160,14 @@ export async function applyRetention(plan: { deletions: readonly PlannedDeletion
     try {
       // The plan may be minutes old (a dry run shown, then applied): the dump
       // may have been resumed and finished since, and no longer fit its reason.
-      const record = deps.catalog.get(dumpId);
+      const record = await deps.catalog.get(dumpId);
       if (!record) { outcome.skipped.push({ deletion, why: 'gone' }); continue; }
       if (record.status !== deletion.status || record.path !== deletion.path || record.hostId !== deletion.hostId) {
         outcome.skipped.push({ deletion, why: 'changed' });
         continue;
       }
       await deleteDumpFiles(deps.dataDir, record);
-      deps.catalog.delete(dumpId);
+      await deps.catalog.delete(dumpId);
       outcome.deleted.push(deletion);
       log.info({ dump: dumpId, host: deletion.hostId, path: deletion.path, bytes: deletion.bytes, reason: deletion.reason }, 'dump deleted by retention');
     } catch (error) {

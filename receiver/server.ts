@@ -7,7 +7,6 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
@@ -30,6 +29,8 @@ import { WebhookNotifier, type WebhookOptions } from './webhook.js';
 
 export interface ReceiverConfig {
   dataDir: string;
+  /** The catalog: a postgres:// URL several receivers share; default DATA_DIR/index.db (SQLite). */
+  catalogUrl?: string;
   /** host:port; port 0 picks a free one. Undefined: no TCP listener. */
   tcp?: string;
   http?: string;
@@ -86,7 +87,7 @@ function listen(server: net.Server | http.Server, address: string): Promise<{ ho
 export async function startReceiver(config: ReceiverConfig): Promise<RunningReceiver> {
   const log = config.logger;
   await mkdir(config.dataDir, { recursive: true });
-  const catalog = new Catalog(path.join(config.dataDir, 'index.db'));
+  const catalog = await Catalog.open(config.catalogUrl ?? Catalog.inDataDir(config.dataDir));
   const registry = new UploadRegistry(
     config.dataDir,
     catalog,
@@ -97,7 +98,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   );
   if (config.open) {
     log.warn('open mode: any host can upload dumps without a token; use only on a trusted lab network');
-  } else if (!catalog.hostTokens.list().some((t) => t.revokedAt === null)) {
+  } else if (!(await catalog.hostTokens.list()).some((t) => t.revokedAt === null)) {
     log.warn('no host is enrolled: every upload will be refused (kdump-receiver token add HOST)');
   }
   // The largest CHUNK: type byte, header, zero bitmap of 4 KiB pages, and a
@@ -122,9 +123,9 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   });
   const triage = new TriageQueue({
     dataDir: config.dataDir, catalog, logger: log.child({ component: 'triage' }), metrics,
-    onTriaged: (dumpId) => {
-      const found = catalog.getWithTriage(dumpId);
-      if (found && webhook) webhook.enqueue({ ...found.record, panicLine: found.triage.panicLine, signature: found.triage.signature });
+    onTriaged: async (dumpId) => {
+      const found = webhook && await catalog.getWithTriage(dumpId);
+      if (found) webhook.enqueue({ ...found.record, panicLine: found.triage.panicLine, signature: found.triage.signature });
     },
   });
   registry.onStored = (dumpId) => {
@@ -132,7 +133,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     retention?.nudge();
   };
   // Dumps stored while an earlier process was stopping, or before triage existed.
-  for (const record of catalog.untriaged()) triage.enqueue(record.dumpId);
+  for (const record of await catalog.untriaged()) triage.enqueue(record.dumpId);
   const sessionLog = log.child({ component: 'session' });
   const sessions = new Set<UploadSession>();
   const createSession = (peer: SessionPeer) => {
@@ -230,7 +231,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     await triage.stop();
     await retention?.stop();
     await webhook?.stop(5_000);
-    catalog.close();
+    await catalog.close();
   })());
   return result;
 }

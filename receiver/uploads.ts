@@ -91,7 +91,7 @@ export class UploadRegistry {
   async claim(hello: HelloMessage, peer = 'unknown'): Promise<Claim> {
     checkHostId(hello.hostId);
     // Before anything is parsed further or written: strangers get nothing.
-    if (!this.auth.open) this.catalog.hostTokens.verify(hello.hostId, hello.token);
+    if (!this.auth.open) await this.catalog.hostTokens.verify(hello.hostId, hello.token);
     const accepted = acceptHello(hello, this.limits, this.codec);
     const { dumpId, hostId } = hello;
     if (this.attached.has(dumpId)) {
@@ -109,7 +109,7 @@ export class UploadRegistry {
       return { kind: 'ingest', ingest };
     };
     try {
-      const record = this.catalog.get(dumpId);
+      const record = await this.catalog.get(dumpId);
       if (record?.status !== 'complete') {
         const worstCase = accepted.spec.pageSize * (accepted.plan.totalPages + 2) + accepted.plan.totalPages * 24;
         await requireSpace(this.dataDir, worstCase - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
@@ -139,11 +139,11 @@ export class UploadRegistry {
         // Failed, unresumable, or never got past its first checkpoint: start the same folder over.
         const paths = pathsFor(this.dataDir, record.path);
         await rm(paths.final, { force: true });
-        this.catalog.restart(dumpId, Date.now(), hello.chunkPages);
+        await this.catalog.restart(dumpId, Date.now(), hello.chunkPages);
         return attach(await DumpIngest.start(accepted, paths, this.catalog, this.policy));
       }
       const paths = await allocateDumpFolder(this.dataDir, hostId, accepted.spec.crashTimeSec);
-      this.catalog.insert({
+      await this.catalog.insert({
         dumpId,
         hostId,
         osRelease: accepted.core.vmcoreinfo.osRelease ?? null,
@@ -183,7 +183,7 @@ export class UploadRegistry {
     try {
       await ingest.checkpoint().catch(() => {});
       await ingest.detach();
-      if (failure?.final) this.catalog.markFailed(ingest.dumpId, `${failure.error.code}: ${failure.error.message}`);
+      if (failure?.final) await this.catalog.markFailed(ingest.dumpId, `${failure.error.code}: ${failure.error.message}`);
     } finally {
       this.attached.delete(ingest.dumpId);
     }

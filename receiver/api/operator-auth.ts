@@ -46,11 +46,11 @@ export interface AuthPolicy {
   open: boolean;
 }
 
-export function authenticate(req: http.IncomingMessage, policy: AuthPolicy): Operator {
+export async function authenticate(req: http.IncomingMessage, policy: AuthPolicy): Promise<Operator> {
   if (policy.open) return { name: 'open', role: 'admin' };
   const token = presentedToken(req);
   if (!token) throw new ApiError('UNAUTHENTICATED', 'an operator token is needed (kdump-receiver operator add NAME)', { 'www-authenticate': 'Bearer' });
-  const operator = policy.tokens.lookup(token);
+  const operator = await policy.tokens.lookup(token);
   if (!operator) throw new ApiError('UNAUTHENTICATED', 'unknown or revoked operator token', { 'www-authenticate': 'Bearer' });
   return operator;
 }

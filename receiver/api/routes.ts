@@ -71,8 +71,8 @@ async function readJsonBody(req: http.IncomingMessage): Promise<Record<string, u
   throw badRequest('request body is not a JSON object');
 }
 
-function dumpOr404(deps: HttpDeps, id: string): { record: DumpRecord; triage: TriageRecord } {
-  const found = deps.catalog.getWithTriage(id);
+async function dumpOr404(deps: HttpDeps, id: string): Promise<{ record: DumpRecord; triage: TriageRecord }> {
+  const found = await deps.catalog.getWithTriage(id);
   if (!found) throw notFound(`no dump ${JSON.stringify(id)}`);
   return found;
 }
@@ -84,25 +84,25 @@ function completeDumpFile(deps: HttpDeps, record: DumpRecord): string {
 
 async function listDumps(deps: HttpDeps, r: Request) {
   const query = parseDumpQuery(r.url.searchParams);
-  const { dumps, total } = deps.catalog.query(query);
+  const { dumps, total } = await deps.catalog.query(query);
   sendJson(r.res, 200, { dumps: dumps.map(({ record, triage }) => dumpSummary(record, triage)), total, limit: query.limit, offset: query.offset });
 }
 
 async function showDump(deps: HttpDeps, r: Request) {
-  const { record, triage } = dumpOr404(deps, r.params[0]);
+  const { record, triage } = await dumpOr404(deps, r.params[0]);
   sendJson(r.res, 200, dumpDetail(record, triage, deps.dataDir));
 }
 
 async function deleteDump(deps: HttpDeps, r: Request) {
   requireAdmin(r.operator, 'deleting a dump');
-  const { record } = dumpOr404(deps, r.params[0]);
+  const { record } = await dumpOr404(deps, r.params[0]);
   await deps.deleteDump(record);
   deps.logger.info({ dump: record.dumpId, host: record.hostId, operator: r.operator.name }, 'dump deleted by an operator');
   r.res.writeHead(204).end();
 }
 
 async function dumpDmesg(deps: HttpDeps, r: Request) {
-  const { record, triage } = dumpOr404(deps, r.params[0]);
+  const { record, triage } = await dumpOr404(deps, r.params[0]);
   let text: Buffer;
   try {
     text = await readFile(pathsFor(deps.dataDir, record.path).dmesg);
@@ -115,7 +115,7 @@ async function dumpDmesg(deps: HttpDeps, r: Request) {
 }
 
 async function downloadDump(deps: HttpDeps, r: Request) {
-  const { record } = dumpOr404(deps, r.params[0]);
+  const { record } = await dumpOr404(deps, r.params[0]);
   const file = completeDumpFile(deps, record);
   const { size } = await stat(file);
   const range = parseRange(r.req.headers.range, size);
@@ -142,7 +142,7 @@ async function downloadDump(deps: HttpDeps, r: Request) {
 }
 
 async function exportElf(deps: HttpDeps, r: Request) {
-  const { record } = dumpOr404(deps, r.params[0]);
+  const { record } = await dumpOr404(deps, r.params[0]);
   const file = completeDumpFile(deps, record);
   const elfHeaders = await readFile(pathsFor(deps.dataDir, record.path).elfHeaders).catch(() => undefined);
   const reader = await KdumpFileReader.open(file);
@@ -166,15 +166,15 @@ async function exportElf(deps: HttpDeps, r: Request) {
 }
 
 async function listGroups(deps: HttpDeps, r: Request) {
-  const groups = deps.catalog.groups(parseGroupQuery(r.url.searchParams));
+  const groups = await deps.catalog.groups(parseGroupQuery(r.url.searchParams));
   sendJson(r.res, 200, { groups: groups.map(groupView) });
 }
 
 async function showGroup(deps: HttpDeps, r: Request) {
   const signature = r.params[0];
-  const group = deps.catalog.groups().find((g) => g.signature === signature);
+  const [group] = await deps.catalog.groups({ signature });
   if (!group) throw notFound(`no group with signature ${JSON.stringify(signature)}`);
-  const { dumps } = deps.catalog.query({ signature, status: 'complete', limit: 1000 });
+  const { dumps } = await deps.catalog.query({ signature, status: 'complete', limit: 1000 });
   sendJson(r.res, 200, { ...groupView(group), dumps: dumps.map(({ record, triage }) => dumpSummary(record, triage)) });
 }
 
@@ -254,7 +254,7 @@ function matchRoute(method: string, pathname: string): { handler: Handler; param
 async function startSession(deps: HttpDeps, req: http.IncomingMessage, res: http.ServerResponse) {
   const body = await readJsonBody(req);
   if (typeof body.token !== 'string') throw badRequest('body must be {"token": "..."}');
-  const operator = deps.auth.tokens.lookup(body.token);
+  const operator = await deps.auth.tokens.lookup(body.token);
   if (!operator) throw new ApiError('UNAUTHENTICATED', 'unknown or revoked operator token');
   deps.logger.info({ operator: operator.name }, 'operator signed in');
   res.writeHead(204, { 'set-cookie': sessionCookie(body.token, deps.secure), 'cache-control': 'no-store' }).end();
@@ -309,7 +309,7 @@ export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, r
     if (!pathname.startsWith('/api/')) throw notFound(`no page ${pathname}`);
     if (!pathname.startsWith('/api/v1/')) throw notFound(`unknown API version in ${pathname} (this receiver speaks /api/v1)`);
     const route = matchRoute(method, pathname);
-    const operator = authenticate(req, deps.auth);
+    const operator = await authenticate(req, deps.auth);
     await route.handler(deps, { req, res, url, params: route.params, operator });
   };
   return (req, res) => {

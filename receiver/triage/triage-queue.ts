@@ -55,7 +55,7 @@ export class TriageQueue {
     logger: Logger;
     metrics?: ReceiverMetrics;
     /** After a dump's triage is saved (the webhook goes out from here). */
-    onTriaged?: (dumpId: string) => void;
+    onTriaged?: (dumpId: string) => void | Promise<void>;
   }) {}
 
   enqueue(dumpId: string): void {
@@ -78,17 +78,17 @@ export class TriageQueue {
 
   private async work(): Promise<void> {
     for (let dumpId = this.waiting.shift(); dumpId !== undefined; dumpId = this.waiting.shift()) {
-      const record = this.deps.catalog.get(dumpId);
+      const record = await this.deps.catalog.get(dumpId);
       if (record?.status !== 'complete') continue; // deleted meanwhile
       const started = Date.now();
       try {
         const triage = await triageStoredDump(this.deps.dataDir, record.path);
-        if (!this.deps.catalog.get(dumpId)) continue;
-        this.deps.catalog.saveTriage(dumpId, triage);
+        if (!(await this.deps.catalog.get(dumpId))) continue;
+        await this.deps.catalog.saveTriage(dumpId, triage);
         this.deps.metrics?.triageRuns.inc({ outcome: triage.error ? 'no-log' : triage.panicLine ? 'panic-found' : 'no-panic-line' });
         this.deps.logger.info({ dump: dumpId, host: record.hostId, ms: Date.now() - started, reason: triage.reason, signature: triage.signature,
           triageError: triage.error }, 'dump triaged');
-        this.deps.onTriaged?.(dumpId);
+        await this.deps.onTriaged?.(dumpId);
       } catch (error) {
         // Our own trouble (disk, catalog): leave the dump untriaged so the next start retries it.
         this.deps.metrics?.triageRuns.inc({ outcome: 'error' });

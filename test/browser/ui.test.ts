@@ -48,16 +48,6 @@ const SYNTHETIC_GROUP = {
   signatureText: 'reason: BUG: kernel NULL pointer dereference\nframes: synthetic_fault < <b>synthetic_caller</b>',
 };
 
-async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bin/chromium: apt-get install chromium, which `npm test` installs)', () => {
   const alpha = useSyntheticCore(coreSpec('6.1.0-alpha-amd64', 1_760_000_000));
   const beta = useSyntheticCore(coreSpec('6.1.0-beta-amd64', 1_760_086_400));
@@ -73,7 +63,7 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
   const pageErrors: string[] = [];
 
   const uploadAs = async (source: VmcoreSource, hostId: string, extra: Partial<UploadOptions> = {}) => (await upload(source, {
-    servers: [parseServerUrl(receiver.tcpUrl)], hostId, token: hostTokens.get(hostId), chunkPages: 64,
+    servers: [parseServerUrl(receiver.tcpUrl)], hostId, token: (await hostTokens.get(hostId)), chunkPages: 64,
     connectTimeoutMs: 2000, replyTimeoutMs: 30_000, deadlineMs: 120_000, framesInFlight: 4, ...extra,
   })).dumpId;
 
@@ -102,9 +92,9 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
   beforeAll(async () => {
     receiver = await startTestReceiver({ open: false });
     base = `http://127.0.0.1:${receiver.httpAddress!.port}`;
-    for (const host of ['web-1', 'web-2', 'busy-host', 'slow-host']) hostTokens.set(host, receiver.catalog.hostTokens.add(host));
-    operator.admin = receiver.catalog.operatorTokens.add('alice', 'admin');
-    operator.read = receiver.catalog.operatorTokens.add('bob', 'read');
+    for (const host of ['web-1', 'web-2', 'busy-host', 'slow-host']) hostTokens.set(host, (await receiver.catalog.hostTokens.add(host)));
+    operator.admin = await receiver.catalog.operatorTokens.add('alice', 'admin');
+    operator.read = await receiver.catalog.operatorTokens.add('bob', 'read');
 
     ids.web1 = await uploadAs(alpha.source, 'web-1');
     ids.web2beta = await uploadAs(beta.source, 'web-2');
@@ -122,12 +112,10 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
       }
     }
     // Triage runs after each dump completes; wait for it, then give two synthetic dumps one signature.
-    for (const id of Object.values(ids).filter(Boolean)) {
-      await eventually(`triage of ${id}`, () => (receiver.catalog.getWithTriage(id)?.triage.triagedAt ? true : undefined));
-    }
+    await receiver.triage.idle();
     for (const id of [ids.web1, ids.web2beta]) {
-      const { triage } = receiver.catalog.getWithTriage(id)!;
-      receiver.catalog.saveTriage(id, {
+      const { triage } = (await receiver.catalog.getWithTriage(id))!;
+      await receiver.catalog.saveTriage(id, {
         ...triage, ...SYNTHETIC_GROUP, bugLine: SYNTHETIC_GROUP.reason, ripSymbol: 'synthetic_fault+0x1a/0x40',
         signatureText: SYNTHETIC_GROUP.signatureText, callTrace: ['synthetic_fault', 'synthetic_caller', 'do_syscall_64'], error: null,
       });
@@ -287,7 +275,7 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
 
   it('an upload in flight shows a live progress bar on #/uploads and the badge in the header', async () => {
     const { client } = await startStalledUpload(receiver.tcpAddress!.port, beta.source, {
-      hostId: 'slow-host', token: hostTokens.get('slow-host'), chunks: (total) => Math.floor(total / 3),
+      hostId: 'slow-host', token: (await hostTokens.get('slow-host')), chunks: (total) => Math.floor(total / 3),
     });
     try {
       await client.next('ack');

@@ -218,7 +218,7 @@ describe(`fuzz (seed ${SEED}, ${ITERATIONS} iterations per target)`, () => {
         servers: [parseServerUrl(receiver.tcpUrl)], hostId: 'fuzz', chunkPages: 16, connectTimeoutMs: 2000,
         replyTimeoutMs: 10_000, deadlineMs: 20_000, framesInFlight: 2,
       });
-      expect(receiver.catalog.get(result.dumpId)?.status).toBe('complete');
+      expect((await receiver.catalog.get(result.dumpId))?.status).toBe('complete');
     });
   });
 });

@@ -45,9 +45,9 @@ describe('HTTP API v1', () => {
   beforeAll(async () => {
     receiver = await startTestReceiver({ open: false });
     base = `http://127.0.0.1:${receiver.httpAddress!.port}`;
-    admin = receiver.catalog.operatorTokens.add('alice', 'admin');
-    reader = receiver.catalog.operatorTokens.add('bob', 'read');
-    const hostTokens = { 'host-a': receiver.catalog.hostTokens.add('host-a'), 'host-b': receiver.catalog.hostTokens.add('host-b') };
+    admin = await receiver.catalog.operatorTokens.add('alice', 'admin');
+    reader = await receiver.catalog.operatorTokens.add('bob', 'read');
+    const hostTokens = { 'host-a': (await receiver.catalog.hostTokens.add('host-a')), 'host-b': (await receiver.catalog.hostTokens.add('host-b')) };
     for (const [key, hostId, source] of [['a-old', 'host-a', oldCore.source], ['b-old', 'host-b', oldCore.source], ['b-new', 'host-b', newCore.source]] as const) {
       stored.set(key, await upload(source, {
         servers: [parseServerUrl(receiver.tcpUrl)], hostId, token: hostTokens[hostId], chunkPages: 16,
@@ -62,7 +62,7 @@ describe('HTTP API v1', () => {
   });
 
   it('refuses requests without a live operator token, with a JSON error and no stack trace', async () => {
-    for (const token of [null, 'not-a-token', receiver.catalog.hostTokens.add('host-z')]) {
+    for (const token of [null, 'not-a-token', (await receiver.catalog.hostTokens.add('host-z'))]) {
       const res = await api('/api/v1/dumps', token);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
@@ -199,7 +199,7 @@ describe('HTTP API v1', () => {
   });
 
   it('shows uploads in flight with their progress, and refuses to delete a dump being received', async () => {
-    const hostToken = receiver.catalog.hostTokens.add('host-slow');
+    const hostToken = await receiver.catalog.hostTokens.add('host-slow');
     const stalled = await startStalledUpload(receiver.tcpAddress!.port, oldCore.source, { hostId: 'host-slow', token: hostToken, chunks: 3 });
     try {
       let upload: any;

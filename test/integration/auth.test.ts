@@ -36,10 +36,10 @@ describe('host enrolment and tokens', () => {
 
   it('an enrolled host with its token is stored; strangers, wrong, revoked and borrowed tokens are refused and write nothing', async () => {
     receiver = await startTestReceiver({ open: false });
-    const tokenA = receiver.catalog.hostTokens.add('host-a');
-    const tokenB = receiver.catalog.hostTokens.add('host-b');
-    const tokenC = receiver.catalog.hostTokens.add('host-c');
-    expect(receiver.catalog.hostTokens.revoke('host-c')).toBe(true);
+    const tokenA = await receiver.catalog.hostTokens.add('host-a');
+    const tokenB = await receiver.catalog.hostTokens.add('host-b');
+    const tokenC = await receiver.catalog.hostTokens.add('host-c');
+    expect(await receiver.catalog.hostTokens.revoke('host-c')).toBe(true);
 
     const cases: Array<[string, string | undefined, RegExp]> = [
       ['host-a', undefined, /host host-a sent no token/],
@@ -56,13 +56,13 @@ describe('host enrolment and tokens', () => {
     }
     // Refused before anything touched the data directory.
     expect((await readdir(receiver.dataDir)).filter((f) => !f.startsWith('index.db'))).toEqual([]);
-    expect(receiver.catalog.list()).toHaveLength(0);
+    expect(await receiver.catalog.list()).toHaveLength(0);
     const logged = receiver.logLines.filter((l) => l.code === ErrorCode.AUTH);
     expect(logged).toHaveLength(cases.length);
     expect(logged.every((l) => typeof l.peer === 'string' && (l.peer as string).startsWith('127.0.0.1:') && typeof l.host === 'string')).toBe(true);
 
     const stored = await upload(fixture.source, options('host-a', tokenA));
-    expect(receiver.catalog.get(stored.dumpId)).toMatchObject({ status: 'complete', hostId: 'host-a' });
+    expect(await receiver.catalog.get(stored.dumpId)).toMatchObject({ status: 'complete', hostId: 'host-a' });
   });
 
   it('keeps only hashes of tokens; token list never shows them; the sender exits 4 on a refused token', async () => {
@@ -99,7 +99,7 @@ describe('host enrolment and tokens', () => {
     receiver = await startTestReceiver({ open: true });
     expect(receiver.logLines.some((l) => l.level === 40 && /open mode/.test(String(l.msg)))).toBe(true);
     const stored = await upload(fixture.source, options('lab-host', undefined));
-    expect(receiver.catalog.get(stored.dumpId)?.status).toBe('complete');
+    expect((await receiver.catalog.get(stored.dumpId))?.status).toBe('complete');
   });
 
   it('a closed receiver with nobody enrolled warns that it will refuse everything', async () => {

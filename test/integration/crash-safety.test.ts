@@ -100,7 +100,8 @@ describe('receiver crash safety', () => {
       const rows = db.prepare('SELECT status, path FROM dumps').all() as Array<{ status: string; path: string }>;
       db.close();
       expect(rows).toEqual([{ status: 'complete', path: done.path }]);
-      expect((await readdir(path.dirname(path.join(dataDir, done.path))))).toEqual(['vmcore']);
+      // No resume state left behind: the dump and the original's ELF headers (the synthetic core has no log, so no dmesg.txt).
+      expect((await readdir(path.dirname(path.join(dataDir, done.path)))).sort()).toEqual(['vmcore', 'vmcore.elf-headers']);
     } finally {
       receiver.kill('SIGTERM');
     }

@@ -63,7 +63,7 @@ describe('receiver limits', () => {
     expect(error).toMatchObject({ code: ErrorCode.LIMIT, retryable: false });
     expect(error.message).toMatch(/not enough disk for dump [0-9a-f]+: [\d.]+ GiB free, up to [\d.]+ GiB needed, 1048576.00 GiB kept in reserve/);
     expect((await readdir(receiver.dataDir)).filter((f) => !f.startsWith('index.db'))).toEqual([]);
-    expect(receiver.catalog.list()).toHaveLength(0);
+    expect(await receiver.catalog.list()).toHaveLength(0);
   });
 
   it('idle, half-open and slowloris connections are closed after the idle timeout', async () => {

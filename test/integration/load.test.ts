@@ -40,7 +40,7 @@ describe('load', () => {
         framesInFlight: 4,
       })));
       expect(new Set(results.map((r) => r.dumpId)).size).toBe(SENDERS);
-      const records = receiver.catalog.list();
+      const records = await receiver.catalog.list();
       expect(records).toHaveLength(SENDERS);
       expect(records.every((r) => r.status === 'complete')).toBe(true);
       for (const result of results) {

@@ -17,7 +17,7 @@ import {
 import { formatRetentionOutcome } from '../../receiver/retention-report.js';
 
 // The real Catalog must keep fitting the part of RetentionCatalog it has already.
-const catalogFits: Catalog extends Omit<RetentionCatalog, 'delete'> ? true : never = true;
+const catalogFits: Catalog extends RetentionCatalog ? true : never = true;
 void catalogFits;
 
 const DAY = 24 * 3600 * 1000;
@@ -26,9 +26,9 @@ class MemoryCatalog implements RetentionCatalog {
   readonly rows = new Map<string, RetentionRecord>();
   /** Called with each deleted id, to check what the disk looked like at that moment. */
   onDelete: (dumpId: string) => void = () => {};
-  list() { return [...this.rows.values()]; }
-  get(dumpId: string) { return this.rows.get(dumpId); }
-  delete(dumpId: string) { this.onDelete(dumpId); this.rows.delete(dumpId); }
+  async list() { return [...this.rows.values()]; }
+  async get(dumpId: string) { return this.rows.get(dumpId); }
+  async delete(dumpId: string) { this.onDelete(dumpId); this.rows.delete(dumpId); }
 }
 
 let root: string;
@@ -95,10 +95,10 @@ describe('applyRetention', () => {
     expect(plan.deletions.map((d) => d.dumpId)).toEqual([old.dumpId]);
     expect(outcome).toMatchObject({ deleted: [{ dumpId: old.dumpId, reason: 'keep-per-host' }], skipped: [], failed: [] });
     expect(existsSync(folderOf(old))).toBe(false);
-    expect(catalog.get(old.dumpId)).toBeUndefined();
+    expect(await catalog.get(old.dumpId)).toBeUndefined();
     for (const record of [kept, other]) {
       expect(existsSync(path.join(folderOf(record), 'vmcore'))).toBe(true);
-      expect(catalog.get(record.dumpId)).toBeDefined();
+      expect(await catalog.get(record.dumpId)).toBeDefined();
     }
     // The host folder stays: an upload may be allocating a folder in it right now.
     expect(await readdir(path.join(dataDir, 'web-1'))).toEqual([path.basename(folderOf(kept))]);
@@ -126,7 +126,7 @@ describe('applyRetention', () => {
     const outcome = await applyRetention(plan, deps);
     expect(outcome).toMatchObject({ deleted: [], skipped: [{ why: 'attached', deletion: { dumpId: record.dumpId } }], failed: [] });
     expect(existsSync(path.join(folderOf(record), 'vmcore.incomplete'))).toBe(true);
-    expect(catalog.get(record.dumpId)).toBeDefined();
+    expect(await catalog.get(record.dumpId)).toBeDefined();
   });
 
   it('holds the dump against new connections while deleting it, when the guard can', async () => {
@@ -169,7 +169,7 @@ describe('applyRetention', () => {
     await rm(folderOf(record), { recursive: true });
     const { outcome } = await runRetention({ keepPerHost: 1 }, deps);
     expect(outcome.deleted.map((d) => d.dumpId)).toEqual([record.dumpId]);
-    expect(catalog.get(record.dumpId)).toBeUndefined();
+    expect(await catalog.get(record.dumpId)).toBeUndefined();
   });
 
   it('refuses catalog paths that leave the dump\'s folder or the data directory, deleting nothing, and goes on', async () => {

@@ -109,7 +109,7 @@ describe('kdump-send command line', () => {
         expect(result.code, result.stderr).toBe(ExitCode.STORED);
         expect(JSON.parse(result.stdout).server).toBe(receiver.wsUrl);
         expect(result.stderr).toMatch(/refused \(AUTH: receiver refused: host fleet-host sent no token.*\); trying the next receiver/);
-        expect(closed.catalog.list()).toHaveLength(0);
+        expect(await closed.catalog.list()).toHaveLength(0);
       } finally {
         await closed.stop();
       }

@@ -43,8 +43,8 @@ describe('TLS', () => {
     receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey } });
     const overTls = await upload(fixture.source, options(tlsUrl(), { ca: pki.ca }, 'tls-host'));
     const overWss = await upload(fixture.source, options(wssUrl(), { ca: pki.ca }, 'wss-host'));
-    expect(receiver.catalog.get(overTls.dumpId)?.status).toBe('complete');
-    expect(receiver.catalog.get(overWss.dumpId)?.status).toBe('complete');
+    expect((await receiver.catalog.get(overTls.dumpId))?.status).toBe('complete');
+    expect((await receiver.catalog.get(overWss.dumpId))?.status).toBe('complete');
   });
 
   it('a receiver certificate the sender cannot verify: AUTH, no retry, exit 4, nothing stored', async () => {
@@ -58,7 +58,7 @@ describe('TLS', () => {
     expect(cli.code).toBe(ExitCode.REJECTED);
     expect(cli.stderr).toMatch(/error AUTH: TLS with tls:\/\/127\.0\.0\.1:\d+ failed/);
     expect(cli.stderr).not.toMatch(/retrying/);
-    expect(receiver.catalog.list()).toHaveLength(0);
+    expect(await receiver.catalog.list()).toHaveLength(0);
   });
 
   it('mutual TLS: no client certificate or one from another CA is refused and logged; the right one is stored', async () => {
@@ -73,7 +73,7 @@ describe('TLS', () => {
       '--client-key', pki.strangerKeyFile, '--deadline', '30', fixture.core.path]);
     expect(stranger.code).toBe(ExitCode.REJECTED);
     expect(stranger.stderr).toMatch(/error AUTH: receiver refused: client certificate not accepted: UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
-    expect(receiver.catalog.list()).toHaveLength(0);
+    expect(await receiver.catalog.list()).toHaveLength(0);
     const refused = receiver.logLines.filter((l) => l.code === ErrorCode.AUTH && /client certificate not accepted/.test(String(l.err)));
     expect(refused).toHaveLength(3);
     expect(refused.every((l) => String(l.peer).startsWith('127.0.0.1:'))).toBe(true);
@@ -81,6 +81,6 @@ describe('TLS', () => {
     const cli = await runSender(['--server', tlsUrl(), '--ca-file', pki.caFile, '--client-cert', pki.clientCertFile,
       '--client-key', pki.clientKeyFile, '--host-id', 'mtls-host', fixture.core.path]);
     expect(cli.code, cli.stderr).toBe(ExitCode.STORED);
-    expect(receiver.catalog.list()[0]).toMatchObject({ hostId: 'mtls-host', status: 'complete' });
+    expect((await receiver.catalog.list())[0]).toMatchObject({ hostId: 'mtls-host', status: 'complete' });
   });
 });

@@ -168,7 +168,7 @@ describe('after a dump is stored: triage, groups, webhook, retention', () => {
     expect(existsSync(olderFolder)).toBe(true);
     await send('host-1 second', 'host-1', FOO, 4, 1_700_000_400);
     await until('retention to remove host-1\'s older dump', () => !existsSync(olderFolder));
-    expect(receiver.catalog.get(older.dumpId)).toBeUndefined();
+    expect(await receiver.catalog.get(older.dumpId)).toBeUndefined();
     const kept = await api('/api/v1/dumps?host=host-1');
     expect(kept.dumps.map((d: any) => d.id)).toEqual([results.get('host-1 second')!.dumpId]);
     const { groups } = await api('/api/v1/groups');

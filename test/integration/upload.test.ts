@@ -78,7 +78,7 @@ describe('upload over loopback', () => {
       const file = path.join(receiver.dataDir, result.path);
       expect(result.path).toMatch(/^node-1\/\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d\/vmcore$/);
       await expectStoredPagesMatch(file, source, SPEC);
-      const record = receiver.catalog.get(result.dumpId)!;
+      const record = (await receiver.catalog.get(result.dumpId))!;
       expect(record).toMatchObject({ status: 'complete', hostId: 'node-1', osRelease: '6.1.0-test-amd64', pagesTotal: source.core.pageMap.totalPages });
       expect(record.pagesZero).toBe(result.zeroPages);
       expect(record.pagesZero).toBeGreaterThan(0);
@@ -128,7 +128,7 @@ describe('upload over loopback', () => {
     const second = await upload(source, uploadOptions(receiver.wsUrl));
     expect(second.path).toBe(first.path);
     expect(second.bytesSent).toBe(0);
-    expect(receiver.catalog.list()).toHaveLength(1);
+    expect(await receiver.catalog.list()).toHaveLength(1);
   });
 
   it('resumes a dump after the receiver restarts, from the checkpoint it recorded', async () => {
@@ -149,7 +149,7 @@ describe('upload over loopback', () => {
     const result = await upload(source, uploadOptions(receiver.tcpUrl, { log: (l) => logs.push(l) }));
     expect(logs.some((l) => /resuming at chunk (\d+) of/.test(l) && Number(/chunk (\d+)/.exec(l)![1]) >= 4)).toBe(true);
     await expectStoredPagesMatch(path.join(dataDir, result.path), source, SPEC);
-    expect(receiver.catalog.get(result.dumpId)).toMatchObject({ status: 'complete' });
+    expect(await receiver.catalog.get(result.dumpId)).toMatchObject({ status: 'complete' });
     await receiver.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -166,7 +166,7 @@ describe('upload over loopback', () => {
     expect(result.attempts).toBe(1);
     await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source, SPEC);
     expect((await readFile(path.join(receiver.dataDir, stored.path))).equals(storedBytes)).toBe(true);
-    expect(receiver.catalog.list().map((r) => r.status)).toEqual(['complete', 'complete']);
+    expect((await receiver.catalog.list()).map((r) => r.status)).toEqual(['complete', 'complete']);
   });
 
   it('two sender processes claiming the same dump: one writer at a time, both end with the one stored dump', async () => {
@@ -181,7 +181,7 @@ describe('upload over loopback', () => {
       expect(a.dumpId).toBe(b.dumpId);
       expect(a.path).toBe(b.path);
       expect(logs.some((l) => /being received on another connection/.test(l))).toBe(true);
-      expect(receiver.catalog.list()).toHaveLength(1);
+      expect(await receiver.catalog.list()).toHaveLength(1);
       await expectStoredPagesMatch(path.join(receiver.dataDir, a.path), source, SPEC);
     } finally {
       second.close();
@@ -204,7 +204,7 @@ describe('upload over loopback', () => {
       expect(error).toMatchObject({ code: ErrorCode.PROTOCOL, retryable: false });
       expect(error.message).toMatch(/unknown message type 238/);
       await client.closed;
-      expect(receiver.catalog.list()).toHaveLength(0);
+      expect(await receiver.catalog.list()).toHaveLength(0);
     });
 
     it('an oversized frame is refused from its length prefix', async () => {
@@ -228,7 +228,7 @@ describe('upload over loopback', () => {
       expect(error.code).toBe(ErrorCode.PROTOCOL);
       expect(error.message).toMatch(/chunk 2 out of order: expected chunk 1/);
       await client.closed;
-      const [record] = receiver.catalog.list();
+      const [record] = await receiver.catalog.list();
       expect(record.status).toBe('receiving');
       expect(existsSync(path.join(receiver.dataDir, record.path))).toBe(false);
       expect(existsSync(path.join(receiver.dataDir, `${record.path}.incomplete`))).toBe(true);
@@ -244,7 +244,7 @@ describe('upload over loopback', () => {
       expect(error).toMatchObject({ code: ErrorCode.CORRUPT, retryable: true });
       expect(error.message).toMatch(/chunk 0: payload checksum mismatch/);
       await client.closed;
-      expect(receiver.catalog.list()[0]).toMatchObject({ status: 'receiving', nextSeq: 0, pagesStored: 0 });
+      expect((await receiver.catalog.list())[0]).toMatchObject({ status: 'receiving', nextSeq: 0, pagesStored: 0 });
     });
 
     it('lz4 data that decodes to the wrong size is CORRUPT', async () => {
@@ -284,7 +284,7 @@ describe('upload over loopback', () => {
         await client.closed;
       }
       expect(await readdir(receiver.dataDir)).toEqual(expect.not.arrayContaining(['evil', 'a', '.hidden']));
-      expect(receiver.catalog.list()).toHaveLength(0);
+      expect(await receiver.catalog.list()).toHaveLength(0);
     });
 
     it('a second connection claiming a dump being received is refused as busy; the first is undisturbed', async () => {

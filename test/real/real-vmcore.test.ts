@@ -221,10 +221,10 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
     const cut = path.join(work, 'truncated.vmcore');
     await copyFile(path.join(CACHE, 'idle.vmcore'), cut);
     await truncate(cut, 100 * 2 ** 20);
-    const before = receiver.catalog.list().length;
+    const before = (await receiver.catalog.list()).length;
     const result = await runSender(['--server', receiver.tcpUrl, '--host-id', 'cut-host', '--deadline', '5', cut]);
     expect(result.code).toBe(ExitCode.BAD_INPUT);
     expect(result.stderr).toMatch(/truncated\.vmcore: PT_LOAD \d+ ends at file offset \d+ but the file is 104857600 bytes/);
-    expect(receiver.catalog.list().length).toBe(before);
+    expect((await receiver.catalog.list()).length).toBe(before);
   });
 });

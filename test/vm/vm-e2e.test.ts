@@ -40,7 +40,7 @@ describe.runIf(haveVm)('kdump-send in a real capture kernel (needs QEMU, Debian\
   });
 
   async function checkStoredDump(receiver: TestReceiver, hostId: string): Promise<void> {
-    const [record] = receiver.catalog.list({ hostId });
+    const [record] = await receiver.catalog.list({ hostId });
     expect(record).toMatchObject({ status: 'complete', osRelease: KVER });
     const file = path.join(receiver.dataDir, record.path);
     const release = await run('crash', ['--osrelease', file]);
@@ -58,7 +58,7 @@ describe.runIf(haveVm)('kdump-send in a real capture kernel (needs QEMU, Debian\
   it('panics, and the capture kernel streams the dump to the receiver, then powers off', async () => {
     const receiver = await startTestReceiver({ open: false });
     receivers.push(receiver);
-    await writeFile(tokenFile, `${receiver.catalog.hostTokens.add('vm-1')}\n`);
+    await writeFile(tokenFile, `${(await receiver.catalog.hostTokens.add('vm-1'))}\n`);
     const result = await run('bash', [SCRIPT], {
       timeoutMs: 300_000,
       env: { ...process.env, RECEIVER_PORT: String(receiver.tcpAddress!.port), TOKEN_FILE: tokenFile, HOST_ID: 'vm-1' },

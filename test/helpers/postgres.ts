@@ -1,0 +1,200 @@
+/**
+ * A real, throwaway PostgreSQL 15 (Debian's packages) for tests: each
+ * usePostgres() starts its own cluster with scripts/postgres.sh in a temp
+ * directory on a free loopback port, and stops and removes it afterwards.
+ *
+ * When no cluster can be started (PostgreSQL not installed and not
+ * installable, not root...), the handle's server is undefined and reason says
+ * why and what lifts the skip; tests call pg.require(ctx) to skip with that
+ * reason. With KDUMP_TEST_REQUIRE_POSTGRES=1 (for CI) the failure fails the
+ * suite instead of skipping it.
+ *
+ *   const pg = usePostgres();
+ *   const db = useDatabase(pg);            // optional: a fresh database for this file
+ *   it('...', async (ctx) => { const url = db.require(ctx).url; ... });
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, type TestContext } from 'vitest';
+import { ROOT, run } from './cli.js';
+import { freePort } from './ports.js';
+
+export const POSTGRES_SCRIPT = path.join(ROOT, 'scripts/postgres.sh');
+
+/** What lifts a PostgreSQL skip, appended to every skip reason. */
+export const POSTGRES_SKIP_HINT =
+  'needs Debian\'s PostgreSQL 15 (/usr/lib/postgresql/15/bin): run `bash scripts/install-test-deps.sh` as root (or let scripts/postgres.sh apt-get it as root)';
+
+/** Set to 1 to make an unavailable PostgreSQL fail the suite instead of skipping it. */
+export const REQUIRE_ENV = 'KDUMP_TEST_REQUIRE_POSTGRES';
+
+/** A running test cluster. url = postgres://kdump:PASSWORD@127.0.0.1:PORT/kdump (role kdump has CREATEDB). */
+export interface PostgresServer {
+  url: string;
+  host: '127.0.0.1';
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /** The cluster's directory (data/, sock/, postgres.log, pg.env). */
+  dir: string;
+  /** How long scripts/postgres.sh start took. */
+  startMs: number;
+}
+
+export type PostgresStart = { server: PostgresServer; reason?: undefined } | { server?: undefined; reason: string };
+
+const START_TIMEOUT_MS = 590_000; // a first apt-get install can take minutes
+const running = new Set<string>();
+
+// A worker that exits without afterAll (crash, kill) still stops its clusters.
+process.once('exit', () => {
+  for (const dir of running) spawnSync('bash', [POSTGRES_SCRIPT, 'stop', dir], { stdio: 'ignore', timeout: 30_000 });
+});
+
+function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+/** Starts a cluster; never throws for an unavailable PostgreSQL (returns the reason instead). */
+export async function startPostgres(): Promise<PostgresStart> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'kdump-pg-'));
+  let stderr = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const t0 = performance.now();
+    let result;
+    try {
+      result = await run('bash', [POSTGRES_SCRIPT, 'start', dir, String(port)], { timeoutMs: START_TIMEOUT_MS });
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      return { reason: `PostgreSQL unavailable (could not run scripts/postgres.sh: ${(error as Error).message}): ${POSTGRES_SKIP_HINT}` };
+    }
+    const startMs = Math.round(performance.now() - t0);
+    stderr = result.stderr;
+    if (result.code === 0) {
+      running.add(dir);
+      const env = parseEnv(await readFile(path.join(dir, 'pg.env'), 'utf8'));
+      return {
+        server: {
+          url: env.PGURL, host: '127.0.0.1', port: Number(env.PGPORT),
+          user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE, dir, startMs,
+        },
+      };
+    }
+    // Another process took the free port between freePort() and the bind: try another.
+    if (!/Address already in use/.test(stderr)) break;
+  }
+  await run('bash', [POSTGRES_SCRIPT, 'stop', dir]).catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+  const failed = /postgres\.sh: FAILED at step: .*/.exec(stderr)?.[0] ?? (stderr.trim().split('\n').pop() || 'scripts/postgres.sh start failed');
+  return { reason: `PostgreSQL unavailable (${failed}): ${POSTGRES_SKIP_HINT}` };
+}
+
+/** Stops a cluster and removes its directory. */
+export async function stopPostgres(server: PostgresServer): Promise<void> {
+  const result = await run('bash', [POSTGRES_SCRIPT, 'stop', server.dir], { timeoutMs: 90_000 });
+  running.delete(server.dir);
+  if (result.code !== 0) throw new Error(`scripts/postgres.sh stop ${server.dir} failed:\n${result.stderr}`);
+  await rm(server.dir, { recursive: true, force: true });
+}
+
+export interface PostgresHandle {
+  /** The running cluster (after beforeAll), or undefined when none could be started. */
+  readonly server: PostgresServer | undefined;
+  /** Why there is no server, naming what lifts the skip. */
+  readonly reason: string | undefined;
+  /** In a test: the server, or skips the test with the reason. */
+  require(ctx: TestContext): PostgresServer;
+}
+
+/** Registers beforeAll/afterAll hooks that start and stop a cluster of this file's own. */
+export function usePostgres(): PostgresHandle {
+  let server: PostgresServer | undefined;
+  let reason: string | undefined = 'PostgreSQL not started yet (usePostgres() is read in beforeAll and tests only)';
+  beforeAll(async () => {
+    const started = await startPostgres();
+    server = started.server;
+    reason = started.reason;
+    if (reason && process.env[REQUIRE_ENV] === '1') throw new Error(`${reason} (${REQUIRE_ENV}=1 makes this a failure, not a skip)`);
+  }, START_TIMEOUT_MS + 10_000);
+  afterAll(async () => {
+    if (server) await stopPostgres(server);
+    server = undefined;
+  }, 120_000);
+  return {
+    get server() { return server; },
+    get reason() { return server ? undefined : reason; },
+    require(ctx) {
+      if (!server) ctx.skip(reason);
+      return server!;
+    },
+  };
+}
+
+/** A database of its own on a test cluster. */
+export interface TestDatabase {
+  name: string;
+  /** The server's url with this database's name. */
+  url: string;
+  /** DROP DATABASE ... WITH (FORCE): closes anything still connected. */
+  drop(): Promise<void>;
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** CREATE DATABASE <prefix>_<random> OWNER kdump on the server, so suites sharing a cluster don't collide. */
+export async function createDatabase(server: PostgresServer, prefix = 'kdump_test'): Promise<TestDatabase> {
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`database name prefix must match [a-z_][a-z0-9_]{0,40}: ${prefix}`);
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  await withClient(server.url, (c) => c.query(`CREATE DATABASE "${name}" OWNER "${server.user}"`));
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    drop: () => withClient(server.url, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+export interface DatabaseHandle {
+  readonly database: TestDatabase | undefined;
+  /** In a test: the database, or skips the test with the PostgreSQL reason. */
+  require(ctx: TestContext): TestDatabase;
+}
+
+/** A fresh database for this file on pg's cluster: created in beforeAll, dropped in afterAll (before the cluster stops). Call after usePostgres(). */
+export function useDatabase(pgHandle: PostgresHandle, prefix?: string): DatabaseHandle {
+  let database: TestDatabase | undefined;
+  beforeAll(async () => {
+    if (pgHandle.server) database = await createDatabase(pgHandle.server, prefix);
+  });
+  afterAll(async () => {
+    await database?.drop();
+    database = undefined;
+  });
+  return {
+    get database() { return database; },
+    require(ctx) {
+      if (!database) ctx.skip(pgHandle.reason);
+      return database!;
+    },
+  };
+}
