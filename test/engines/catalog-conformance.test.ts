@@ -1,0 +1,208 @@
+/**
+ * One catalog, two engines: the same suite against SQLite (a temporary file)
+ * and a real PostgreSQL started by scripts/postgres.sh on loopback. What one
+ * engine answers, the other must answer the same.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalog, type DumpRecord, type TriageRecord } from '../../receiver/catalog.js';
+import { ErrorCode } from '../../shared/errors.js';
+import { createDatabase, POSTGRES_SKIP_HINT, usePostgres } from '../helpers/postgres.js';
+
+const HOUR = 3600_000;
+const T0 = Date.UTC(2026, 0, 1);
+
+function record(n: number, overrides: Partial<DumpRecord> = {}): DumpRecord {
+  return {
+    dumpId: `${n.toString(16).padStart(4, '0')}aaaabbbbccccdddd`,
+    hostId: `host-${n % 3}`,
+    osRelease: n % 2 ? '6.1.0-56-amd64' : '6.12.9-amd64',
+    buildId: 'feedface',
+    crashTime: (T0 + n * HOUR) / 1000,
+    receivedAt: T0 + n * HOUR + 60_000,
+    finishedAt: null,
+    bytesIn: 0,
+    bytesStored: 0,
+    pagesTotal: 1000,
+    pagesZero: 0,
+    pagesStored: 0,
+    durationMs: null,
+    status: 'receiving',
+    failure: null,
+    path: `host-${n % 3}/stamp-${n}/vmcore`,
+    vmcoreSize: 5 * 2 ** 32, // past 32 bits: BIGINT in PostgreSQL, a number back
+    pageCodec: 'lzo',
+    nextSeq: 0,
+    dataEnd: 0,
+    digest: null,
+    chunkPages: 64,
+    ...overrides,
+  };
+}
+
+function triage(signature: string | null, panicLine: string | null, error: string | null = null): TriageRecord {
+  return {
+    panicLine, bugLine: null, ripSymbol: null, reason: panicLine, signature, signatureText: signature && `text of ${signature}`,
+    callTrace: signature ? ['f1', 'f2'] : null, error, triagedAt: T0,
+  };
+}
+
+const progress = { nextSeq: 10, dataEnd: 123_456, bytesIn: 3 * 2 ** 32, bytesStored: 2 ** 33, pagesZero: 400, pagesStored: 600 };
+
+function catalogSuite(engine: string, open: () => Promise<Catalog>, skipReason?: string) {
+  describe.skipIf(skipReason !== undefined)(`catalog on ${engine}${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+    let catalog: Catalog;
+    beforeAll(async () => {
+      catalog = await open();
+      for (let n = 1; n <= 6; n++) await catalog.insert(record(n));
+    });
+    afterAll(async () => {
+      await catalog?.close();
+    });
+
+    it('stores and finds dumps by id, unique prefix and host; numbers past 2^32 come back as numbers', async () => {
+      expect(await catalog.get(record(2).dumpId)).toEqual(record(2));
+      expect(await catalog.get('ffffffffffffffff')).toBeUndefined();
+      expect((await catalog.find('0003')).map((r) => r.dumpId)).toEqual([record(3).dumpId]);
+      expect(await catalog.find('00')).toHaveLength(2); // ambiguous: two shown, the caller says so
+      expect(await catalog.find('0_')).toEqual([]); // LIKE wildcards are escaped
+      expect((await catalog.list({ hostId: 'host-1' })).map((r) => r.dumpId)).toEqual([record(4).dumpId, record(1).dumpId]);
+      const again = await catalog.get(record(2).dumpId);
+      expect(typeof again!.vmcoreSize).toBe('number');
+    });
+
+    it('records progress, completion, failure and restart', async () => {
+      const id = record(1).dumpId;
+      await catalog.updateProgress(id, progress);
+      expect(await catalog.get(id)).toMatchObject({ ...progress, status: 'receiving' });
+      await catalog.markComplete(id, { ...progress, finishedAt: record(1).receivedAt + 2500, digest: 'd1' });
+      expect(await catalog.get(id)).toMatchObject({ status: 'complete', durationMs: 2500, digest: 'd1', bytesStored: 2 ** 33 });
+      await catalog.markFailed(id, 'CORRUPT: late'); // a complete dump is never marked failed
+      expect((await catalog.get(id))!.status).toBe('complete');
+
+      const other = record(5).dumpId;
+      await catalog.markFailed(other, 'PROTOCOL: bad');
+      expect(await catalog.get(other)).toMatchObject({ status: 'failed', failure: 'PROTOCOL: bad' });
+      await catalog.restart(other, T0, 32);
+      expect(await catalog.get(other)).toMatchObject({ status: 'receiving', failure: null, nextSeq: 0, chunkPages: 32, receivedAt: T0 });
+      for (const n of [2, 3, 4, 6]) {
+        await catalog.markComplete(record(n).dumpId, { ...progress, finishedAt: record(n).receivedAt + 1000, digest: `d${n}` });
+      }
+    });
+
+    it('queries with filters, newest crash first, paged, with the total', async () => {
+      const all = await catalog.query({});
+      expect(all.total).toBe(6);
+      expect(all.dumps.map((d) => d.record.dumpId)).toEqual([6, 5, 4, 3, 2, 1].map((n) => record(n).dumpId));
+      expect((await catalog.query({ status: 'complete' })).total).toBe(5);
+      expect((await catalog.query({ osRelease: '6.12.9-amd64' })).dumps.map((d) => d.record.dumpId)).toEqual([6, 4, 2].map((n) => record(n).dumpId));
+      const window = await catalog.query({ sinceMs: T0 + 2 * HOUR, untilMs: T0 + 4 * HOUR });
+      expect(window.dumps.map((d) => d.record.dumpId)).toEqual([4, 3, 2].map((n) => record(n).dumpId));
+      const page = await catalog.query({ limit: 2, offset: 2 });
+      expect(page.total).toBe(6);
+      expect(page.dumps.map((d) => d.record.dumpId)).toEqual([4, 3].map((n) => record(n).dumpId));
+    });
+
+    it('saves triage, lists what is untriaged, and groups dumps by signature across hosts', async () => {
+      expect((await catalog.untriaged()).map((r) => r.dumpId).sort()).toEqual([1, 2, 3, 4, 6].map((n) => record(n).dumpId).sort());
+      await catalog.saveTriage(record(1).dumpId, triage('aaaa', 'Kernel panic - not syncing: A'));
+      await catalog.saveTriage(record(2).dumpId, triage('aaaa', 'Kernel panic - not syncing: A (latest)'));
+      await catalog.saveTriage(record(3).dumpId, triage('bbbb', 'Kernel panic - not syncing: B'));
+      await catalog.saveTriage(record(4).dumpId, triage(null, null, 'kernel log not readable: no prb'));
+      expect((await catalog.untriaged()).map((r) => r.dumpId)).toEqual([record(6).dumpId]);
+      expect((await catalog.getWithTriage(record(2).dumpId))!.triage).toEqual(triage('aaaa', 'Kernel panic - not syncing: A (latest)'));
+      expect((await catalog.getWithTriage(record(4).dumpId))!.triage.error).toBe('kernel log not readable: no prb');
+      expect((await catalog.query({ signature: 'aaaa' })).total).toBe(2);
+
+      const groups = await catalog.groups();
+      expect(groups.map((g) => g.signature)).toEqual(['bbbb', 'aaaa']);
+      expect(groups[1]).toEqual({
+        signature: 'aaaa', signatureText: 'text of aaaa', reason: 'Kernel panic - not syncing: A (latest)',
+        panicLine: 'Kernel panic - not syncing: A (latest)', count: 2, hosts: ['host-1', 'host-2'],
+        kernels: ['6.1.0-56-amd64', '6.12.9-amd64'], firstSeenMs: T0 + HOUR, lastSeenMs: T0 + 2 * HOUR, latestDumpId: record(2).dumpId,
+      });
+      expect((await catalog.groups({ hostId: 'host-1' })).map((g) => [g.signature, g.count])).toEqual([['aaaa', 1]]);
+      expect(await catalog.groups({ signature: 'bbbb' })).toHaveLength(1);
+    });
+
+    it('counts by status and deletes', async () => {
+      expect(await catalog.countsByStatus()).toEqual({
+        receiving: { count: 1, bytes: 0 }, complete: { count: 5, bytes: 5 * 2 ** 33 }, failed: { count: 0, bytes: 0 },
+      });
+      expect(await catalog.delete(record(5).dumpId)).toBe(true);
+      expect(await catalog.delete(record(5).dumpId)).toBe(false);
+      expect(await catalog.get(record(5).dumpId)).toBeUndefined();
+    });
+
+    it('keeps host tokens: verify, wrong, revoked, unknown', async () => {
+      const token = await catalog.hostTokens.add('web-1');
+      await catalog.hostTokens.verify('web-1', token);
+      const refusal = (hostId: string, t: string | undefined) => catalog.hostTokens.verify(hostId, t).then(() => undefined, (e) => e);
+      expect(await refusal('web-1', 'x'.repeat(43))).toMatchObject({ code: ErrorCode.AUTH, message: 'wrong token for host web-1' });
+      expect(await refusal('web-9', token)).toMatchObject({ message: 'host web-9 is not enrolled' });
+      expect(await catalog.hostTokens.revoke('web-1')).toBe(true);
+      expect(await catalog.hostTokens.revoke('web-1')).toBe(false);
+      expect(await refusal('web-1', token)).toMatchObject({ message: 'the token of host web-1 was revoked' });
+      const replaced = await catalog.hostTokens.add('web-1');
+      await catalog.hostTokens.verify('web-1', replaced);
+      expect((await catalog.hostTokens.list()).map((h) => [h.hostId, h.revokedAt])).toEqual([['web-1', null]]);
+    });
+
+    it('keeps operator tokens with roles', async () => {
+      const admin = await catalog.operatorTokens.add('alice', 'admin');
+      const reader = await catalog.operatorTokens.add('bob', 'read');
+      expect(await catalog.operatorTokens.lookup(admin)).toEqual({ name: 'alice', role: 'admin' });
+      expect(await catalog.operatorTokens.lookup(reader)).toEqual({ name: 'bob', role: 'read' });
+      expect(await catalog.operatorTokens.lookup('nope')).toBeUndefined();
+      await catalog.operatorTokens.revoke('bob');
+      expect(await catalog.operatorTokens.lookup(reader)).toBeUndefined();
+      expect((await catalog.operatorTokens.list()).map((o) => [o.name, o.role, o.revokedAt === null])).toEqual([['alice', 'admin', true], ['bob', 'read', false]]);
+    });
+
+    it('gives a dump\'s lease to one owner at a time, to another once it expires', async () => {
+      const id = record(6).dumpId;
+      expect(await catalog.acquireLease(id, 'rx-a', 10_000, T0)).toBe(true);
+      expect(await catalog.acquireLease(id, 'rx-b', 10_000, T0 + 1)).toBe(false);
+      expect(await catalog.acquireLease(id, 'rx-a', 10_000, T0 + 5_000)).toBe(true); // renewal
+      expect(await catalog.leaseHolder(id, T0 + 14_000)).toBe('rx-a');
+      expect(await catalog.acquireLease(id, 'rx-b', 10_000, T0 + 14_000)).toBe(false);
+      expect(await catalog.acquireLease(id, 'rx-b', 10_000, T0 + 15_001)).toBe(true); // rx-a went quiet
+      await catalog.releaseLease(id, 'rx-a'); // not the holder: nothing happens
+      expect(await catalog.leaseHolder(id, T0 + 15_002)).toBe('rx-b');
+      await catalog.releaseLease(id, 'rx-b');
+      expect(await catalog.leaseHolder(id, T0 + 15_003)).toBeUndefined();
+    });
+
+    it('reopens with everything kept, and opening again does not disturb the schema', async () => {
+      const [first, second] = await Promise.all([open(), open()]);
+      try {
+        expect((await first.query({})).total).toBe(5);
+        expect((await second.groups()).map((g) => g.signature)).toEqual(['bbbb', 'aaaa']);
+      } finally {
+        await Promise.all([first.close(), second.close()]);
+      }
+    });
+  });
+}
+
+let sqliteDir: string;
+beforeAll(async () => {
+  sqliteDir = await mkdtemp(path.join(tmpdir(), 'catalog-sqlite-'));
+});
+afterAll(async () => {
+  await rm(sqliteDir, { recursive: true, force: true });
+});
+catalogSuite('SQLite', () => Catalog.open(path.join(sqliteDir, 'index.db')));
+
+const postgres = usePostgres();
+let databaseUrl: string | undefined;
+const havePostgres = existsSync('/usr/lib/postgresql/15/bin/initdb');
+catalogSuite('PostgreSQL', async () => {
+  // Installed but not startable is a failure, not a skip: say why.
+  if (!postgres.server) throw new Error(`PostgreSQL did not start: ${postgres.reason}`);
+  databaseUrl ??= (await createDatabase(postgres.server, 'catalog')).url;
+  return Catalog.open(databaseUrl);
+}, havePostgres ? undefined : POSTGRES_SKIP_HINT);
