@@ -17,6 +17,7 @@
 #   xz-utils zstd      uncompress .ko.xz / .ko.zst modules of newer kernels
 #   chromium           headless browser for the web UI tests (test/browser)
 #   gdb                reads the ELF export of stored dumps (test/real)
+#   postgresql         PostgreSQL 15 for the catalog tests (scripts/postgres.sh runs throwaway clusters)
 #
 # The debug vmlinux (linux-image-KVER-dbg, ~860 MB .deb) is NOT installed here:
 # test/fixtures/ensure-fixtures.sh downloads it and keeps only the vmlinux.
@@ -27,6 +28,7 @@ set -euo pipefail
 PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
+  postgresql
 )
 # shellcheck disable=SC2206
 PACKAGES+=(${EXTRA_PACKAGES:-})

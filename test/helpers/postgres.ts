@@ -97,7 +97,8 @@ export async function startPostgres(): Promise<PostgresStart> {
   await run('bash', [POSTGRES_SCRIPT, 'stop', dir]).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
   const failed = /postgres\.sh: FAILED at step: .*/.exec(stderr)?.[0] ?? (stderr.trim().split('\n').pop() || 'scripts/postgres.sh start failed');
-  return { reason: `PostgreSQL unavailable (${failed}): ${POSTGRES_SKIP_HINT}` };
+  const lift = /install/.test(failed) ? POSTGRES_SKIP_HINT : 'fix that step (`bash scripts/postgres.sh start DIR PORT` reproduces it)';
+  return { reason: `PostgreSQL unavailable (${failed}): ${lift}` };
 }
 
 /** Stops a cluster and removes its directory. */
