@@ -466,6 +466,11 @@ export class Catalog {
     await this.db.run('DELETE FROM dump_leases WHERE dump_id = ? AND owner = ?', [dumpId, owner]);
   }
 
+  /** Drops every lease: for a catalog only one receiver uses (SQLite), whose earlier process's leases died with it. */
+  async clearLeases(): Promise<void> {
+    await this.db.run('DELETE FROM dump_leases');
+  }
+
   async leaseHolder(dumpId: string, now = Date.now()): Promise<string | undefined> {
     const row = await this.db.get<{ owner: string }>('SELECT owner FROM dump_leases WHERE dump_id = ? AND expires_at >= ?', [dumpId, now]);
     return row?.owner;

@@ -121,6 +121,8 @@ program.command('serve')
   .option('--webhook-secret-file <file>', 'sign notices: X-Kdump-Signature: sha256=HMAC(secret, body)')
   .option('--webhook-token-file <file>', 'send Authorization: Bearer TOKEN with notices')
   .option('--public-url <url>', 'how operators reach this receiver, for links in notices', 'http://localhost:7342')
+  .option('--receiver-id <name>', 'this receiver\'s name among those sharing a --catalog (default HOST:PID:RANDOM)')
+  .option('--lease-ttl <s>', 'seconds a receiver\'s claim on a dump outlives its last renewal; then another receiver may resume it', positiveInt('--lease-ttl'), 30)
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (opts) => {
     const logger = pino({ level: opts.logLevel, base: { service: 'kdump-receiver' } });
@@ -133,6 +135,8 @@ program.command('serve')
     const receiver = await startReceiver({
       dataDir: path.resolve(opts.dataDir),
       catalogUrl: opts.catalog,
+      receiverId: opts.receiverId,
+      leaseTtlMs: opts.leaseTtl * 1000,
       tcp: off(opts.tcp),
       http: off(opts.http),
       pageCodec: opts.pageCodec,

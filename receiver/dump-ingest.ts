@@ -7,7 +7,7 @@
 import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { requireSpace } from './disk-space.js';
-import { corrupt, protocolError } from '../shared/errors.js';
+import { corrupt, ErrorCode, NetdumpError, protocolError } from '../shared/errors.js';
 import { lz4DecompressExact } from '../shared/codec/lz4.js';
 import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, payloadChecksum } from '../shared/protocol/digest.js';
 import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../shared/protocol/messages.js';
@@ -121,8 +121,16 @@ export class DumpIngest {
     };
   }
 
+  private leaseLost?: string;
+
+  /** Another receiver owns the dump now: refuse further chunks (the sender reconnects, and lands on the owner). */
+  loseLease(why: string): void {
+    this.leaseLost = why;
+  }
+
   /** Verifies and stores one chunk. Returns true when a checkpoint is due (the caller then starts one and ACKs when it lands). */
   async acceptChunk(chunk: ChunkMessage, frameBytes: number): Promise<boolean> {
+    if (this.leaseLost) throw new NetdumpError(ErrorCode.UNAVAILABLE, this.leaseLost, { dump: this.dumpId });
     const where = { dump: this.dumpId, seq: chunk.seq };
     if (chunk.seq !== this.nextSeq) {
       throw protocolError(`chunk ${chunk.seq} out of order: expected chunk ${this.nextSeq} of dump ${this.dumpId}`, where);

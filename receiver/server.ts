@@ -2,7 +2,9 @@
  * The receiver process: TCP listener, HTTP listener with the WebSocket
  * upgrade at /upload, the catalog and the registry of uploads in flight.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -31,6 +33,10 @@ export interface ReceiverConfig {
   dataDir: string;
   /** The catalog: a postgres:// URL several receivers share; default DATA_DIR/index.db (SQLite). */
   catalogUrl?: string;
+  /** This receiver's name among those sharing a catalog (default host:pid:random). */
+  receiverId?: string;
+  /** How long a receiver's claim on a dump outlives its last renewal (default 30 s): a dead receiver's uploads move on after this. */
+  leaseTtlMs?: number;
   /** host:port; port 0 picks a free one. Undefined: no TCP listener. */
   tcp?: string;
   http?: string;
@@ -64,6 +70,10 @@ export interface RunningReceiver {
   close(): Promise<void>;
 }
 
+function defaultReceiverId(): string {
+  return `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
 export function parseListenAddress(text: string): { host: string; port: number } {
   const match = /^(.*):(\d+)$/.exec(text);
   if (!match) throw new Error(`listen address ${JSON.stringify(text)} is not HOST:PORT`);
@@ -95,7 +105,10 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     { maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes, maxUploads: config.maxUploads, minFreeBytes: config.minFreeBytes },
     { everyChunks: config.checkpointChunks, minFreeBytes: config.minFreeBytes },
     { open: config.open },
+    { owner: config.receiverId ?? defaultReceiverId(), ttlMs: config.leaseTtlMs ?? 30_000 },
   );
+  // A SQLite catalog is this receiver's alone: leases an earlier process held died with it.
+  if (catalog.dialect === 'sqlite') await catalog.clearLeases();
   if (config.open) {
     log.warn('open mode: any host can upload dumps without a token; use only on a trusted lab network');
   } else if (!(await catalog.hostTokens.list()).some((t) => t.revokedAt === null)) {
@@ -228,6 +241,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     // Each session checkpoints its dump before the catalog goes away.
     await Promise.all([...sessions].map((session) => session.release()));
     await Promise.all(closed);
+    registry.stop();
     await triage.stop();
     await retention?.stop();
     await webhook?.stop(5_000);

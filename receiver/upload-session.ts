@@ -127,7 +127,7 @@ export class UploadSession {
         }
         this.ingest = undefined;
         this.metrics?.dumpsStored.inc();
-        this.registry.completed(ingest);
+        await this.registry.completed(ingest);
         this.log.info({ dump: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes }, 'dump stored');
         await this.send({ type: 'done', dumpId: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes });
         this.finishConnection();

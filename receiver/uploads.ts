@@ -17,6 +17,12 @@ import { requireSpace } from './disk-space.js';
 
 export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };
 
+/** Who this receiver is among those sharing a catalog, and how long its claim on a dump lasts unrenewed. */
+export interface LeasePolicy {
+  owner: string;
+  ttlMs: number;
+}
+
 export interface AuthPolicy {
   /** Lab mode: any host may upload without a token. */
   open: boolean;
@@ -57,7 +63,27 @@ export class UploadRegistry {
     private readonly limits: ReceiverLimits,
     private readonly policy: CheckpointPolicy,
     private readonly auth: AuthPolicy,
-  ) {}
+    private readonly lease: LeasePolicy = { owner: 'local', ttlMs: 30_000 },
+  ) {
+    // Renewed well before expiry: a receiver that stops renewing (dead, partitioned) loses its dumps to the others.
+    this.renewal = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(lease.ttlMs / 3)));
+    this.renewal.unref();
+  }
+
+  private readonly renewal: NodeJS.Timeout;
+
+  private async renewLeases(): Promise<void> {
+    for (const [dumpId, attachment] of this.attached) {
+      if (!attachment.ingest) continue;
+      const kept = await this.catalog.acquireLease(dumpId, this.lease.owner, this.lease.ttlMs).catch(() => true);
+      // Another receiver took the dump after our lease lapsed: stop writing; the sender reconnects to whoever holds it.
+      if (!kept) attachment.ingest.loseLease(`receiver ${this.lease.owner} lost its lease on dump ${dumpId}`);
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.renewal);
+  }
 
   get activeCount(): number {
     return this.attached.size;
@@ -109,6 +135,10 @@ export class UploadRegistry {
       return { kind: 'ingest', ingest };
     };
     try {
+      if (!(await this.catalog.acquireLease(dumpId, this.lease.owner, this.lease.ttlMs))) {
+        const holder = await this.catalog.leaseHolder(dumpId);
+        throw new NetdumpError(ErrorCode.UNAVAILABLE, `dump ${dumpId} is being received by receiver ${holder ?? '(another)'}`, { dump: dumpId });
+      }
       const record = await this.catalog.get(dumpId);
       if (record?.status !== 'complete') {
         const worstCase = accepted.spec.pageSize * (accepted.plan.totalPages + 2) + accepted.plan.totalPages * 24;
@@ -125,6 +155,7 @@ export class UploadRegistry {
           throw badInput(`dump ${dumpId} is stored already (sent in chunks of ${record.chunkPages} pages, not ${hello.chunkPages})`, { dump: dumpId });
         }
         this.attached.delete(dumpId);
+        await this.catalog.releaseLease(dumpId, this.lease.owner);
         return { kind: 'complete', record, totalChunks: accepted.plan.totalChunks };
       }
       if (record?.status === 'receiving' && record.nextSeq > 0 && record.chunkPages === hello.chunkPages) {
@@ -170,6 +201,7 @@ export class UploadRegistry {
       return attach(await DumpIngest.start(accepted, paths, this.catalog, this.policy));
     } catch (error) {
       this.attached.delete(dumpId);
+      await this.catalog.releaseLease(dumpId, this.lease.owner).catch(() => {});
       throw error;
     }
   }
@@ -186,11 +218,13 @@ export class UploadRegistry {
       if (failure?.final) await this.catalog.markFailed(ingest.dumpId, `${failure.error.code}: ${failure.error.message}`);
     } finally {
       this.attached.delete(ingest.dumpId);
+      await this.catalog.releaseLease(ingest.dumpId, this.lease.owner).catch(() => {});
     }
   }
 
-  completed(ingest: DumpIngest): void {
+  async completed(ingest: DumpIngest): Promise<void> {
     this.attached.delete(ingest.dumpId);
+    await this.catalog.releaseLease(ingest.dumpId, this.lease.owner).catch(() => {});
     this.onStored(ingest.dumpId);
   }
 }

@@ -18,6 +18,8 @@
 #   chromium           headless browser for the web UI tests (test/browser)
 #   gdb                reads the ELF export of stored dumps (test/real)
 #   postgresql         PostgreSQL 15 for the catalog tests (scripts/postgres.sh runs throwaway clusters)
+#   haproxy            the load balancer in front of two receivers (test/engines/multi-receiver.test.ts)
+#   swift-proxy swift-account swift-container swift-object memcached  OpenStack Swift with its S3 API for the object-storage tests (scripts/object-store.sh runs throwaway stores)
 #
 # The debug vmlinux (linux-image-KVER-dbg, ~860 MB .deb) is NOT installed here:
 # test/fixtures/ensure-fixtures.sh downloads it and keeps only the vmlinux.
@@ -29,6 +31,8 @@ PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
   postgresql
+  swift-proxy swift-account swift-container swift-object memcached
+  haproxy
 )
 # shellcheck disable=SC2206
 PACKAGES+=(${EXTRA_PACKAGES:-})
