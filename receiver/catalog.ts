@@ -476,6 +476,11 @@ export class Catalog {
     return row?.owner;
   }
 
+  /** Throws (UNAVAILABLE for PostgreSQL) when the database does not answer. */
+  async ping(): Promise<void> {
+    await this.db.get('SELECT 1 AS ok');
+  }
+
   async close(): Promise<void> {
     await this.db.close();
   }

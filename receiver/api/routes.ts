@@ -15,6 +15,7 @@ import type { UploadRegistry } from '../uploads.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { pathsFor } from '../../shared/dump-folders.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
+import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { planStoredDumpExport, streamElfCore } from '../../shared/kdump/elf-export.js';
 import { ApiError, badRequest, conflict, notFound, sendApiError, sendJson } from './api-error.js';
 import { authenticate, clearedSessionCookie, requireAdmin, sessionCookie, type AuthPolicy, type Operator } from './operator-auth.js';
@@ -280,7 +281,14 @@ export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, r
     const method = req.method ?? 'GET';
     const pathname = url.pathname;
     if (pathname === '/healthz') {
+      // Liveness: the process answers. Restarting it would not bring a lost database back.
       sendJson(res, 200, { ok: true, uploads: deps.registry.activeCount });
+      return;
+    }
+    if (pathname === '/readyz') {
+      // Readiness: new uploads can be taken (the catalog answers); a load balancer sends them elsewhere meanwhile.
+      const problem = await deps.catalog.ping().then(() => undefined, (error: Error) => error.message);
+      sendJson(res, problem ? 503 : 200, { ready: !problem, catalog: problem ?? 'ok', uploads: deps.registry.activeCount });
       return;
     }
     if (pathname === '/metrics') {
@@ -319,6 +327,11 @@ export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, r
         return;
       }
       if ((error as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away mid-download
+      if (error instanceof NetdumpError && error.code === ErrorCode.UNAVAILABLE) {
+        // The catalog database is away: say so, and that it is worth retrying.
+        sendApiError(res, new ApiError('UNAVAILABLE', error.message, { 'retry-after': '5' }));
+        return;
+      }
       const requestId = randomUUID();
       deps.logger.error({ err: error, requestId, method: req.method, url: req.url }, 'HTTP request failed');
       sendApiError(res, new ApiError('INTERNAL', `internal error (request id ${requestId}; the receiver's log has the details)`));

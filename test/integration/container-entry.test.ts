@@ -500,10 +500,10 @@ describe('compose.yaml, the Kubernetes manifest and the systemd unit agree with 
     expect([...named.values()].sort()).toEqual([...image.exposed].sort());
     const servicePorts = [...kube.matchAll(/^\s*port:\s*(\d+)\s*$/gm)].map((m) => Number(m[1]));
     expect(new Set(servicePorts)).toEqual(new Set(image.exposed));
-    const probes = [...kube.matchAll(/^\s*(startupProbe|livenessProbe|readinessProbe):\s*\n\s*httpGet:\s*\n\s*path:\s*(\S+)\s*\n\s*port:\s*(\S+)/gm)];
+    const probes = [...kube.matchAll(/^\s*(startupProbe|livenessProbe|readinessProbe):\s*\n(?:\s*#.*\n)?\s*httpGet:\s*\n\s*path:\s*(\S+)\s*\n\s*port:\s*(\S+)/gm)];
     expect(probes.map((p) => p[1]).sort()).toEqual(['livenessProbe', 'readinessProbe', 'startupProbe']);
-    for (const [, , probePath, port] of probes) {
-      expect(probePath).toBe('/healthz');
+    for (const [, probe, probePath, port] of probes) {
+      expect(probePath).toBe(probe === 'readinessProbe' ? '/readyz' : '/healthz');
       expect(named.get(port) ?? Number(port)).toBe(healthPort);
     }
   });
