@@ -19,6 +19,7 @@
 #   gdb                reads the ELF export of stored dumps (test/real)
 #   postgresql         PostgreSQL 15 for the catalog tests (scripts/postgres.sh runs throwaway clusters)
 #   haproxy            the load balancer in front of two receivers (test/engines/multi-receiver.test.ts)
+#   python3-yaml       parses the deployment files in test/integration/deploy-fleet.test.ts
 #   swift-proxy swift-account swift-container swift-object memcached  OpenStack Swift with its S3 API for the object-storage tests (scripts/object-store.sh runs throwaway stores)
 #
 # The debug vmlinux (linux-image-KVER-dbg, ~860 MB .deb) is NOT installed here:
@@ -32,7 +33,7 @@ PACKAGES=(
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
   postgresql
   swift-proxy swift-account swift-container swift-object memcached
-  haproxy
+  haproxy python3-yaml
 )
 # shellcheck disable=SC2206
 PACKAGES+=(${EXTRA_PACKAGES:-})
