@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, type TestContext } from 'vitest';
+import { useEngine, type EngineHandle } from './engine-handle.js';
 import { ROOT, run } from './cli.js';
 import { freePort } from './ports.js';
 
@@ -109,35 +109,9 @@ export async function stopObjectStore(server: ObjectStoreServer): Promise<void> 
   await rm(server.dir, { recursive: true, force: true });
 }
 
-export interface ObjectStoreHandle {
-  /** The running store (after beforeAll), or undefined when none could be started. */
-  readonly server: ObjectStoreServer | undefined;
-  /** Why there is no server, naming what lifts the skip. */
-  readonly reason: string | undefined;
-  /** In a test: the server, or skips the test with the reason. */
-  require(ctx: TestContext): ObjectStoreServer;
-}
+export type ObjectStoreHandle = EngineHandle<ObjectStoreServer>;
 
-/** Registers beforeAll/afterAll hooks that start and stop a store of this file's own. */
+/** Registers beforeAll/afterAll hooks that start and stop a object store of this file's own. */
 export function useObjectStore(): ObjectStoreHandle {
-  let server: ObjectStoreServer | undefined;
-  let reason: string | undefined = 'object store not started yet (useObjectStore() is read in beforeAll and tests only)';
-  beforeAll(async () => {
-    const started = await startObjectStore();
-    server = started.server;
-    reason = started.reason;
-    if (reason && process.env[REQUIRE_ENV] === '1') throw new Error(`${reason} (${REQUIRE_ENV}=1 makes this a failure, not a skip)`);
-  }, START_TIMEOUT_MS + 10_000);
-  afterAll(async () => {
-    if (server) await stopObjectStore(server);
-    server = undefined;
-  }, 120_000);
-  return {
-    get server() { return server; },
-    get reason() { return server ? undefined : reason; },
-    require(ctx) {
-      if (!server) ctx.skip(reason);
-      return server!;
-    },
-  };
+  return useEngine({ name: 'object store', start: startObjectStore, stop: stopObjectStore, requireEnv: REQUIRE_ENV, startTimeoutMs: START_TIMEOUT_MS });
 }

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, type TestContext } from 'vitest';
+import { useEngine, type EngineHandle } from './engine-handle.js';
 import { ROOT, run } from './cli.js';
 import { freePort } from './ports.js';
 
@@ -109,37 +110,11 @@ export async function stopPostgres(server: PostgresServer): Promise<void> {
   await rm(server.dir, { recursive: true, force: true });
 }
 
-export interface PostgresHandle {
-  /** The running cluster (after beforeAll), or undefined when none could be started. */
-  readonly server: PostgresServer | undefined;
-  /** Why there is no server, naming what lifts the skip. */
-  readonly reason: string | undefined;
-  /** In a test: the server, or skips the test with the reason. */
-  require(ctx: TestContext): PostgresServer;
-}
+export type PostgresHandle = EngineHandle<PostgresServer>;
 
-/** Registers beforeAll/afterAll hooks that start and stop a cluster of this file's own. */
+/** Registers beforeAll/afterAll hooks that start and stop a PostgreSQL of this file's own. */
 export function usePostgres(): PostgresHandle {
-  let server: PostgresServer | undefined;
-  let reason: string | undefined = 'PostgreSQL not started yet (usePostgres() is read in beforeAll and tests only)';
-  beforeAll(async () => {
-    const started = await startPostgres();
-    server = started.server;
-    reason = started.reason;
-    if (reason && process.env[REQUIRE_ENV] === '1') throw new Error(`${reason} (${REQUIRE_ENV}=1 makes this a failure, not a skip)`);
-  }, START_TIMEOUT_MS + 10_000);
-  afterAll(async () => {
-    if (server) await stopPostgres(server);
-    server = undefined;
-  }, 120_000);
-  return {
-    get server() { return server; },
-    get reason() { return server ? undefined : reason; },
-    require(ctx) {
-      if (!server) ctx.skip(reason);
-      return server!;
-    },
-  };
+  return useEngine({ name: 'PostgreSQL', start: startPostgres, stop: stopPostgres, requireEnv: REQUIRE_ENV, startTimeoutMs: START_TIMEOUT_MS });
 }
 
 /** A database of its own on a test cluster. */
