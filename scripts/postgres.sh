@@ -40,23 +40,9 @@ fail() {
 trap 'fail "command failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
 say() { echo "postgres.sh: $*" >&2; }
 
-usage() {
-  echo "usage: $0 start DIR PORT | stop DIR" >&2
-  exit 2
-}
-
-[ $# -ge 2 ] || usage
-CMD=$1
-DIR=$2
-case "$CMD" in
-  start) [ $# -eq 3 ] || usage; PORT=$3
-         if ! [[ "$PORT" =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
-           fail "PORT must be 1-65535, got '$PORT'"
-         fi;;
-  stop)  [ $# -eq 2 ] || usage;;
-  *) usage;;
-esac
-case "$DIR" in /*) ;; *) DIR="$PWD/$DIR";; esac
+# shellcheck source=lib/engine-args.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/engine-args.sh"
+parse_engine_args "$@"
 DATA="$DIR/data"
 SOCK="$DIR/sock"
 LOG="$DIR/postgres.log"
