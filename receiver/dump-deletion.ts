@@ -10,12 +10,12 @@ export async function deleteDumpNow(
   record: DumpRecord,
   deps: { dataDir: string; catalog: RetentionCatalog; uploads: Required<UploadGuard> },
 ): Promise<void> {
-  const release = deps.uploads.hold(record.dumpId);
+  const release = await deps.uploads.hold(record.dumpId);
   if (!release) throw conflict(`dump ${record.dumpId} is being received now; delete it once its upload has ended`);
   try {
     await deleteDumpFiles(deps.dataDir, record);
     await deps.catalog.delete(record.dumpId);
   } finally {
-    release();
+    await release();
   }
 }

@@ -39,8 +39,10 @@ export interface UploadGuard {
    * and keeps any from claiming it until the returned release is called;
    * undefined when one has it. Without it, a sender resuming an abandoned
    * dump in the instant between the check and the deletion loses its upload.
+   * With receivers sharing a catalog it also takes the dump's lease, so no
+   * other receiver attaches to it meanwhile either.
    */
-  hold?(dumpId: string): (() => void) | undefined;
+  hold?(dumpId: string): Promise<(() => Promise<void>) | undefined>;
 }
 
 export interface RetentionDeps {
@@ -149,9 +151,9 @@ export async function applyRetention(plan: { deletions: readonly PlannedDeletion
   const log = deps.logger;
   for (const deletion of plan.deletions) {
     const { dumpId } = deletion;
-    let release: (() => void) | undefined;
+    let release: (() => Promise<void>) | undefined;
     if (deps.uploads.hold) {
-      release = deps.uploads.hold(dumpId);
+      release = await deps.uploads.hold(dumpId);
       if (!release) { outcome.skipped.push({ deletion, why: 'attached' }); continue; }
     } else if (deps.uploads.isAttached(dumpId)) {
       outcome.skipped.push({ deletion, why: 'attached' });
@@ -175,7 +177,7 @@ export async function applyRetention(plan: { deletions: readonly PlannedDeletion
       outcome.failed.push({ deletion, code: failure.code, message: failure.message });
       log.error({ dump: dumpId, path: deletion.path, code: failure.code, err: failure.message }, 'retention could not delete dump');
     } finally {
-      release?.();
+      await release?.();
     }
   }
   for (const { deletion, why } of outcome.skipped) log.info({ dump: deletion.dumpId, reason: deletion.reason, why }, 'retention skipped dump');

@@ -98,10 +98,18 @@ export class UploadRegistry {
    * it now, else the function that lets them at it again. A sender arriving
    * meanwhile is told to retry (UNAVAILABLE), and finds the dump gone.
    */
-  hold(dumpId: string): (() => void) | undefined {
+  async hold(dumpId: string): Promise<(() => Promise<void>) | undefined> {
     if (this.attached.has(dumpId)) return undefined;
     this.attached.set(dumpId, { hostId: '', peer: 'deletion', attachedAt: Date.now() });
-    return () => { this.attached.delete(dumpId); };
+    // Receivers sharing the catalog: one of them may be receiving it. Its lease says so.
+    if (!(await this.catalog.acquireLease(dumpId, this.lease.owner, this.lease.ttlMs).catch(() => false))) {
+      this.attached.delete(dumpId);
+      return undefined;
+    }
+    return async () => {
+      this.attached.delete(dumpId);
+      await this.catalog.releaseLease(dumpId, this.lease.owner).catch(() => {});
+    };
   }
 
   inFlight(): UploadInFlight[] {

@@ -136,10 +136,10 @@ describe('applyRetention', () => {
     const released: string[] = [];
     const guard: UploadGuard = {
       isAttached: () => { throw new Error('hold() is there: isAttached() must not be needed'); },
-      hold: (id) => {
+      hold: async (id) => {
         if (id === busy.dumpId) return undefined;
         held.push(id);
-        return () => released.push(id);
+        return async () => { released.push(id); };
       },
     };
     catalog.onDelete = (id) => expect(released).not.toContain(id);
