@@ -33,6 +33,11 @@ function startReceiver(args: string[]): Promise<{ child: ChildProcess; log: () =
       if (out.includes('kdump-receiver ready')) { clearInterval(ready); resolve({ child, log: () => out }); }
     }, 20);
     child.once('exit', (code) => { clearInterval(ready); reject(new Error(`receiver exited ${code} before it was ready: ${out}`)); });
+    setTimeout(() => {
+      clearInterval(ready);
+      child.kill('SIGKILL');
+      reject(new Error(`receiver not ready within 30 s: ${out}`));
+    }, 30_000).unref();
   });
 }
 
@@ -65,6 +70,7 @@ describe.skipIf(!havePostgres || !haveHaproxy)(
       cleanup.push(() => rm(cleanDir, { recursive: true, force: true }));
       const cleanPort = await freePort();
       const clean = await startReceiver(['--data-dir', cleanDir, '--tcp', `127.0.0.1:${cleanPort}`]);
+      cleanup.push(async () => { clean.child.kill('SIGKILL'); });
       const cleanRun = await runSender(sendArgs(cleanPort, 'fleet-host'));
       clean.child.kill('SIGTERM');
       expect(cleanRun.code, cleanRun.stderr).toBe(ExitCode.STORED);
@@ -75,9 +81,14 @@ describe.skipIf(!havePostgres || !haveHaproxy)(
       const shared = await mkdtemp(path.join(tmpdir(), 'multi-shared-'));
       cleanup.push(() => rm(shared, { recursive: true, force: true }));
       const ports = [await freePort(), await freePort()];
-      const receivers = await Promise.all(ports.map((port, i) => startReceiver(['--data-dir', shared, '--catalog', database.url,
-        '--tcp', `127.0.0.1:${port}`, '--receiver-id', `rx-${i}`, '--lease-ttl', '2'])));
-      cleanup.push(async () => { for (const r of receivers) r.child.kill('SIGKILL'); });
+      const receivers: Array<Awaited<ReturnType<typeof startReceiver>>> = [];
+      for (const [i, port] of ports.entries()) {
+        // One at a time, each stopped at the end even if the next fails to start.
+        const receiver = await startReceiver(['--data-dir', shared, '--catalog', database.url,
+          '--tcp', `127.0.0.1:${port}`, '--receiver-id', `rx-${i}`, '--lease-ttl', '2']);
+        receivers.push(receiver);
+        cleanup.push(async () => { receiver.child.kill('SIGKILL'); });
+      }
       const balancer = await startHaproxy(ports);
       cleanup.push(() => balancer.stop());
       const catalog = await Catalog.open(database.url);
