@@ -6,11 +6,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog, type DumpRecord, type TriageRecord } from '../../receiver/catalog.js';
 import { ErrorCode } from '../../shared/errors.js';
-import { createDatabase, POSTGRES_SKIP_HINT, usePostgres } from '../helpers/postgres.js';
+import { createDatabase, POSTGRES_SKIP_HINT, usePostgres, havePostgres } from '../helpers/postgres.js';
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -204,7 +203,6 @@ catalogSuite('SQLite', () => Catalog.open(path.join(sqliteDir, 'index.db')));
 
 const postgres = usePostgres();
 let databaseUrl: string | undefined;
-const havePostgres = existsSync('/usr/lib/postgresql/15/bin/initdb');
 catalogSuite('PostgreSQL', async () => {
   // Installed but not startable is a failure, not a skip: say why.
   if (!postgres.server) throw new Error(`PostgreSQL did not start: ${postgres.reason}`);

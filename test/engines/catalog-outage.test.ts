@@ -4,18 +4,16 @@
  * the API and /readyz say 503 with the reason, /healthz stays up, and once
  * the database returns the same receiver takes uploads again by itself.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { parseServerUrl } from '../../sender/transport.js';
 import { upload, type UploadOptions } from '../../sender/upload.js';
 import { run } from '../helpers/cli.js';
 import { defaultVmcoreinfo, sampleX86Loads } from '../helpers/elf-core-builder.js';
-import { createDatabase, POSTGRES_SCRIPT, POSTGRES_SKIP_HINT, usePostgres, type TestDatabase } from '../helpers/postgres.js';
+import { createDatabase, POSTGRES_SCRIPT, POSTGRES_SKIP_HINT, usePostgres, type TestDatabase, havePostgres } from '../helpers/postgres.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 
-const havePostgres = existsSync('/usr/lib/postgresql/15/bin/initdb');
 
 describe.skipIf(!havePostgres)(`a receiver whose PostgreSQL catalog goes away and returns${havePostgres ? '' : ` (skipped: ${POSTGRES_SKIP_HINT})`}`, () => {
   const postgres = usePostgres();

@@ -17,10 +17,9 @@ import { RECEIVER_CLI, runSender } from '../helpers/cli.js';
 import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
 import { haveHaproxy, startHaproxy } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/ports.js';
-import { createDatabase, POSTGRES_SKIP_HINT, usePostgres } from '../helpers/postgres.js';
+import { createDatabase, POSTGRES_SKIP_HINT, usePostgres, havePostgres } from '../helpers/postgres.js';
 import { existsSync } from 'node:fs';
 
-const havePostgres = existsSync('/usr/lib/postgresql/15/bin/initdb');
 
 function startReceiver(args: string[]): Promise<{ child: ChildProcess; log: () => string }> {
   const child = spawn(process.execPath, [RECEIVER_CLI, 'serve', '--open', '--http', 'off', '--checkpoint-chunks', '4',

@@ -14,13 +14,9 @@
  *   const store = useObjectStore();
  *   it('...', async (ctx) => { const s3 = store.require(ctx); ... s3.endpoint ... });
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { useEngine, type EngineHandle } from './engine-handle.js';
-import { ROOT, run } from './cli.js';
-import { freePort } from './ports.js';
+import { startScriptEngine, stopScriptEngine, useEngine, type EngineHandle, type EngineStart, type ScriptEngine } from './engine-handle.js';
+import { ROOT } from './cli.js';
 
 export const OBJECT_STORE_SCRIPT = path.join(ROOT, 'scripts/object-store.sh');
 
@@ -47,66 +43,30 @@ export interface ObjectStoreServer {
   startMs: number;
 }
 
-export type ObjectStoreStart = { server: ObjectStoreServer; reason?: undefined } | { server?: undefined; reason: string };
+export type ObjectStoreStart = EngineStart<ObjectStoreServer>;
 
 const START_TIMEOUT_MS = 590_000; // a first apt-get install takes a minute or more
-const running = new Set<string>();
 
-// A worker that exits without afterAll (crash, kill) still stops its stores.
-process.once('exit', () => {
-  for (const dir of running) spawnSync('bash', [OBJECT_STORE_SCRIPT, 'stop', dir], { stdio: 'ignore', timeout: 30_000 });
-});
-
-function parseEnv(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) env[m[1]] = m[2];
-  }
-  return env;
-}
+const OBJECT_STORE_ENGINE: ScriptEngine<ObjectStoreServer> = {
+  name: 'object store',
+  script: OBJECT_STORE_SCRIPT,
+  envFile: 's3.env',
+  dirPrefix: 'kdump-s3-',
+  lift: () => OBJECT_STORE_SKIP_HINT,
+  toServer: (env, { dir, port, startMs }) => ({
+    endpoint: env.S3_ENDPOINT, region: env.S3_REGION, bucket: env.S3_BUCKET,
+    accessKeyId: env.S3_ACCESS_KEY, secretAccessKey: env.S3_SECRET_KEY, port, dir, startMs,
+  }),
+};
 
 /** Starts a store; never throws for an unavailable engine (returns the reason instead). */
-export async function startObjectStore(): Promise<ObjectStoreStart> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'kdump-s3-'));
-  let stderr = '';
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = await freePort();
-    const t0 = performance.now();
-    let result;
-    try {
-      result = await run('bash', [OBJECT_STORE_SCRIPT, 'start', dir, String(port)], { timeoutMs: START_TIMEOUT_MS });
-    } catch (error) {
-      await rm(dir, { recursive: true, force: true });
-      return { reason: `object store unavailable (could not run scripts/object-store.sh: ${(error as Error).message}): ${OBJECT_STORE_SKIP_HINT}` };
-    }
-    const startMs = Math.round(performance.now() - t0);
-    stderr = result.stderr;
-    if (result.code === 0) {
-      running.add(dir);
-      const env = parseEnv(await readFile(path.join(dir, 's3.env'), 'utf8'));
-      return {
-        server: {
-          endpoint: env.S3_ENDPOINT, region: env.S3_REGION, bucket: env.S3_BUCKET,
-          accessKeyId: env.S3_ACCESS_KEY, secretAccessKey: env.S3_SECRET_KEY, port, dir, startMs,
-        },
-      };
-    }
-    // Another process took the free port between freePort() and the bind: try another.
-    if (!/Address already in use/.test(stderr)) break;
-  }
-  await run('bash', [OBJECT_STORE_SCRIPT, 'stop', dir]).catch(() => undefined);
-  await rm(dir, { recursive: true, force: true });
-  const failed = /object-store\.sh: FAILED at step: .*/.exec(stderr)?.[0] ?? (stderr.trim().split('\n').pop() || 'scripts/object-store.sh start failed');
-  return { reason: `object store unavailable (${failed}): ${OBJECT_STORE_SKIP_HINT}` };
+export function startObjectStore(): Promise<ObjectStoreStart> {
+  return startScriptEngine(OBJECT_STORE_ENGINE, START_TIMEOUT_MS);
 }
 
 /** Stops a store and removes its directory. */
-export async function stopObjectStore(server: ObjectStoreServer): Promise<void> {
-  const result = await run('bash', [OBJECT_STORE_SCRIPT, 'stop', server.dir], { timeoutMs: 90_000 });
-  running.delete(server.dir);
-  if (result.code !== 0) throw new Error(`scripts/object-store.sh stop ${server.dir} failed:\n${result.stderr}`);
-  await rm(server.dir, { recursive: true, force: true });
+export function stopObjectStore(server: ObjectStoreServer): Promise<void> {
+  return stopScriptEngine(OBJECT_STORE_SCRIPT, server.dir);
 }
 
 export type ObjectStoreHandle = EngineHandle<ObjectStoreServer>;

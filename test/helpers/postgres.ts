@@ -13,16 +13,13 @@
  *   const db = useDatabase(pg);            // optional: a fresh database for this file
  *   it('...', async (ctx) => { const url = db.require(ctx).url; ... });
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, type TestContext } from 'vitest';
-import { useEngine, type EngineHandle } from './engine-handle.js';
-import { ROOT, run } from './cli.js';
-import { freePort } from './ports.js';
+import { startScriptEngine, stopScriptEngine, useEngine, type EngineHandle, type EngineStart, type ScriptEngine } from './engine-handle.js';
+import { ROOT } from './cli.js';
 
 export const POSTGRES_SCRIPT = path.join(ROOT, 'scripts/postgres.sh');
 
@@ -47,67 +44,33 @@ export interface PostgresServer {
   startMs: number;
 }
 
-export type PostgresStart = { server: PostgresServer; reason?: undefined } | { server?: undefined; reason: string };
+export type PostgresStart = EngineStart<PostgresServer>;
 
 const START_TIMEOUT_MS = 590_000; // a first apt-get install can take minutes
-const running = new Set<string>();
 
-// A worker that exits without afterAll (crash, kill) still stops its clusters.
-process.once('exit', () => {
-  for (const dir of running) spawnSync('bash', [POSTGRES_SCRIPT, 'stop', dir], { stdio: 'ignore', timeout: 30_000 });
-});
+/** Whether Debian's PostgreSQL 15 is installed (suites that need it say so in their name when it is not). */
+export const havePostgres = existsSync('/usr/lib/postgresql/15/bin/initdb');
 
-function parseEnv(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line);
-    if (m) env[m[1]] = m[2];
-  }
-  return env;
-}
+const POSTGRES_ENGINE: ScriptEngine<PostgresServer> = {
+  name: 'PostgreSQL',
+  script: POSTGRES_SCRIPT,
+  envFile: 'pg.env',
+  dirPrefix: 'kdump-pg-',
+  lift: (failed) => (/install|could not run/.test(failed) ? POSTGRES_SKIP_HINT : 'fix that step (`bash scripts/postgres.sh start DIR PORT` reproduces it)'),
+  toServer: (env, { dir, startMs }) => ({
+    url: env.PGURL, host: '127.0.0.1', port: Number(env.PGPORT),
+    user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE, dir, startMs,
+  }),
+};
 
 /** Starts a cluster; never throws for an unavailable PostgreSQL (returns the reason instead). */
-export async function startPostgres(): Promise<PostgresStart> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'kdump-pg-'));
-  let stderr = '';
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = await freePort();
-    const t0 = performance.now();
-    let result;
-    try {
-      result = await run('bash', [POSTGRES_SCRIPT, 'start', dir, String(port)], { timeoutMs: START_TIMEOUT_MS });
-    } catch (error) {
-      await rm(dir, { recursive: true, force: true });
-      return { reason: `PostgreSQL unavailable (could not run scripts/postgres.sh: ${(error as Error).message}): ${POSTGRES_SKIP_HINT}` };
-    }
-    const startMs = Math.round(performance.now() - t0);
-    stderr = result.stderr;
-    if (result.code === 0) {
-      running.add(dir);
-      const env = parseEnv(await readFile(path.join(dir, 'pg.env'), 'utf8'));
-      return {
-        server: {
-          url: env.PGURL, host: '127.0.0.1', port: Number(env.PGPORT),
-          user: env.PGUSER, password: env.PGPASSWORD, database: env.PGDATABASE, dir, startMs,
-        },
-      };
-    }
-    // Another process took the free port between freePort() and the bind: try another.
-    if (!/Address already in use/.test(stderr)) break;
-  }
-  await run('bash', [POSTGRES_SCRIPT, 'stop', dir]).catch(() => undefined);
-  await rm(dir, { recursive: true, force: true });
-  const failed = /postgres\.sh: FAILED at step: .*/.exec(stderr)?.[0] ?? (stderr.trim().split('\n').pop() || 'scripts/postgres.sh start failed');
-  const lift = /install/.test(failed) ? POSTGRES_SKIP_HINT : 'fix that step (`bash scripts/postgres.sh start DIR PORT` reproduces it)';
-  return { reason: `PostgreSQL unavailable (${failed}): ${lift}` };
+export function startPostgres(): Promise<PostgresStart> {
+  return startScriptEngine(POSTGRES_ENGINE, START_TIMEOUT_MS);
 }
 
 /** Stops a cluster and removes its directory. */
-export async function stopPostgres(server: PostgresServer): Promise<void> {
-  const result = await run('bash', [POSTGRES_SCRIPT, 'stop', server.dir], { timeoutMs: 90_000 });
-  running.delete(server.dir);
-  if (result.code !== 0) throw new Error(`scripts/postgres.sh stop ${server.dir} failed:\n${result.stderr}`);
-  await rm(server.dir, { recursive: true, force: true });
+export function stopPostgres(server: PostgresServer): Promise<void> {
+  return stopScriptEngine(POSTGRES_SCRIPT, server.dir);
 }
 
 export type PostgresHandle = EngineHandle<PostgresServer>;
