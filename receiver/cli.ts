@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { Catalog, isPostgresUrl, type DumpRecord } from './catalog.js';
 import { startReceiver } from './server.js';
@@ -37,6 +37,11 @@ function positiveInt(name: string) {
     return n;
   };
 }
+
+/** Where every command finds the catalog: --data-dir (and its index.db), or --catalog for a shared database. */
+const dataDirOption = () => new Option('--data-dir <dir>', 'data directory').default(DEFAULTS.dataDir);
+const catalogOption = () => new Option('--catalog <url>',
+  'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)').default(DEFAULTS.catalog);
 
 /** Runs `use` on the catalog the options name, closing it after. Reading never creates a SQLite catalog. */
 async function withCatalog<T>(opts: { dataDir: string; catalog?: string }, writable: boolean, use: (catalog: Catalog) => Promise<T>): Promise<T> {
@@ -98,7 +103,7 @@ const program = new Command().name('kdump-receiver').description('Collect kernel
 program.command('serve')
   .description('receive dumps')
   .option('--data-dir <dir>', 'where dumps and index.db live', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(catalogOption())
   .option('--tcp <host:port>', 'TCP listener ("off" to disable)', DEFAULTS.tcp)
   .option('--http <host:port>', 'HTTP listener with WebSocket uploads at /upload ("off" to disable)', DEFAULTS.http)
   .option('--page-codec <name>', 'per-page compression in stored dumps: lzo, zlib or none', DEFAULTS.pageCodec)
@@ -169,8 +174,7 @@ program.command('serve')
 
 program.command('list')
   .description('list dumps, newest first')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .option('--host <id>', 'only this host')
   .option('--json', 'one JSON array')
   .action(async (opts) => {
@@ -191,8 +195,7 @@ program.command('list')
 program.command('show')
   .description('one dump in full (id or unique prefix)')
   .argument('<id>')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .option('--json', 'as JSON')
   .action(async (id: string, opts) => {
     const matches = await withCatalog(opts, false, (catalog) => catalog.find(id));
@@ -205,8 +208,7 @@ program.command('show')
 
 program.command('retention')
   .description('what the retention rules would delete now (a dry run; the running receiver applies them, or POST /api/v1/retention/run)')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .option('--keep-per-host <n>', 'keep the newest N complete dumps of each host', positiveInt('--keep-per-host'))
   .option('--max-total-bytes <n>', 'all dumps together at most N bytes', positiveInt('--max-total-bytes'))
   .option('--retention-min-free-bytes <n>', 'keep N bytes free on the disk', positiveInt('--retention-min-free-bytes'))
@@ -228,8 +230,7 @@ const token = program.command('token').description('enrol hosts: each gets an up
 token.command('add')
   .description('enrol HOST (or replace its token); prints the token once, for the host\'s --token-file')
   .argument('<host>')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .action(async (host: string, opts) => {
     process.stdout.write(`${await withCatalog(opts, true, (catalog) => catalog.hostTokens.add(host))}\n`);
   });
@@ -237,8 +238,7 @@ token.command('add')
 token.command('revoke')
   .description('revoke HOST\'s token: its uploads are refused from now on')
   .argument('<host>')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .action(async (host: string, opts) => {
     const revoked = await withCatalog(opts, true, (catalog) => catalog.hostTokens.revoke(host));
     if (!revoked) {
@@ -249,8 +249,7 @@ token.command('revoke')
 
 token.command('list')
   .description('enrolled hosts (never the tokens: only their hashes are kept)')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .option('--json', 'as JSON')
   .action(async (opts) => {
     const hosts = await withCatalog(opts, false, (catalog) => catalog.hostTokens.list());
@@ -267,8 +266,7 @@ operator.command('add')
   .description('add NAME (or replace its token); prints the token once')
   .argument('<name>')
   .option('--role <role>', 'read (see everything) or admin (also delete dumps, apply retention)', 'read')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .action(async (name: string, opts) => {
     process.stdout.write(`${await withCatalog(opts, true, (catalog) => catalog.operatorTokens.add(name, opts.role))}\n`);
   });
@@ -276,8 +274,7 @@ operator.command('add')
 operator.command('revoke')
   .description('revoke NAME\'s token')
   .argument('<name>')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .action(async (name: string, opts) => {
     const revoked = await withCatalog(opts, true, (catalog) => catalog.operatorTokens.revoke(name));
     if (!revoked) {
@@ -288,8 +285,7 @@ operator.command('revoke')
 
 operator.command('list')
   .description('operators and their roles (never the tokens: only their hashes are kept)')
-  .option('--data-dir <dir>', 'data directory', DEFAULTS.dataDir)
-  .option('--catalog <url>', 'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)', DEFAULTS.catalog)
+  .addOption(dataDirOption()).addOption(catalogOption())
   .option('--json', 'as JSON')
   .action(async (opts) => {
     const operators = await withCatalog(opts, false, (catalog) => catalog.operatorTokens.list());
