@@ -5,9 +5,8 @@
  * INCOMPLETE until finish(), so even a file that escapes its temporary name
  * is flagged by crash as partial.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { writeSync } from 'node:fs';
 import { ErrorCode, NetdumpError, toNetdumpError } from '../errors.js';
+import { FileSink, type KdumpSink } from './sink.js';
 import {
   DUMP_DH_COMPRESSED_INCOMPLETE, KDUMP_HEADER_VERSION, PAGE_DESC_SIZE,
   encodeDiskDumpHeader, encodeSubHeader, writePageDescriptor, type Utsname,
@@ -52,37 +51,43 @@ export class KdumpFileWriter {
   private readonly zeroPageOffset: number;
   private readonly descBuffer: Buffer;
   private readonly dataBuffer: Buffer;
+  /** Backpressure of the last append, when the sink returned a promise; the owner awaits it. */
+  pending: Promise<void> | undefined;
 
-  private constructor(private readonly file: FileHandle, readonly path: string, private readonly spec: KdumpFileSpec, dataEnd?: number) {
+  /**
+   * A writer over any sink. `dataEnd` resumes after page data already there;
+   * without it the caller must run writeMetadata() first. The shared zero
+   * page is the first page of data, at the sink's dataStart.
+   */
+  constructor(private readonly sink: KdumpSink, readonly path: string, private readonly spec: KdumpFileSpec, dataEnd?: number, private readonly file?: FileSink) {
     const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
     this.layout = computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable);
-    this.zeroPageOffset = this.layout.dataStart;
-    this.dataEndOffset = dataEnd ?? this.layout.dataStart + spec.pageSize;
+    if (sink.dataStart < this.layout.dataStart) throw new RangeError(`sink dataStart ${sink.dataStart} precedes the layout's ${this.layout.dataStart}`);
+    this.zeroPageOffset = sink.dataStart;
+    this.dataEndOffset = dataEnd ?? sink.dataStart + spec.pageSize;
     this.descBuffer = Buffer.alloc(spec.maxRunPages * PAGE_DESC_SIZE);
     this.dataBuffer = Buffer.alloc(spec.maxRunPages * spec.pageSize);
   }
 
-  /** Creates (truncating) the file and writes everything that precedes page data. */
+  /** Creates (truncating) a local file and writes everything that precedes page data. */
   static async create(path: string, spec: KdumpFileSpec): Promise<KdumpFileWriter> {
-    const file = await open(path, 'w+').catch((error: Error) => {
-      throw new NetdumpError(ErrorCode.INTERNAL, `cannot create ${path}: ${error.message}`, { path });
-    });
-    const writer = new KdumpFileWriter(file, path, spec);
+    const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
+    const sink = await FileSink.create(path, computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable).dataStart);
+    const writer = new KdumpFileWriter(sink, path, spec, undefined, sink);
     try {
-      await writer.writeMetadata();
+      writer.writeMetadata();
     } catch (error) {
-      await file.close().catch(() => {});
+      await sink.close();
       throw toNetdumpError(error);
     }
     return writer;
   }
 
-  /** Reopens a partly written file to continue appending after `dataEnd` (resume). */
+  /** Reopens a partly written local file to continue appending after `dataEnd` (resume). */
   static async reopen(path: string, spec: KdumpFileSpec, dataEnd: number): Promise<KdumpFileWriter> {
-    const file = await open(path, 'r+').catch((error: Error) => {
-      throw new NetdumpError(ErrorCode.INTERNAL, `cannot reopen ${path} to resume: ${error.message}`, { path });
-    });
-    return new KdumpFileWriter(file, path, spec, dataEnd);
+    const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
+    const sink = await FileSink.reopen(path, computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable).dataStart, dataEnd);
+    return new KdumpFileWriter(sink, path, spec, dataEnd, sink);
   }
 
   get dataEnd(): number {
@@ -110,9 +115,10 @@ export class KdumpFileWriter {
     });
   }
 
-  private async writeMetadata(): Promise<void> {
-    const { spec, layout, file } = this;
-    await file.write(this.headerBytes(true), 0, undefined, 0);
+  /** Writes everything that precedes page data, and the shared zero page (new dumps only). */
+  writeMetadata(): void {
+    const { spec, layout, sink } = this;
+    sink.writeFront(0, this.headerBytes(true));
     const sub = encodeSubHeader({
       physBase: spec.physBase,
       dumpLevel: spec.dumpLevel,
@@ -130,20 +136,20 @@ export class KdumpFileWriter {
       endPfn64: 0,
       maxMapnr64: spec.maxPfn,
     });
-    await file.write(sub, 0, sub.length, spec.pageSize);
-    await file.write(spec.notes, 0, spec.notes.length, layout.notesOffset);
-    await this.writeBitmap(layout.bitmapOffset, spec.presentRuns);
-    await this.writeBitmap(layout.bitmapOffset + layout.bitmapBytes, spec.dumpableRuns);
-    // The descriptor table stays a hole until pages arrive; the shared zero page follows it.
-    await file.write(Buffer.alloc(spec.pageSize), 0, spec.pageSize, this.zeroPageOffset);
+    sink.writeFront(spec.pageSize, sub);
+    sink.writeFront(layout.notesOffset, spec.notes);
+    this.writeBitmap(layout.bitmapOffset, spec.presentRuns);
+    this.writeBitmap(layout.bitmapOffset + layout.bitmapBytes, spec.dumpableRuns);
+    // The descriptor table stays a hole until pages arrive; the shared zero page starts the data.
+    this.pending = sink.append(Buffer.alloc(spec.pageSize)) ?? undefined;
   }
 
-  private async writeBitmap(offset: number, runs: readonly PfnRun[]): Promise<void> {
+  private writeBitmap(offset: number, runs: readonly PfnRun[]): void {
     const window = Buffer.alloc(Math.min(BITMAP_WINDOW_BYTES, this.layout.bitmapBytes));
     for (let at = 0; at < this.layout.bitmapBytes; at += window.length) {
       const part = window.subarray(0, Math.min(window.length, this.layout.bitmapBytes - at));
       fillBitmapWindow(part, at * 8, runs);
-      await this.file.write(part, 0, part.length, offset + at);
+      this.sink.writeFront(offset + at, part);
     }
   }
 
@@ -184,37 +190,34 @@ export class KdumpFileWriter {
       });
       dataLength += stored.length;
     }
-    try {
-      if (dataLength > 0) writeFully(this.file.fd, this.dataBuffer.subarray(0, dataLength), runStart);
-      writeFully(this.file.fd, this.descBuffer.subarray(0, pageCount * PAGE_DESC_SIZE), this.layout.descTableOffset + firstRank * PAGE_DESC_SIZE);
-    } catch (error) {
-      throw new NetdumpError(ErrorCode.INTERNAL, `cannot write ${this.path} at ${runStart}: ${(error as Error).message}`, { offset: runStart });
-    }
+    if (dataLength > 0) this.pending = this.sink.append(this.dataBuffer.subarray(0, dataLength)) ?? undefined;
+    this.sink.writeFront(this.layout.descTableOffset + firstRank * PAGE_DESC_SIZE, this.descBuffer.subarray(0, pageCount * PAGE_DESC_SIZE));
     this.dataEndOffset = runStart + dataLength;
     return { storedBytes: dataLength, zeroPages };
   }
 
-  /** Makes every page written so far durable (before acknowledging it). */
+  /** Makes every page written so far durable (before acknowledging it); local files only. */
   async sync(): Promise<void> {
-    await this.file.datasync();
+    await this.ownedFile().sync();
   }
 
-  /** Marks the header complete, flushes and closes. */
+  /** Marks the header complete. Other sinks' owners then complete the object themselves. */
+  markComplete(): void {
+    this.sink.writeFront(0, this.headerBytes(false));
+  }
+
+  /** Marks the header complete, flushes and closes a local file; returns its size. */
   async finish(): Promise<number> {
-    await this.file.write(this.headerBytes(false), 0, undefined, 0);
-    await this.file.truncate(this.dataEndOffset);
-    await this.file.sync();
-    await this.file.close();
-    return this.dataEndOffset;
+    this.markComplete();
+    return this.ownedFile().finish();
   }
 
   async close(): Promise<void> {
-    await this.file.close().catch(() => {});
+    await this.file?.close();
   }
-}
 
-function writeFully(fd: number, data: Buffer, position: number): void {
-  for (let done = 0; done < data.length;) {
-    done += writeSync(fd, data, done, data.length - done, position + done);
+  private ownedFile(): FileSink {
+    if (!this.file) throw new NetdumpError(ErrorCode.INTERNAL, 'sync/finish need a local file; the sink owner completes other sinks', { path: this.path });
+    return this.file;
   }
 }
