@@ -155,6 +155,12 @@ CREATE TABLE IF NOT EXISTS dump_groups (
   reason TEXT,
   panic_line TEXT
 );
+CREATE TABLE IF NOT EXISTS dump_chunk_crcs (
+  dump_id TEXT NOT NULL,
+  first_seq ${int} NOT NULL,
+  crcs ${dialect === 'postgres' ? 'BYTEA' : 'BLOB'} NOT NULL,
+  PRIMARY KEY (dump_id, first_seq)
+);
 CREATE TABLE IF NOT EXISTS dump_leases (
   dump_id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
@@ -303,6 +309,8 @@ export class Catalog {
     for (const [, column, type] of TRIAGE_COLUMNS) {
       if (!present.has(column)) await this.db.exec(`ALTER TABLE dumps ADD COLUMN ${column} ${type === 'INTEGER' ? int : type}`);
     }
+    // Where the storage backend's writer stands (JSON), for the receiver that resumes the upload.
+    if (!present.has('storage_state')) await this.db.exec('ALTER TABLE dumps ADD COLUMN storage_state TEXT');
     await this.db.exec('CREATE INDEX IF NOT EXISTS dumps_by_signature ON dumps (signature)');
     await this.db.exec(`CREATE INDEX IF NOT EXISTS dumps_by_time ON dumps ((${EVENT_TIME_MS}))`);
     // Covers the groups query: grouping 100,000 dumps reads this index alone (bench/catalog-queries.mjs: 384 -> 77 ms on SQLite).
@@ -318,6 +326,11 @@ export class Catalog {
   async get(dumpId: string): Promise<DumpRecord | undefined> {
     const row = await this.db.get('SELECT * FROM dumps WHERE dump_id = ?', [dumpId]);
     return row && toRecord(row);
+  }
+
+  /** Whether a dump (any status) has this path: paths name dumps uniquely. */
+  async pathInUse(relativePath: string): Promise<boolean> {
+    return (await this.db.get('SELECT 1 AS x FROM dumps WHERE path = ?', [relativePath])) !== undefined;
   }
 
   /** Looks a dump up by its full id or a unique prefix of it (as `show` takes). */
@@ -410,6 +423,7 @@ export class Catalog {
 
   async delete(dumpId: string): Promise<boolean> {
     const row = await this.db.get<{ signature: string | null }>('SELECT signature FROM dumps WHERE dump_id = ?', [dumpId]);
+    await this.db.run('DELETE FROM dump_chunk_crcs WHERE dump_id = ?', [dumpId]);
     const deleted = (await this.db.run('DELETE FROM dumps WHERE dump_id = ?', [dumpId])) > 0;
     if (row?.signature) await this.refreshGroup(row.signature);
     return deleted;
@@ -431,17 +445,65 @@ export class Catalog {
       WHERE dump_id = ?`, [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, dumpId]);
   }
 
+  /**
+   * Records a durable checkpoint: the checksums of chunks [firstSeq, p.nextSeq)
+   * (4 bytes each, little-endian), then the progress and the storage writer's
+   * state. Written in that order, so the row never points past checksums that
+   * are there; a crash between leaves extra checksums nobody reads (the next
+   * checkpoint from the same seq replaces them).
+   */
+  async saveResumePoint(dumpId: string, p: ProgressUpdate, resume: { firstSeq: number; crcs: Buffer; storageState: string }): Promise<void> {
+    if (resume.crcs.length > 0) {
+      await this.db.run(`INSERT INTO dump_chunk_crcs (dump_id, first_seq, crcs) VALUES (?, ?, ?)
+        ON CONFLICT (dump_id, first_seq) DO UPDATE SET crcs = excluded.crcs`, [dumpId, resume.firstSeq, resume.crcs]);
+    }
+    await this.db.run(`UPDATE dumps SET next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?, pages_zero = ?, pages_stored = ?,
+      storage_state = ? WHERE dump_id = ?`,
+    [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, resume.storageState, dumpId]);
+  }
+
+  /**
+   * What a receiver needs to continue an upload: the storage writer's state
+   * and the checksums of chunks [0, nextSeq). Undefined when there is no
+   * state, or the checksums do not cover nextSeq chunks (then start over).
+   */
+  async resumePoint(dumpId: string, nextSeq: number): Promise<{ storageState: string; crcs: Buffer } | undefined> {
+    const row = await this.db.get<{ storage_state: string | null }>('SELECT storage_state FROM dumps WHERE dump_id = ?', [dumpId]);
+    if (!row?.storage_state) return undefined;
+    const rows = await this.db.all<{ first_seq: number; crcs: Buffer }>(
+      'SELECT first_seq, crcs FROM dump_chunk_crcs WHERE dump_id = ? AND first_seq < ? ORDER BY first_seq', [dumpId, nextSeq]);
+    const crcs = Buffer.alloc(nextSeq * 4);
+    let covered = 0;
+    for (const r of rows) {
+      const first = Number(r.first_seq);
+      // Rows are contiguous runs; one that starts past what is covered leaves a gap.
+      if (first > covered) return undefined;
+      const bytes = Buffer.from(r.crcs).subarray(0, (nextSeq - first) * 4);
+      bytes.copy(crcs, first * 4);
+      covered = Math.max(covered, first + bytes.length / 4);
+    }
+    return covered >= nextSeq ? { storageState: row.storage_state, crcs } : undefined;
+  }
+
+  /** The storage writer state of an unfinished dump (to drop what it left in the store), if any. */
+  async storageState(dumpId: string): Promise<string | undefined> {
+    const row = await this.db.get<{ storage_state: string | null }>('SELECT storage_state FROM dumps WHERE dump_id = ?', [dumpId]);
+    return row?.storage_state ?? undefined;
+  }
+
   async markComplete(dumpId: string, p: ProgressUpdate & { finishedAt: number; digest: string }): Promise<void> {
     await this.db.run(`UPDATE dumps SET status = 'complete', failure = NULL, next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?,
-      pages_zero = ?, pages_stored = ?, finished_at = ?, duration_ms = ? - received_at, digest = ? WHERE dump_id = ?`,
+      pages_zero = ?, pages_stored = ?, finished_at = ?, duration_ms = ? - received_at, digest = ?, storage_state = NULL WHERE dump_id = ?`,
     [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, p.finishedAt, p.finishedAt, p.digest, dumpId]);
+    await this.db.run('DELETE FROM dump_chunk_crcs WHERE dump_id = ?', [dumpId]);
   }
 
   /** Starts a failed dump over: same row and folder, counters reset. */
   async restart(dumpId: string, receivedAt: number, chunkPages: number): Promise<void> {
     await this.db.run(`UPDATE dumps SET status = 'receiving', failure = NULL, finished_at = NULL, duration_ms = NULL, next_seq = 0,
-      data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ?, chunk_pages = ?
-      WHERE dump_id = ?`, [receivedAt, chunkPages, dumpId]);
+      data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ?, chunk_pages = ?,
+      storage_state = NULL WHERE dump_id = ?`, [receivedAt, chunkPages, dumpId]);
+    await this.db.run('DELETE FROM dump_chunk_crcs WHERE dump_id = ?', [dumpId]);
   }
 
   async markFailed(dumpId: string, reason: string): Promise<void> {

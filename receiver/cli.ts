@@ -104,6 +104,8 @@ program.command('serve')
   .description('receive dumps')
   .option('--data-dir <dir>', 'where dumps and index.db live', DEFAULTS.dataDir)
   .addOption(catalogOption())
+  .addOption(new Option('--storage <url>', 'where dumps go: "local" (the data directory) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&forcePathStyle=true'
+    + ' (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)').env('KDUMP_RECEIVER_STORAGE'))
   .option('--tcp <host:port>', 'TCP listener ("off" to disable)', DEFAULTS.tcp)
   .option('--http <host:port>', 'HTTP listener with WebSocket uploads at /upload ("off" to disable)', DEFAULTS.http)
   .option('--page-codec <name>', 'per-page compression in stored dumps: lzo, zlib or none', DEFAULTS.pageCodec)
@@ -140,6 +142,7 @@ program.command('serve')
     const receiver = await startReceiver({
       dataDir: path.resolve(opts.dataDir),
       catalogUrl: opts.catalog,
+      storage: opts.storage,
       receiverId: opts.receiverId,
       leaseTtlMs: opts.leaseTtl * 1000,
       tcp: off(opts.tcp),
@@ -162,7 +165,8 @@ program.command('serve')
       } : undefined,
       logger,
     });
-    logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir) }, 'kdump-receiver ready');
+    logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir), storage: receiver.storage.backend },
+      'kdump-receiver ready');
     const stop = async (signal: string) => {
       logger.info({ signal }, 'shutting down');
       await receiver.close();

@@ -4,16 +4,17 @@
  */
 import { conflict } from './api/api-error.js';
 import type { DumpRecord } from './catalog.js';
-import { deleteDumpFiles, type RetentionCatalog, type UploadGuard } from './retention.js';
+import { deleteDumpData, type RetentionCatalog, type UploadGuard } from './retention.js';
+import type { DumpStorage } from './storage/dump-storage.js';
 
 export async function deleteDumpNow(
   record: DumpRecord,
-  deps: { dataDir: string; catalog: RetentionCatalog; uploads: Required<UploadGuard> },
+  deps: { dataDir: string; storage?: DumpStorage; catalog: RetentionCatalog; uploads: Required<UploadGuard> },
 ): Promise<void> {
   const release = await deps.uploads.hold(record.dumpId);
   if (!release) throw conflict(`dump ${record.dumpId} is being received now; delete it once its upload has ended`);
   try {
-    await deleteDumpFiles(deps.dataDir, record);
+    await deleteDumpData(deps, record);
     await deps.catalog.delete(record.dumpId);
   } finally {
     await release();

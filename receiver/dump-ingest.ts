@@ -4,24 +4,40 @@
  * resume point. A chunk that fails a check is refused before anything of it
  * is written, so the sender resends it after reconnecting.
  */
-import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
 import { requireSpace } from './disk-space.js';
 import { corrupt, ErrorCode, NetdumpError, protocolError } from '../shared/errors.js';
 import { lz4DecompressExact } from '../shared/codec/lz4.js';
 import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, payloadChecksum } from '../shared/protocol/digest.js';
 import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../shared/protocol/messages.js';
 import { KdumpFileWriter } from '../shared/kdump/writer.js';
+import { computeLayout } from '../shared/kdump/layout.js';
+import { keysFor } from '../shared/dump-folders.js';
 import type { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import type { Catalog, ProgressUpdate } from './catalog.js';
 import type { AcceptedHello } from './hello.js';
-import type { DumpPaths } from '../shared/dump-folders.js';
+import type { DumpObjectPlan, DumpObjectWriter, DumpStorage, WriterState } from './storage/dump-storage.js';
 
 /** Make chunks durable and tell the sender (ACK) at least this often. */
 export interface CheckpointPolicy {
   everyChunks: number;
   /** Stop the upload (LIMIT, resumable) when writing leaves less than this free. */
   minFreeBytes: number;
+}
+
+/** Where a dump goes: a key in the receiver's storage; `localDir` when that is a local disk whose free space matters. */
+export interface DumpTarget {
+  storage: DumpStorage;
+  key: string;
+  localDir?: string;
+}
+
+/** What the storage backend must be ready to take for this dump (shared/kdump/layout.ts). */
+export function objectPlanFor(accepted: AcceptedHello): DumpObjectPlan {
+  const { spec } = accepted;
+  const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
+  const layout = computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable);
+  // Every dumpable page raw (the codec never stores a page bigger than itself) plus the shared zero page.
+  return { frontBytes: layout.dataStart, maxDataBytes: (dumpable + 1) * spec.pageSize };
 }
 
 function popcount8(byte: number): number {
@@ -43,7 +59,7 @@ export class DumpIngest {
   private pagesStored: number;
   /** Digest over chunks [0, nextSeq). */
   private readonly digest = new DumpDigestBuilder();
-  /** Checksums of chunks [durableSeq, nextSeq): what the next checkpoint appends to the resume file. */
+  /** Checksums of chunks [durableSeq, nextSeq): what the next checkpoint adds to the catalog. */
   private undurableCrcs: number[] = [];
   private readonly rawBuffer: Buffer;
   private readonly plan: ChunkPlan;
@@ -51,9 +67,9 @@ export class DumpIngest {
   private constructor(
     readonly dumpId: string,
     readonly accepted: AcceptedHello,
-    readonly paths: DumpPaths,
+    private readonly target: DumpTarget,
+    private readonly object: DumpObjectWriter,
     private readonly writer: KdumpFileWriter,
-    private readonly checksumFile: FileHandle,
     private readonly catalog: Catalog,
     private readonly policy: CheckpointPolicy,
     resume: { nextSeq: number; storedCrcs: Buffer; progress?: ProgressUpdate },
@@ -70,35 +86,54 @@ export class DumpIngest {
     this.rawBuffer = Buffer.alloc(accepted.spec.maxRunPages * accepted.spec.pageSize);
   }
 
-  static async start(accepted: AcceptedHello, paths: DumpPaths, catalog: Catalog, policy: CheckpointPolicy): Promise<DumpIngest> {
-    const writer = await KdumpFileWriter.create(paths.incomplete, accepted.spec);
-    const checksumFile = await open(paths.checksums, 'w+');
-    return new DumpIngest(accepted.hello.dumpId, accepted, paths, writer, checksumFile, catalog, policy, {
-      nextSeq: 0,
-      storedCrcs: Buffer.alloc(0),
+  static async start(accepted: AcceptedHello, target: DumpTarget, catalog: Catalog, policy: CheckpointPolicy): Promise<DumpIngest> {
+    const object = await target.storage.createWriter(target.key, objectPlanFor(accepted));
+    try {
+      const writer = new KdumpFileWriter(object, target.key, accepted.spec);
+      writer.writeMetadata();
+      await writer.pending;
+      return new DumpIngest(accepted.hello.dumpId, accepted, target, object, writer, catalog, policy, {
+        nextSeq: 0,
+        storedCrcs: Buffer.alloc(0),
+      });
+    } catch (error) {
+      await object.abort().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Picks up a dump where its last durable checkpoint left it: this process's
+   * earlier connection, an earlier process, or another receiver sharing the
+   * catalog and storage. Throws CORRUPT when the resume point is missing or
+   * does not fit the store (the caller starts the dump over).
+   */
+  static async resume(
+    accepted: AcceptedHello, target: DumpTarget, catalog: Catalog, policy: CheckpointPolicy, progress: ProgressUpdate,
+  ): Promise<DumpIngest> {
+    const dumpId = accepted.hello.dumpId;
+    const point = await catalog.resumePoint(dumpId, progress.nextSeq);
+    if (!point) throw corrupt(`dump ${dumpId} has no complete resume point for ${progress.nextSeq} chunks`, { dump: dumpId });
+    let state: WriterState;
+    try {
+      state = JSON.parse(point.storageState) as WriterState;
+    } catch {
+      throw corrupt(`resume state of dump ${dumpId} is not JSON`, { dump: dumpId });
+    }
+    if (state.dataEnd !== progress.dataEnd) {
+      throw corrupt(`resume state of dump ${dumpId} says data ends at ${state.dataEnd}, its progress ${progress.dataEnd}`, { dump: dumpId });
+    }
+    const object = await target.storage.resumeWriter(target.key, objectPlanFor(accepted), state);
+    return new DumpIngest(dumpId, accepted, target, object, new KdumpFileWriter(object, target.key, accepted.spec, state.dataEnd), catalog, policy, {
+      nextSeq: progress.nextSeq,
+      storedCrcs: point.crcs,
+      progress,
     });
   }
 
-  /** Picks up a dump a previous receiver process left at its last durable checkpoint. */
-  static async resume(
-    accepted: AcceptedHello, paths: DumpPaths, catalog: Catalog, policy: CheckpointPolicy, progress: ProgressUpdate,
-  ): Promise<DumpIngest> {
-    const checksumFile = await open(paths.checksums, 'r+');
-    const bytes = Buffer.alloc(progress.nextSeq * 4);
-    const { bytesRead } = await checksumFile.read(bytes, 0, bytes.length, 0);
-    if (bytesRead !== bytes.length) {
-      await checksumFile.close();
-      throw corrupt(`resume state of dump ${accepted.hello.dumpId} is damaged: ${bytesRead} of ${bytes.length} checksum bytes`);
-    }
-    const writer = await KdumpFileWriter.reopen(paths.incomplete, accepted.spec, progress.dataEnd).catch(async (error) => {
-      await checksumFile.close();
-      throw error;
-    });
-    return new DumpIngest(accepted.hello.dumpId, accepted, paths, writer, checksumFile, catalog, policy, {
-      nextSeq: progress.nextSeq,
-      storedCrcs: bytes,
-      progress,
-    });
+  /** The dump's key in storage (its path under the data directory, locally). */
+  get key(): string {
+    return this.target.key;
   }
 
   get totalChunks(): number {
@@ -170,6 +205,12 @@ export class DumpIngest {
     if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
 
     const result = this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
+    // Backpressure from storage (an S3 part going up); its failure fails this chunk, which is not counted.
+    if (this.writer.pending) {
+      const pending = this.writer.pending;
+      this.writer.pending = undefined;
+      await pending;
+    }
     this.digest.add(crc);
     this.undurableCrcs.push(crc);
     this.nextSeq++;
@@ -197,12 +238,11 @@ export class DumpIngest {
       const crcs = this.undurableCrcs.slice(0, upTo - from);
       const bytes = Buffer.alloc(crcs.length * 4);
       crcs.forEach((crc, i) => bytes.writeUInt32LE(crc, i * 4));
-      await this.checksumFile.write(bytes, 0, bytes.length, from * 4);
-      await Promise.all([this.writer.sync(), this.checksumFile.datasync()]);
-      await requireSpace(path.dirname(this.paths.incomplete), 0, this.policy.minFreeBytes, `the rest of dump ${this.dumpId}`);
+      const state = await this.object.checkpoint();
+      if (this.target.localDir) await requireSpace(this.target.localDir, 0, this.policy.minFreeBytes, `the rest of dump ${this.dumpId}`);
+      await this.catalog.saveResumePoint(this.dumpId, snapshot, { firstSeq: from, crcs: bytes, storageState: JSON.stringify(state) });
       this.durableSeq = upTo;
       this.undurableCrcs = this.undurableCrcs.slice(crcs.length);
-      await this.catalog.updateProgress(this.dumpId, snapshot);
       return upTo;
     })().finally(() => {
       this.checkpointInFlight = undefined;
@@ -221,22 +261,20 @@ export class DumpIngest {
     }
     await this.checkpointInFlight?.catch(() => {});
     this.durableSeq = this.nextSeq;
-    const storedBytes = await this.writer.finish();
-    // Kept for the ELF export, which gives gdb the original virtual addresses; written before the
-    // rename so a complete dump always has it.
-    await writeFile(this.paths.elfHeaders, this.accepted.hello.elfHeaders);
-    await rename(this.paths.incomplete, this.paths.final);
-    await this.checksumFile.close();
-    await rm(this.paths.checksums, { force: true });
-    // bytes stored: the whole file as it sits on disk (headers, bitmaps, descriptors, pages).
+    this.writer.markComplete();
+    const keys = keysFor(this.target.key);
+    // Kept for the ELF export, which gives gdb the original virtual addresses; stored before the
+    // dump itself so a complete dump always has it.
+    await this.target.storage.put(keys.elfHeaders, this.accepted.hello.elfHeaders);
+    // bytes stored: the whole object as kept (headers, bitmaps, descriptors, pages; padding on S3).
+    const { size: storedBytes } = await this.object.finish();
     await this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest });
     return { storedBytes };
   }
 
-  /** Closes files; the partial dump stays as it is, resumable from the last checkpoint. */
+  /** Lets go of the dump; what the last checkpoint made durable stays, resumable by any receiver. */
   async detach(): Promise<void> {
     await this.checkpointInFlight?.catch(() => {});
-    await this.writer.close();
-    await this.checksumFile.close().catch(() => {});
+    await this.object.close();
   }
 }

@@ -14,7 +14,8 @@ import { lstat, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { badInput, toNetdumpError, type ErrorCode } from '../shared/errors.js';
-import { checkHostId, pathsFor } from '../shared/dump-folders.js';
+import { checkHostId, keysFor, pathsFor } from '../shared/dump-folders.js';
+import type { DumpStorage, WriterState } from './storage/dump-storage.js';
 import type { DumpRecord } from './catalog.js';
 import { freeBytes } from './disk-space.js';
 import { planRetention, type PlannedDeletion, type RetentionDump, type RetentionPlan, type RetentionPolicy } from './retention-policy.js';
@@ -28,6 +29,8 @@ export interface RetentionCatalog {
   get(dumpId: string): Promise<RetentionRecord | undefined>;
   /** Deletes the dump's row; does nothing when there is none. */
   delete(dumpId: string): Promise<unknown>;
+  /** An unfinished dump's storage writer state (JSON): what it left in object storage. */
+  storageState?(dumpId: string): Promise<string | undefined>;
 }
 
 /** The part of the registry of uploads retention uses. */
@@ -47,6 +50,8 @@ export interface UploadGuard {
 
 export interface RetentionDeps {
   dataDir: string;
+  /** Where dumps are kept; the data directory when absent. */
+  storage?: DumpStorage;
   catalog: RetentionCatalog;
   uploads: UploadGuard;
   logger: Logger;
@@ -80,13 +85,14 @@ async function sizeOf(file: string): Promise<number> {
  * catalog's numbers stop at the last checkpoint, so the files say how big
  * they are and when they were last written (a live upload keeps touching them).
  */
-export async function loadRetentionDumps(dataDir: string, catalog: RetentionCatalog): Promise<RetentionDump[]> {
+export async function loadRetentionDumps(dataDir: string, catalog: RetentionCatalog, storage?: DumpStorage): Promise<RetentionDump[]> {
   return Promise.all((await catalog.list()).map(async (record): Promise<RetentionDump> => {
     const dump = {
       dumpId: record.dumpId, hostId: record.hostId, status: record.status, path: record.path,
       bytes: record.bytesStored, receivedAt: record.receivedAt, lastActivityAt: Math.max(record.receivedAt, record.finishedAt ?? 0),
     };
-    if (record.status === 'complete') return dump;
+    // Object storage has no file to look at: the catalog's last checkpoint is what is known.
+    if (record.status === 'complete' || isObjectStorage(storage)) return dump;
     const files = pathsFor(dataDir, record.path);
     const [dataTime, crcTime, dataSize, crcSize] = await Promise.all([
       mtimeMs(files.incomplete), mtimeMs(files.checksums), sizeOf(files.incomplete), sizeOf(files.checksums),
@@ -97,9 +103,44 @@ export async function loadRetentionDumps(dataDir: string, catalog: RetentionCata
 
 /** Plans against the catalog and the disk as they are now; deletes nothing (a dry run). */
 export async function planRetentionNow(policy: RetentionPolicy, deps: Omit<RetentionDeps, 'logger'>, now = Date.now()): Promise<RetentionPlan> {
-  const dumps = await loadRetentionDumps(deps.dataDir, deps.catalog);
+  const dumps = await loadRetentionDumps(deps.dataDir, deps.catalog, deps.storage);
   const attached = new Set(dumps.filter((d) => deps.uploads.isAttached(d.dumpId)).map((d) => d.dumpId));
-  return planRetention(dumps, policy, { now, freeBytes: await freeBytes(deps.dataDir), attached });
+  // A free-space rule is about the local disk; object storage has no such limit to meet.
+  const free = isObjectStorage(deps.storage) ? Number.POSITIVE_INFINITY : await freeBytes(deps.dataDir);
+  return planRetention(dumps, policy, { now, freeBytes: free, attached });
+}
+
+function isObjectStorage(storage: DumpStorage | undefined): boolean {
+  return storage !== undefined && storage.backend !== 'local';
+}
+
+/**
+ * Removes everything one dump has in storage: locally its folder
+ * (deleteDumpFiles); in object storage the dump, its ELF headers and kernel
+ * log, and an unfinished upload with its resume objects. Nothing there is
+ * not an error.
+ */
+export async function deleteDumpData(
+  deps: { dataDir: string; storage?: DumpStorage; catalog: RetentionCatalog },
+  record: Pick<RetentionRecord, 'dumpId' | 'hostId' | 'path' | 'status'>,
+): Promise<void> {
+  const { storage } = deps;
+  if (!storage || !isObjectStorage(storage)) {
+    await deleteDumpFiles(deps.dataDir, record);
+    return;
+  }
+  const keys = keysFor(record.path);
+  if (record.status !== 'complete') {
+    const stateText = await deps.catalog.storageState?.(record.dumpId);
+    let state: WriterState | undefined;
+    try {
+      state = stateText ? JSON.parse(stateText) as WriterState : undefined;
+    } catch {
+      state = undefined; // discard() then finds the upload by its key
+    }
+    await storage.discard(keys.dump, state);
+  }
+  for (const key of [keys.dump, keys.elfHeaders, keys.dmesg]) await storage.delete(key);
 }
 
 /**
@@ -168,7 +209,7 @@ export async function applyRetention(plan: { deletions: readonly PlannedDeletion
         outcome.skipped.push({ deletion, why: 'changed' });
         continue;
       }
-      await deleteDumpFiles(deps.dataDir, record);
+      await deleteDumpData(deps, record);
       await deps.catalog.delete(dumpId);
       outcome.deleted.push(deletion);
       log.info({ dump: dumpId, host: deletion.hostId, path: deletion.path, bytes: deletion.bytes, reason: deletion.reason }, 'dump deleted by retention');

@@ -28,9 +28,13 @@ import { checkRetentionPolicy, type RetentionPolicy } from './retention-policy.j
 import { retentionOutcomeJson, retentionPlanJson } from './retention-report.js';
 import { RetentionScheduler } from './retention-scheduler.js';
 import { WebhookNotifier, type WebhookOptions } from './webhook.js';
+import { openDumpStorage } from './storage/open-storage.js';
+import type { DumpStorage } from './storage/dump-storage.js';
 
 export interface ReceiverConfig {
   dataDir: string;
+  /** Where dumps go: unset or "local" for the data directory, or s3://BUCKET[/PREFIX]?endpoint=... (receiver/storage/open-storage.ts). */
+  storage?: string;
   /** The catalog: a postgres:// URL several receivers share; default DATA_DIR/index.db (SQLite). */
   catalogUrl?: string;
   /** This receiver's name among those sharing a catalog (default host:pid:random). */
@@ -64,6 +68,7 @@ export interface RunningReceiver {
   tcpAddress?: { host: string; port: number };
   httpAddress?: { host: string; port: number };
   catalog: Catalog;
+  storage: DumpStorage;
   registry: UploadRegistry;
   metrics: ReceiverMetrics;
   triage: TriageQueue;
@@ -97,9 +102,14 @@ function listen(server: net.Server | http.Server, address: string): Promise<{ ho
 export async function startReceiver(config: ReceiverConfig): Promise<RunningReceiver> {
   const log = config.logger;
   await mkdir(config.dataDir, { recursive: true });
-  const catalog = await Catalog.open(config.catalogUrl ?? Catalog.inDataDir(config.dataDir));
+  const storage = openDumpStorage(config.storage, config.dataDir);
+  const catalog = await Catalog.open(config.catalogUrl ?? Catalog.inDataDir(config.dataDir)).catch(async (error) => {
+    await storage.close();
+    throw error;
+  });
   const registry = new UploadRegistry(
     config.dataDir,
+    storage,
     catalog,
     pageCodecByName(config.pageCodec),
     { maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes, maxUploads: config.maxUploads, minFreeBytes: config.minFreeBytes },
@@ -127,7 +137,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   const webhook = config.webhook && new WebhookNotifier(config.webhook, log.child({ component: 'webhook' }), {
     onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
   });
-  const retentionDeps: RetentionDeps = { dataDir: config.dataDir, catalog, uploads: registry, logger: log.child({ component: 'retention' }) };
+  const retentionDeps: RetentionDeps = { dataDir: config.dataDir, storage, catalog, uploads: registry, logger: log.child({ component: 'retention' }) };
   const retentionPolicy = config.retention && checkRetentionPolicy(config.retention.policy);
   const retention = config.retention && retentionPolicy && new RetentionScheduler({
     intervalMs: config.retention.intervalMs,
@@ -135,7 +145,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     logger: retentionDeps.logger,
   });
   const triage = new TriageQueue({
-    dataDir: config.dataDir, catalog, logger: log.child({ component: 'triage' }), metrics,
+    storage, catalog, logger: log.child({ component: 'triage' }), metrics,
     onTriaged: async (dumpId) => {
       const found = webhook && await catalog.getWithTriage(dumpId);
       if (found) webhook.enqueue({ ...found.record, panicLine: found.triage.panicLine, signature: found.triage.signature });
@@ -157,7 +167,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   };
   const sockets = new Set<net.Socket>();
 
-  const result: RunningReceiver = { catalog, registry, metrics, triage, close: async () => {} };
+  const result: RunningReceiver = { catalog, storage, registry, metrics, triage, close: async () => {} };
   const servers: Array<net.Server | http.Server> = [];
 
   const tlsOptions: tls.TlsOptions | undefined = config.tls && {
@@ -198,7 +208,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   if (config.http) {
     wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
     const onRequest = createHttpHandler({
-      dataDir: config.dataDir,
+      storage,
       catalog,
       registry,
       metrics,
@@ -206,7 +216,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
       secure: Boolean(tlsOptions),
       logger: log.child({ component: 'http' }),
       webFiles: loadWebFiles(findWebRoot()),
-      deleteDump: (record) => deleteDumpNow(record, { dataDir: config.dataDir, catalog, uploads: registry }),
+      deleteDump: (record) => deleteDumpNow(record, { dataDir: config.dataDir, storage, catalog, uploads: registry }),
       retention: retentionPolicy && {
         dryRun: async () => ({ policy: retentionPolicy, ...retentionPlanJson(await planRetentionNow(retentionPolicy, retentionDeps)) }),
         run: async () => retentionOutcomeJson((await runRetention(retentionPolicy, retentionDeps)).outcome),
@@ -246,6 +256,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     await retention?.stop();
     await webhook?.stop(5_000);
     await catalog.close();
+    await storage.close();
   })());
   return result;
 }

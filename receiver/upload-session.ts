@@ -82,7 +82,7 @@ export class UploadSession {
         }
         this.ingest = claim.ingest;
         this.log.info({ dump: message.dumpId, host: message.hostId, peer: this.peer.remote, transport: this.peer.transport,
-          nextSeq: claim.ingest.nextSeq, chunks: claim.ingest.totalChunks, path: claim.ingest.paths.relative }, 'upload accepted');
+          nextSeq: claim.ingest.nextSeq, chunks: claim.ingest.totalChunks, path: claim.ingest.key }, 'upload accepted');
         await this.send({ type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks });
         return;
       }
@@ -128,8 +128,8 @@ export class UploadSession {
         this.ingest = undefined;
         this.metrics?.dumpsStored.inc();
         await this.registry.completed(ingest);
-        this.log.info({ dump: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes }, 'dump stored');
-        await this.send({ type: 'done', dumpId: ingest.dumpId, path: ingest.paths.relative, storedBytes: stored.storedBytes });
+        this.log.info({ dump: ingest.dumpId, path: ingest.key, storedBytes: stored.storedBytes }, 'dump stored');
+        await this.send({ type: 'done', dumpId: ingest.dumpId, path: ingest.key, storedBytes: stored.storedBytes });
         this.finishConnection();
         return;
       }

@@ -5,15 +5,17 @@
  * last durable checkpoint; the next HELLO for it, on any connection or after
  * a receiver restart, resumes from the catalog.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { NetdumpError, ErrorCode, badInput } from '../shared/errors.js';
 import type { HelloMessage } from '../shared/protocol/messages.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
 import type { Catalog, DumpRecord } from './catalog.js';
-import { DumpIngest, type CheckpointPolicy } from './dump-ingest.js';
-import { acceptHello, type ReceiverLimits } from './hello.js';
-import { allocateDumpFolder, checkHostId, pathsFor } from '../shared/dump-folders.js';
+import { DumpIngest, type CheckpointPolicy, type DumpTarget } from './dump-ingest.js';
+import { acceptHello, type AcceptedHello, type ReceiverLimits } from './hello.js';
+import { checkHostId, dumpKeyCandidates } from '../shared/dump-folders.js';
 import { requireSpace } from './disk-space.js';
+import type { DumpStorage, WriterState } from './storage/dump-storage.js';
 
 export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };
 
@@ -57,7 +59,9 @@ export class UploadRegistry {
   onStored: (dumpId: string) => void = () => {};
 
   constructor(
+    /** Local data directory: checked for free space when dumps are stored there. */
     private readonly dataDir: string,
+    private readonly storage: DumpStorage,
     private readonly catalog: Catalog,
     private readonly codec: PageCodec,
     private readonly limits: ReceiverLimits,
@@ -148,7 +152,7 @@ export class UploadRegistry {
         throw new NetdumpError(ErrorCode.UNAVAILABLE, `dump ${dumpId} is being received by receiver ${holder ?? '(another)'}`, { dump: dumpId });
       }
       const record = await this.catalog.get(dumpId);
-      if (record?.status !== 'complete') {
+      if (record?.status !== 'complete' && this.storage.backend === 'local') {
         const worstCase = accepted.spec.pageSize * (accepted.plan.totalPages + 2) + accepted.plan.totalPages * 24;
         await requireSpace(this.dataDir, worstCase - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
       }
@@ -167,51 +171,98 @@ export class UploadRegistry {
         return { kind: 'complete', record, totalChunks: accepted.plan.totalChunks };
       }
       if (record?.status === 'receiving' && record.nextSeq > 0 && record.chunkPages === hello.chunkPages) {
-        const paths = pathsFor(this.dataDir, record.path);
         try {
-          return attach(await DumpIngest.resume(accepted, paths, this.catalog, this.policy, record));
-        } catch {
-          // Damaged or missing resume state: what it described can't be trusted, so start over below.
+          return attach(await DumpIngest.resume(accepted, this.targetFor(record.path), this.catalog, this.policy, record));
+        } catch (error) {
+          // Damaged, missing or stale resume state: what it described can't be trusted, so start over below.
+          // The store itself unreachable is not that: the sender should try again (or elsewhere).
+          if (error instanceof NetdumpError && error.code === ErrorCode.UNAVAILABLE) throw error;
         }
       }
       if (record) {
-        // Failed, unresumable, or never got past its first checkpoint: start the same folder over.
-        const paths = pathsFor(this.dataDir, record.path);
-        await rm(paths.final, { force: true });
+        // Failed, unresumable, or never got past its first checkpoint: start the same key over.
+        await this.dropStored(dumpId, record.path);
         await this.catalog.restart(dumpId, Date.now(), hello.chunkPages);
-        return attach(await DumpIngest.start(accepted, paths, this.catalog, this.policy));
+        return attach(await DumpIngest.start(accepted, this.targetFor(record.path), this.catalog, this.policy));
       }
-      const paths = await allocateDumpFolder(this.dataDir, hostId, accepted.spec.crashTimeSec);
-      await this.catalog.insert({
-        dumpId,
-        hostId,
-        osRelease: accepted.core.vmcoreinfo.osRelease ?? null,
-        buildId: accepted.core.vmcoreinfo.buildId ?? null,
-        crashTime: accepted.core.vmcoreinfo.crashTime ?? null,
-        receivedAt: Date.now(),
-        finishedAt: null,
-        bytesIn: 0,
-        bytesStored: 0,
-        pagesTotal: accepted.plan.totalPages,
-        pagesZero: 0,
-        pagesStored: 0,
-        durationMs: null,
-        status: 'receiving',
-        failure: null,
-        path: paths.relative,
-        vmcoreSize: hello.vmcoreSize,
-        pageCodec: this.codec.name,
-        nextSeq: 0,
-        dataEnd: 0,
-        digest: null,
-        chunkPages: hello.chunkPages,
-      });
-      return attach(await DumpIngest.start(accepted, paths, this.catalog, this.policy));
+      const key = await this.insertNewDump(accepted);
+      return attach(await DumpIngest.start(accepted, this.targetFor(key), this.catalog, this.policy));
     } catch (error) {
       this.attached.delete(dumpId);
       await this.catalog.releaseLease(dumpId, this.lease.owner).catch(() => {});
       throw error;
     }
+  }
+
+  private targetFor(key: string): DumpTarget {
+    return { storage: this.storage, key, localDir: this.storage.backend === 'local' ? this.dataDir : undefined };
+  }
+
+  /** Whatever an earlier attempt left under `key`: a complete object, an unfinished upload and its resume objects. */
+  private async dropStored(dumpId: string, key: string): Promise<void> {
+    const stateText = await this.catalog.storageState(dumpId);
+    let state: WriterState | undefined;
+    try {
+      state = stateText ? JSON.parse(stateText) as WriterState : undefined;
+    } catch {
+      state = undefined;
+    }
+    await this.storage.discard(key, state);
+    await this.storage.delete(key);
+  }
+
+  /**
+   * Names the new dump after its host and crash time (a second crash in the
+   * same second gets .2, .3, ...) and creates its catalog row. The catalog's
+   * unique path decides between receivers picking the same name at once.
+   */
+  private async insertNewDump(accepted: AcceptedHello): Promise<string> {
+    const { hello } = accepted;
+    for (const key of dumpKeyCandidates(hello.hostId, accepted.spec.crashTimeSec)) {
+      if (await this.catalog.pathInUse(key)) continue;
+      if (this.storage.backend === 'local') {
+        // An old folder the catalog forgot (deleted row, restored backup) is never written into.
+        const folder = path.join(this.dataDir, path.dirname(key));
+        await mkdir(path.dirname(folder), { recursive: true });
+        const made = await mkdir(folder).then(() => true, (error: NodeJS.ErrnoException) => {
+          if (error.code === 'EEXIST') return false;
+          throw error;
+        });
+        if (!made) continue;
+      }
+      try {
+        await this.catalog.insert({
+          dumpId: hello.dumpId,
+          hostId: hello.hostId,
+          osRelease: accepted.core.vmcoreinfo.osRelease ?? null,
+          buildId: accepted.core.vmcoreinfo.buildId ?? null,
+          crashTime: accepted.core.vmcoreinfo.crashTime ?? null,
+          receivedAt: Date.now(),
+          finishedAt: null,
+          bytesIn: 0,
+          bytesStored: 0,
+          pagesTotal: accepted.plan.totalPages,
+          pagesZero: 0,
+          pagesStored: 0,
+          durationMs: null,
+          status: 'receiving',
+          failure: null,
+          path: key,
+          vmcoreSize: hello.vmcoreSize,
+          pageCodec: this.codec.name,
+          nextSeq: 0,
+          dataEnd: 0,
+          digest: null,
+          chunkPages: hello.chunkPages,
+        });
+        return key;
+      } catch (error) {
+        // Taken by another receiver between the check and the insert: try the next name.
+        if (await this.catalog.pathInUse(key).catch(() => false)) continue;
+        throw error;
+      }
+    }
+    throw badInput(`too many dumps for host ${hello.hostId} at crash time ${accepted.spec.crashTimeSec}`);
   }
 
   /**

@@ -54,6 +54,25 @@ export function pathsFor(dataDir: string, relative: string): DumpPaths {
   };
 }
 
+/** The objects of one dump by storage key (receiver/storage), the same names as on disk. */
+export interface DumpKeys {
+  /** The kdump-compressed file (the catalog's path). */
+  dump: string;
+  elfHeaders: string;
+  dmesg: string;
+}
+
+export function keysFor(relative: string): DumpKeys {
+  const folder = path.posix.dirname(relative);
+  return { dump: relative, elfHeaders: `${relative}.elf-headers`, dmesg: `${folder}/dmesg.txt` };
+}
+
+/** Candidate keys for a new dump of `hostId` crashed at `epochSeconds`: the folder name, then .2, .3, ... */
+export function* dumpKeyCandidates(hostId: string, epochSeconds: number): Generator<string> {
+  const base = dumpFolderName(epochSeconds);
+  for (let n = 1; n < 1000; n++) yield `${checkHostId(hostId)}/${n === 1 ? base : `${base}.${n}`}/vmcore`;
+}
+
 /** Makes a new, empty folder for a dump; a second crash in the same second gets a suffix. */
 export async function allocateDumpFolder(dataDir: string, hostId: string, epochSeconds: number): Promise<DumpPaths> {
   const hostDir = path.join(dataDir, checkHostId(hostId));

@@ -34,8 +34,13 @@ export function crashCommand(record: DumpRecord, absolutePath: string): string |
   return `crash /usr/lib/debug/boot/vmlinux-${record.osRelease ?? 'RELEASE'} ${absolutePath}`;
 }
 
-export function dumpDetail(record: DumpRecord, triage: TriageRecord, dataDir: string) {
-  const absolutePath = path.join(dataDir, record.path) + (record.status === 'complete' ? '' : '.incomplete');
+/**
+ * `where.location`: where the dump is kept (a local path, an s3:// URL);
+ * `where.local`: whether crash can open it there, else the command names the
+ * file as downloaded from links.file.
+ */
+export function dumpDetail(record: DumpRecord, triage: TriageRecord, where: { location: string; local: boolean }) {
+  const absolutePath = where.location + (where.local && record.status !== 'complete' ? '.incomplete' : '');
   const base = `/api/v1/dumps/${record.dumpId}`;
   return {
     ...dumpSummary(record, triage),
@@ -54,7 +59,7 @@ export function dumpDetail(record: DumpRecord, triage: TriageRecord, dataDir: st
       error: triage.error,
       triagedAt: iso(triage.triagedAt),
     },
-    crashCommand: crashCommand(record, absolutePath),
+    crashCommand: crashCommand(record, where.local ? absolutePath : downloadName(record, '.kdump')),
     links: { file: `${base}/file`, elf: `${base}/elf`, dmesg: `${base}/dmesg` },
   };
 }

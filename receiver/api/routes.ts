@@ -4,8 +4,6 @@
  * table at the bottom is the whole map.
  */
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +11,8 @@ import type { Logger } from 'pino';
 import type { Catalog, DumpRecord, TriageRecord } from '../catalog.js';
 import type { UploadRegistry } from '../uploads.js';
 import type { ReceiverMetrics } from '../metrics.js';
-import { pathsFor } from '../../shared/dump-folders.js';
+import { keysFor } from '../../shared/dump-folders.js';
+import type { DumpObjectReader, DumpStorage } from '../storage/dump-storage.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { planStoredDumpExport, streamElfCore } from '../../shared/kdump/elf-export.js';
@@ -31,7 +30,7 @@ export interface RetentionControl {
 }
 
 export interface HttpDeps {
-  dataDir: string;
+  storage: DumpStorage;
   catalog: Catalog;
   registry: UploadRegistry;
   metrics: ReceiverMetrics;
@@ -78,9 +77,12 @@ async function dumpOr404(deps: HttpDeps, id: string): Promise<{ record: DumpReco
   return found;
 }
 
-function completeDumpFile(deps: HttpDeps, record: DumpRecord): string {
+/** The stored object of a complete dump, open for reading; the caller closes it. */
+async function openCompleteDump(deps: HttpDeps, record: DumpRecord): Promise<DumpObjectReader> {
   if (record.status !== 'complete') throw conflict(`dump ${record.dumpId} is ${record.status}, not complete: no file to download yet`);
-  return pathsFor(deps.dataDir, record.path).final;
+  const reader = await deps.storage.openReader(record.path);
+  if (!reader) throw notFound(`dump ${record.dumpId} is in the catalog but its file ${deps.storage.locationOf(record.path)} is gone`);
+  return reader;
 }
 
 async function listDumps(deps: HttpDeps, r: Request) {
@@ -91,7 +93,7 @@ async function listDumps(deps: HttpDeps, r: Request) {
 
 async function showDump(deps: HttpDeps, r: Request) {
   const { record, triage } = await dumpOr404(deps, r.params[0]);
-  sendJson(r.res, 200, dumpDetail(record, triage, deps.dataDir));
+  sendJson(r.res, 200, dumpDetail(record, triage, { location: deps.storage.locationOf(record.path), local: deps.storage.backend === 'local' }));
 }
 
 async function deleteDump(deps: HttpDeps, r: Request) {
@@ -104,10 +106,8 @@ async function deleteDump(deps: HttpDeps, r: Request) {
 
 async function dumpDmesg(deps: HttpDeps, r: Request) {
   const { record, triage } = await dumpOr404(deps, r.params[0]);
-  let text: Buffer;
-  try {
-    text = await readFile(pathsFor(deps.dataDir, record.path).dmesg);
-  } catch {
+  const text = await deps.storage.get(keysFor(record.path).dmesg).catch(() => undefined);
+  if (!text) {
     const why = triage.error ?? (record.status === 'complete' ? 'triage has not run yet' : `the dump is ${record.status}`);
     throw notFound(`no kernel log for dump ${record.dumpId}: ${why}`);
   }
@@ -117,8 +117,16 @@ async function dumpDmesg(deps: HttpDeps, r: Request) {
 
 async function downloadDump(deps: HttpDeps, r: Request) {
   const { record } = await dumpOr404(deps, r.params[0]);
-  const file = completeDumpFile(deps, record);
-  const { size } = await stat(file);
+  const object = await openCompleteDump(deps, record);
+  try {
+    await sendDumpObject(r, record, object);
+  } finally {
+    await object.close();
+  }
+}
+
+async function sendDumpObject(r: Request, record: DumpRecord, object: DumpObjectReader) {
+  const { size } = object;
   const range = parseRange(r.req.headers.range, size);
   const headers: Record<string, string | number> = {
     'content-type': 'application/octet-stream',
@@ -139,14 +147,14 @@ async function downloadDump(deps: HttpDeps, r: Request) {
     r.res.end();
     return;
   }
-  await pipeline(createReadStream(file, range ? { start: range.start, end: range.end } : {}), r.res);
+  await pipeline(await object.createReadStream(range ? { start: range.start, end: range.end } : undefined), r.res);
 }
 
 async function exportElf(deps: HttpDeps, r: Request) {
   const { record } = await dumpOr404(deps, r.params[0]);
-  const file = completeDumpFile(deps, record);
-  const elfHeaders = await readFile(pathsFor(deps.dataDir, record.path).elfHeaders).catch(() => undefined);
-  const reader = await KdumpFileReader.open(file);
+  const object = await openCompleteDump(deps, record);
+  const elfHeaders = await deps.storage.get(keysFor(record.path).elfHeaders).catch(() => undefined);
+  const reader = await KdumpFileReader.fromSource(object);
   try {
     const plan = await planStoredDumpExport(reader, elfHeaders);
     r.res.writeHead(200, {
@@ -286,9 +294,11 @@ export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, r
       return;
     }
     if (pathname === '/readyz') {
-      // Readiness: new uploads can be taken (the catalog answers); a load balancer sends them elsewhere meanwhile.
-      const problem = await deps.catalog.ping().then(() => undefined, (error: Error) => error.message);
-      sendJson(res, problem ? 503 : 200, { ready: !problem, catalog: problem ?? 'ok', uploads: deps.registry.activeCount });
+      // Readiness: new uploads can be taken (the catalog and the storage answer); a load balancer sends them elsewhere meanwhile.
+      const [catalogProblem, storageProblem] = await Promise.all([deps.catalog.ping(), deps.storage.ping()]
+        .map((check) => check.then(() => undefined, (error: Error) => error.message)));
+      const ready = !catalogProblem && !storageProblem;
+      sendJson(res, ready ? 200 : 503, { ready, catalog: catalogProblem ?? 'ok', storage: storageProblem ?? 'ok', uploads: deps.registry.activeCount });
       return;
     }
     if (pathname === '/metrics') {

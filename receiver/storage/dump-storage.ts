@@ -138,6 +138,10 @@ export interface DumpStorage {
   /** Small whole objects beside a dump (ELF headers, dmesg.txt): written atomically. */
   put(key: string, bytes: Buffer): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
+  /** Throws (UNAVAILABLE when unreachable) unless the store answers and the dumps' place is there. */
+  ping(): Promise<void>;
+  /** Where `key` is, for people: a path, an s3:// URL. */
+  locationOf(key: string): string;
   /** Ends clients and connections. */
   close(): Promise<void>;
 }

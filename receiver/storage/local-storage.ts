@@ -136,6 +136,15 @@ export class LocalDumpStorage implements DumpStorage {
     return path.join(this.dataDir, checkKey(key));
   }
 
+  async ping(): Promise<void> {
+    const info = await stat(this.dataDir).catch((error: Error) => { throw ioError('look at', this.dataDir, error); });
+    if (!info.isDirectory()) throw new NetdumpError(ErrorCode.INTERNAL, `data directory ${this.dataDir} is not a directory`, { path: this.dataDir });
+  }
+
+  locationOf(key: string): string {
+    return path.resolve(this.pathOf(key));
+  }
+
   async createWriter(key: string, plan: DumpObjectPlan): Promise<DumpObjectWriter> {
     checkPlan(plan);
     const finalPath = this.pathOf(key);

@@ -49,7 +49,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand,
+  GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand,
   PutObjectCommand, S3Client, UploadPartCommand, type Part,
 } from '@aws-sdk/client-s3';
 import { ErrorCode, NetdumpError, corrupt, limitError, type ErrorContext } from '../../shared/errors.js';
@@ -634,6 +634,14 @@ export class S3DumpStorage implements DumpStorage {
       tail = bytes;
     }
     return new S3ObjectWriter(this, key, objectKey, layout, plan.maxDataBytes, state.uploadId, { state, front, tail });
+  }
+
+  async ping(): Promise<void> {
+    await this.call('HeadBucket', '', (c) => c.send(new HeadBucketCommand({ Bucket: this.settings.bucket })));
+  }
+
+  locationOf(key: string): string {
+    return `s3://${this.settings.bucket}/${this.objectKey(key)}`;
   }
 
   async openReader(key: string): Promise<DumpObjectReader | undefined> {

@@ -5,10 +5,11 @@
  * and dmesg.txt beside the dump; a log that cannot be read is recorded as
  * the reason, and the dump stays listed like any other.
  */
-import { rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { pathsFor } from '../../shared/dump-folders.js';
-import { extractKernelLogFromKdumpFile } from '../../shared/dmesg/extract.js';
+import { keysFor } from '../../shared/dump-folders.js';
+import { ErrorCode, NetdumpError } from '../../shared/errors.js';
+import { extractKernelLogFromKdumpSource } from '../../shared/dmesg/extract.js';
+import type { DumpStorage } from '../storage/dump-storage.js';
 import type { Catalog, TriageRecord } from '../catalog.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { summarizeCrash } from './crash-summary.js';
@@ -17,19 +18,26 @@ const EMPTY: Omit<TriageRecord, 'error' | 'triagedAt'> = {
   panicLine: null, bugLine: null, ripSymbol: null, reason: null, signature: null, signatureText: null, callTrace: null,
 };
 
-/** Reads the dump's kernel log, saves it as dmesg.txt and says what it shows. Never throws: failures become `error`. */
-export async function triageStoredDump(dataDir: string, relativePath: string): Promise<TriageRecord> {
-  const paths = pathsFor(dataDir, relativePath);
+/**
+ * Reads the dump's kernel log, saves it as dmesg.txt beside it and says what
+ * it shows. What is wrong with the dump becomes `error`; the storage being
+ * unreachable (UNAVAILABLE) or failing is thrown, so the dump stays
+ * untriaged and is tried again.
+ */
+export async function triageStoredDump(storage: DumpStorage, key: string): Promise<TriageRecord> {
+  const keys = keysFor(key);
+  const notReadable = (why: string): TriageRecord => ({ ...EMPTY, error: `kernel log not readable: ${why}`, triagedAt: Date.now() });
+  const object = await storage.openReader(keys.dump);
+  if (!object) return notReadable(`${storage.locationOf(keys.dump)}: no such file`);
   let log: Buffer;
   try {
-    log = await extractKernelLogFromKdumpFile(paths.final);
+    log = await extractKernelLogFromKdumpSource(object, storage.locationOf(keys.dump));
   } catch (error) {
-    return { ...EMPTY, error: `kernel log not readable: ${(error as Error).message}`, triagedAt: Date.now() };
+    if (error instanceof NetdumpError && error.code === ErrorCode.UNAVAILABLE) throw error;
+    return notReadable((error as Error).message);
   }
-  // Whole or not at all: the API serves this file as the dump's log.
-  const partial = `${paths.dmesg}.partial`;
-  await writeFile(partial, log);
-  await rename(partial, paths.dmesg);
+  // Whole or not at all (put is atomic): the API serves it as the dump's log.
+  await storage.put(keys.dmesg, log);
   const summary = summarizeCrash(log.toString('utf8'));
   return {
     panicLine: summary.panicLine,
@@ -50,7 +58,7 @@ export class TriageQueue {
   private stopped = false;
 
   constructor(private readonly deps: {
-    dataDir: string;
+    storage: DumpStorage;
     catalog: Catalog;
     logger: Logger;
     metrics?: ReceiverMetrics;
@@ -82,7 +90,7 @@ export class TriageQueue {
       if (record?.status !== 'complete') continue; // deleted meanwhile
       const started = Date.now();
       try {
-        const triage = await triageStoredDump(this.deps.dataDir, record.path);
+        const triage = await triageStoredDump(this.deps.storage, record.path);
         if (!(await this.deps.catalog.get(dumpId))) continue;
         await this.deps.catalog.saveTriage(dumpId, triage);
         this.deps.metrics?.triageRuns.inc({ outcome: triage.error ? 'no-log' : triage.panicLine ? 'panic-found' : 'no-panic-line' });

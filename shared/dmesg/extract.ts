@@ -10,7 +10,8 @@ import type { Vmcoreinfo } from '../elf/vmcoreinfo.js';
 import { X86_64KernelMemory, type KernelMemory } from './kernel-memory.js';
 import type { OpenDump } from './dump-source.js';
 import { openElfCoreDump } from './elf-core-pages.js';
-import { openKdumpFileDump } from './kdump-file-pages.js';
+import { openKdumpDump, openKdumpFileDump } from './kdump-file-pages.js';
+import { KdumpFileReader, type RandomAccessSource } from '../kdump/reader.js';
 import { formatKernelLog } from './log-format.js';
 import { readLegacyLog } from './printk-legacy.js';
 import { readLocklessRecords } from './printk-lockless.js';
@@ -44,6 +45,11 @@ async function extractFrom(dump: OpenDump): Promise<Buffer> {
 /** The log of a stored kdump-compressed file (ours or makedumpfile's). */
 export async function extractKernelLogFromKdumpFile(path: string): Promise<Buffer> {
   return extractFrom(await openKdumpFileDump(path));
+}
+
+/** The log of a kdump-compressed dump read from any source (a stored object); `name` says which in errors. */
+export async function extractKernelLogFromKdumpSource(source: RandomAccessSource, name: string): Promise<Buffer> {
+  return extractFrom(await openKdumpDump(await KdumpFileReader.fromSource(source), name));
 }
 
 /** The log of an ELF vmcore (/proc/vmcore or a copy of it). */

@@ -36,10 +36,15 @@ export async function openKdumpFileDump(path: string): Promise<OpenDump> {
     if (error.code === 'ENOENT') throw badInput(`cannot open kdump file ${path}: no such file`, { path });
     throw error;
   });
+  return openKdumpDump(reader, path);
+}
+
+/** A dump already open for reading (any source); `name` says which in errors. Closing the dump closes the reader. */
+export async function openKdumpDump(reader: KdumpFileReader, name: string): Promise<OpenDump> {
   try {
     const machine = reader.header.utsname.machine;
     // makedumpfile and our receiver both record the crashed kernel's utsname; empty means unknown.
-    if (machine !== '' && machine !== 'x86_64') throw badInput(`${path}: kernel log extraction supports x86_64 dumps, this one is ${machine}`);
+    if (machine !== '' && machine !== 'x86_64') throw badInput(`${name}: kernel log extraction supports x86_64 dumps, this one is ${machine}`);
     const vmcoreinfo = parseVmcoreinfo(await reader.readVmcoreinfo());
     // NUMBER(phys_base) is the kernel's own word; the sub-header's copy serves kernels that do not export it.
     const fromInfo = vmcoreinfo.numbers.get('phys_base');

@@ -1,9 +1,11 @@
 /**
  * Reads kdump-compressed files: ours and makedumpfile's. Used by tests to
  * compare stored pages with the original core, and by the receiver to
- * describe a stored dump. Bitmaps are loaded whole (max_mapnr / 4 bytes).
+ * describe, export and triage a stored dump wherever it is kept (a local
+ * file, an S3 object: anything that reads a range). Bitmaps are loaded whole
+ * (max_mapnr / 4 bytes).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { corrupt } from '../errors.js';
 import {
   DISK_DUMP_HEADER_SIZE, KDUMP_SUB_HEADER_SIZE, PAGE_DESC_SIZE, decodeDiskDumpHeader, decodeSubHeader,
@@ -20,9 +22,37 @@ function countBits(bytes: Buffer, from: number, to: number): number {
   return count;
 }
 
+/** Bytes by offset: a local file, an object in a store. */
+export interface RandomAccessSource {
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`; throws when they are not there. */
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** A local file as a RandomAccessSource. */
+export async function openFileSource(path: string): Promise<RandomAccessSource> {
+  const file = await open(path, 'r');
+  const { size } = await file.stat().catch(async (error) => { await file.close(); throw error; });
+  return {
+    size,
+    async read(offset: number, length: number): Promise<Buffer> {
+      if (offset < 0 || offset + length > size) throw corrupt(`read [${offset}, ${offset + length}) past the end of ${path} (${size} bytes)`, { path, offset });
+      const out = Buffer.alloc(length);
+      for (let done = 0; done < length;) {
+        const { bytesRead } = await file.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) throw corrupt(`${path} ended at ${offset + done}, expected ${size} bytes`, { path, offset: offset + done });
+        done += bytesRead;
+      }
+      return out;
+    },
+    close: () => file.close(),
+  };
+}
+
 export class KdumpFileReader {
   private constructor(
-    private readonly file: FileHandle,
+    private readonly file: RandomAccessSource,
     readonly header: DiskDumpHeader,
     readonly subHeader: KdumpSubHeader,
     readonly presentBitmap: Buffer,
@@ -32,22 +62,25 @@ export class KdumpFileReader {
   ) {}
 
   static async open(path: string): Promise<KdumpFileReader> {
-    const file = await open(path, 'r');
+    return KdumpFileReader.fromSource(await openFileSource(path));
+  }
+
+  /** Reads the dump in `file`; closing the reader closes it. */
+  static async fromSource(file: RandomAccessSource): Promise<KdumpFileReader> {
     try {
-      const { size } = await file.stat();
-      const head = Buffer.alloc(DISK_DUMP_HEADER_SIZE);
-      await file.read(head, 0, head.length, 0);
+      const { size } = file;
+      if (size < DISK_DUMP_HEADER_SIZE) throw corrupt(`${size} bytes: too short for a kdump header (${DISK_DUMP_HEADER_SIZE})`, { offset: 0 });
+      const head = await file.read(0, DISK_DUMP_HEADER_SIZE);
       const header = decodeDiskDumpHeader(head);
       const bs = header.blockSize;
       if (!(bs >= 4096 && bs <= 65536 && (bs & (bs - 1)) === 0)) throw corrupt(`bad block_size ${bs} at offset 428`, { offset: 428 });
-      const subBuf = Buffer.alloc(KDUMP_SUB_HEADER_SIZE);
-      await file.read(subBuf, 0, subBuf.length, bs);
+      if (bs + KDUMP_SUB_HEADER_SIZE > size) throw corrupt(`sub-header at ${bs} is past the end (${size} bytes)`, { offset: bs });
+      const subBuf = await file.read(bs, KDUMP_SUB_HEADER_SIZE);
       const subHeader = decodeSubHeader(subBuf);
       const bitmapOffset = (1 + header.subHdrSize) * bs;
       const bitmapLength = header.bitmapBlocks * bs;
       if (bitmapOffset + bitmapLength > size) throw corrupt(`bitmaps end at ${bitmapOffset + bitmapLength}, past the file's ${size} bytes`);
-      const bitmaps = Buffer.alloc(bitmapLength);
-      await file.read(bitmaps, 0, bitmapLength, bitmapOffset);
+      const bitmaps = await file.read(bitmapOffset, bitmapLength);
       const half = bitmapLength / 2;
       return new KdumpFileReader(file, header, subHeader, bitmaps.subarray(0, half), bitmaps.subarray(half), bitmapOffset + bitmapLength, size);
     } catch (error) {
@@ -113,20 +146,15 @@ export class KdumpFileReader {
   }
 
   async readNotes(): Promise<Buffer> {
-    const notes = Buffer.alloc(this.subHeader.sizeNote);
-    await this.file.read(notes, 0, notes.length, this.subHeader.offsetNote);
-    return notes;
+    return this.file.read(this.subHeader.offsetNote, this.subHeader.sizeNote);
   }
 
   async readVmcoreinfo(): Promise<string> {
-    const text = Buffer.alloc(this.subHeader.sizeVmcoreinfo);
-    await this.file.read(text, 0, text.length, this.subHeader.offsetVmcoreinfo);
-    return text.toString('latin1');
+    return (await this.file.read(this.subHeader.offsetVmcoreinfo, this.subHeader.sizeVmcoreinfo)).toString('latin1');
   }
 
   async readDescriptors(firstRank: number, count: number): Promise<PageDescriptor[]> {
-    const buf = Buffer.alloc(count * PAGE_DESC_SIZE);
-    await this.file.read(buf, 0, buf.length, this.descTableOffset + firstRank * PAGE_DESC_SIZE);
+    const buf = await this.file.read(this.descTableOffset + firstRank * PAGE_DESC_SIZE, count * PAGE_DESC_SIZE);
     return Array.from({ length: count }, (_, i) => readPageDescriptor(buf, i * PAGE_DESC_SIZE));
   }
 
@@ -134,8 +162,7 @@ export class KdumpFileReader {
     if (descriptor.offset + descriptor.size > this.fileSize || descriptor.size === 0 || descriptor.size > this.pageSize * 2) {
       throw corrupt(`page descriptor points outside the file (offset ${descriptor.offset}, size ${descriptor.size})`);
     }
-    const data = Buffer.alloc(descriptor.size);
-    await this.file.read(data, 0, data.length, descriptor.offset);
+    const data = await this.file.read(descriptor.offset, descriptor.size);
     return decodeStoredPage(data, descriptor.flags, this.pageSize);
   }
 
@@ -164,8 +191,7 @@ export class KdumpFileReader {
       high = Math.max(high, d.offset + d.size);
     }
     const together = high - low <= Math.max(4 * 2 ** 20, 4 * count * size);
-    const span = together ? Buffer.alloc(high - low) : undefined;
-    if (span) await this.file.read(span, 0, span.length, low);
+    const span = together ? await this.file.read(low, high - low) : undefined;
     for (let i = 0; i < present.length; i++) {
       const d = descriptors[i];
       const data = span ? span.subarray(d.offset - low, d.offset - low + d.size) : await this.readRaw(d.offset, d.size);
@@ -175,10 +201,8 @@ export class KdumpFileReader {
     return present.length;
   }
 
-  private async readRaw(offset: number, length: number): Promise<Buffer> {
-    const data = Buffer.alloc(length);
-    await this.file.read(data, 0, length, offset);
-    return data;
+  private readRaw(offset: number, length: number): Promise<Buffer> {
+    return this.file.read(offset, length);
   }
 
   async close(): Promise<void> {
