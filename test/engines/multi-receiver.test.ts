@@ -6,14 +6,14 @@
  * the recorded checkpoint, and stores a dump byte-identical to an
  * uninterrupted upload's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../receiver/catalog.js';
 import { ExitCode } from '../../sender/exit-codes.js';
-import { RECEIVER_CLI, runSender } from '../helpers/cli.js';
+import { runSender } from '../helpers/cli.js';
+import { startReceiverProcess, type ReceiverProcess } from '../helpers/receiver-process.js';
 import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
 import { haveHaproxy, startHaproxy } from '../helpers/haproxy.js';
 import { freePort } from '../helpers/ports.js';
@@ -21,23 +21,8 @@ import { createDatabase, POSTGRES_SKIP_HINT, usePostgres, havePostgres } from '.
 import { existsSync } from 'node:fs';
 
 
-function startReceiver(args: string[]): Promise<{ child: ChildProcess; log: () => string }> {
-  const child = spawn(process.execPath, [RECEIVER_CLI, 'serve', '--open', '--http', 'off', '--checkpoint-chunks', '4',
-    '--min-free-bytes', String(64 * 2 ** 20), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  return new Promise((resolve, reject) => {
-    const ready = setInterval(() => {
-      if (out.includes('kdump-receiver ready')) { clearInterval(ready); resolve({ child, log: () => out }); }
-    }, 20);
-    child.once('exit', (code) => { clearInterval(ready); reject(new Error(`receiver exited ${code} before it was ready: ${out}`)); });
-    setTimeout(() => {
-      clearInterval(ready);
-      child.kill('SIGKILL');
-      reject(new Error(`receiver not ready within 30 s: ${out}`));
-    }, 30_000).unref();
-  });
+function startReceiver(args: string[]): Promise<ReceiverProcess> {
+  return startReceiverProcess(['--http', 'off', '--checkpoint-chunks', '4', ...args]);
 }
 
 describe.skipIf(!havePostgres || !haveHaproxy)(
@@ -80,7 +65,7 @@ describe.skipIf(!havePostgres || !haveHaproxy)(
       const shared = await mkdtemp(path.join(tmpdir(), 'multi-shared-'));
       cleanup.push(() => rm(shared, { recursive: true, force: true }));
       const ports = [await freePort(), await freePort()];
-      const receivers: Array<Awaited<ReturnType<typeof startReceiver>>> = [];
+      const receivers: ReceiverProcess[] = [];
       for (const [i, port] of ports.entries()) {
         // One at a time, each stopped at the end even if the next fails to start.
         const receiver = await startReceiver(['--data-dir', shared, '--catalog', database.url,
