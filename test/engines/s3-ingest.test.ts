@@ -92,10 +92,10 @@ describe.skipIf(!havePostgres || !haveHaproxy)(
 
     beforeAll(async () => {
       work = await mkdtemp(path.join(tmpdir(), 's3-ingest-'));
-      // ~40 MB of memory, a third incompressible: several 8 MiB parts, so the kill lands between parts.
+      // ~96 MB of memory, two thirds incompressible: eight 8 MiB parts, so the kill lands with parts up and more to come.
       core = await writeElfCoreFile({
-        loads: [...sampleX86Loads(), { paddr: 0x100_0000, memsz: 40 * MiB }],
-        page: (pfn) => (pfn % 3 === 0 ? 'random' : pfn % 3 === 1 ? 'pattern' : 'zero'),
+        loads: [...sampleX86Loads(), { paddr: 0x100_0000, memsz: 96 * MiB }],
+        page: (pfn) => (pfn % 3 === 0 ? 'zero' : pfn % 3 === 1 ? 'pattern' : 'random'),
       });
     });
     afterAll(async () => {
@@ -140,14 +140,15 @@ describe.skipIf(!havePostgres || !haveHaproxy)(
       const sending = runSender(sendArgs(balancer.port), 240_000);
       // Kill once the recorded checkpoint lies past the padded front and one 8 MiB part: parts, tail and journal all in play.
       let killedAt = 0;
+      let holder: string | undefined;
       for (const deadline = Date.now() + 90_000; killedAt === 0 && Date.now() < deadline;) {
         const row = (await catalog.list())[0];
-        if (row && row.dataEnd > 5 * MiB + 9 * MiB) killedAt = row.nextSeq;
+        holder = row && await catalog.leaseHolder(row.dumpId);
+        if (row && holder && row.dataEnd > 5 * MiB + 9 * MiB) killedAt = row.nextSeq;
         else await new Promise((r) => setTimeout(r, 20));
       }
       expect(killedAt).toBeGreaterThan(0);
       const dumpId = (await catalog.list())[0].dumpId;
-      const holder = await catalog.leaseHolder(dumpId);
       expect(holder).toMatch(/^rx-[01]$/);
       const served = Number(holder!.slice(3));
       const survivor = served === 0 ? 1 : 0;
