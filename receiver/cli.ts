@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { Catalog, isPostgresUrl, type DumpRecord } from './catalog.js';
+import { openDumpStorage } from './storage/open-storage.js';
+import type { DumpStorage } from './storage/dump-storage.js';
 import { startReceiver } from './server.js';
 import { checkRetentionPolicy, type RetentionPolicy } from './retention-policy.js';
 import { planRetentionNow } from './retention.js';
@@ -43,6 +45,10 @@ const dataDirOption = () => new Option('--data-dir <dir>', 'data directory').def
 const catalogOption = () => new Option('--catalog <url>',
   'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)').default(DEFAULTS.catalog);
 
+/** Where dumps are kept; serve, show and retention must agree on it. */
+const storageOption = () => new Option('--storage <url>', 'where dumps go: "local" (the data directory) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&forcePathStyle=true'
+  + ' (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)').env('KDUMP_RECEIVER_STORAGE');
+
 /** Runs `use` on the catalog the options name, closing it after. Reading never creates a SQLite catalog. */
 async function withCatalog<T>(opts: { dataDir: string; catalog?: string }, writable: boolean, use: (catalog: Catalog) => Promise<T>): Promise<T> {
   const location = opts.catalog ?? Catalog.inDataDir(opts.dataDir);
@@ -64,7 +70,9 @@ async function withCatalog<T>(opts: { dataDir: string; catalog?: string }, writa
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
-function describe(record: DumpRecord, dataDir: string): string {
+function describe(record: DumpRecord, storage: DumpStorage): string {
+  const location = storage.locationOf(record.path);
+  const local = storage.backend === 'local';
   const rows: Array<[string, string | number | null]> = [
     ['dump id', record.dumpId],
     ['host', record.hostId],
@@ -80,11 +88,21 @@ function describe(record: DumpRecord, dataDir: string): string {
     ['bytes stored', mb(record.bytesStored)],
     ['pages', `${record.pagesTotal} total, ${record.pagesZero} zero, ${record.pagesStored} stored`],
     ['page codec', record.pageCodec],
-    ['path', path.join(dataDir, record.path) + (record.status === 'complete' ? '' : '.incomplete')],
-    ['open with', record.status === 'complete'
-      ? `crash /usr/lib/debug/boot/vmlinux-${record.osRelease ?? 'RELEASE'} ${path.join(dataDir, record.path)}` : '-'],
+    ['path', location + (local && record.status !== 'complete' ? '.incomplete' : '')],
+    ['open with', record.status !== 'complete' ? '-'
+      : `crash /usr/lib/debug/boot/vmlinux-${record.osRelease ?? 'RELEASE'} ${local ? location : `FILE (download: GET /api/v1/dumps/${record.dumpId}/file)`}`],
   ];
   return rows.map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`).join('\n');
+}
+
+function describeWithStorage(record: DumpRecord, opts: { dataDir: string; storage?: string }): string {
+  // Only names where the dump is: opening the storage makes no request.
+  const storage = openDumpStorage(opts.storage, path.resolve(opts.dataDir));
+  try {
+    return describe(record, storage);
+  } finally {
+    void storage.close();
+  }
 }
 
 /** The retention rules the flags ask for; undefined when none is set (keep everything). */
@@ -104,8 +122,7 @@ program.command('serve')
   .description('receive dumps')
   .option('--data-dir <dir>', 'where dumps and index.db live', DEFAULTS.dataDir)
   .addOption(catalogOption())
-  .addOption(new Option('--storage <url>', 'where dumps go: "local" (the data directory) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&forcePathStyle=true'
-    + ' (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)').env('KDUMP_RECEIVER_STORAGE'))
+  .addOption(storageOption())
   .option('--tcp <host:port>', 'TCP listener ("off" to disable)', DEFAULTS.tcp)
   .option('--http <host:port>', 'HTTP listener with WebSocket uploads at /upload ("off" to disable)', DEFAULTS.http)
   .option('--page-codec <name>', 'per-page compression in stored dumps: lzo, zlib or none', DEFAULTS.pageCodec)
@@ -199,7 +216,7 @@ program.command('list')
 program.command('show')
   .description('one dump in full (id or unique prefix)')
   .argument('<id>')
-  .addOption(dataDirOption()).addOption(catalogOption())
+  .addOption(dataDirOption()).addOption(catalogOption()).addOption(storageOption())
   .option('--json', 'as JSON')
   .action(async (id: string, opts) => {
     const matches = await withCatalog(opts, false, (catalog) => catalog.find(id));
@@ -207,12 +224,12 @@ program.command('show')
       process.stderr.write(`kdump-receiver: ${matches.length === 0 ? 'no dump' : 'more than one dump'} matches ${JSON.stringify(id)}\n`);
       process.exit(matches.length === 0 ? 3 : 2);
     }
-    process.stdout.write(opts.json ? `${JSON.stringify(matches[0], null, 2)}\n` : `${describe(matches[0], path.resolve(opts.dataDir))}\n`);
+    process.stdout.write(opts.json ? `${JSON.stringify(matches[0], null, 2)}\n` : `${describeWithStorage(matches[0], opts)}\n`);
   });
 
 program.command('retention')
   .description('what the retention rules would delete now (a dry run; the running receiver applies them, or POST /api/v1/retention/run)')
-  .addOption(dataDirOption()).addOption(catalogOption())
+  .addOption(dataDirOption()).addOption(catalogOption()).addOption(storageOption())
   .option('--keep-per-host <n>', 'keep the newest N complete dumps of each host', positiveInt('--keep-per-host'))
   .option('--max-total-bytes <n>', 'all dumps together at most N bytes', positiveInt('--max-total-bytes'))
   .option('--retention-min-free-bytes <n>', 'keep N bytes free on the disk', positiveInt('--retention-min-free-bytes'))
@@ -223,7 +240,9 @@ program.command('retention')
     if (!policy) throw new Error('no retention rule given: --keep-per-host, --max-total-bytes or --retention-min-free-bytes');
     await withCatalog(opts, false, async (catalog) => {
       // This process cannot see the server's connections: files written recently count as live (see retention.ts).
-      const plan = await planRetentionNow(policy, { dataDir: path.resolve(opts.dataDir), catalog, uploads: { isAttached: () => false } });
+      const storage = openDumpStorage(opts.storage, path.resolve(opts.dataDir));
+      const plan = await planRetentionNow(policy, { dataDir: path.resolve(opts.dataDir), storage, catalog, uploads: { isAttached: () => false } })
+        .finally(() => storage.close());
       process.stdout.write(opts.json ? `${JSON.stringify(retentionPlanJson(plan), null, 2)}\n` : `${formatRetentionPlan(plan)}\n`);
     });
   });

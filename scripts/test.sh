@@ -27,6 +27,6 @@ if [ "${SKIP_REAL:-0}" != 1 ]; then
 fi
 
 step "tests"
-# Where the engines were installed above, a PostgreSQL that will not start is a failure, not a skip.
-if [ "${SKIP_REAL:-0}" != 1 ]; then export KDUMP_TEST_REQUIRE_POSTGRES=1; fi
+# Where the engines were installed above, a PostgreSQL or object store that will not start is a failure, not a skip.
+if [ "${SKIP_REAL:-0}" != 1 ]; then export KDUMP_TEST_REQUIRE_POSTGRES=1 KDUMP_TEST_REQUIRE_OBJECT_STORE=1; fi
 npx vitest run

@@ -189,6 +189,32 @@ function catalogSuite(engine: string, open: () => Promise<Catalog>, skipReason?:
         await Promise.all([first.close(), second.close()]);
       }
     });
+
+    it('keeps an upload\'s resume point: storage state and chunk checksums, usable only when they cover every chunk', async () => {
+      const id = record(7).dumpId;
+      await catalog.insert(record(7));
+      const crcs = (from: number, count: number) => Buffer.from(Array.from({ length: count * 4 }, (_, i) => (from * 4 + i) & 0xff));
+      expect(await catalog.resumePoint(id, 0)).toBeUndefined(); // no state yet
+      await catalog.saveResumePoint(id, { ...progress, nextSeq: 8 }, { firstSeq: 0, crcs: crcs(0, 8), storageState: '{"backend":"s3","n":1}' });
+      await catalog.saveResumePoint(id, { ...progress, nextSeq: 16 }, { firstSeq: 8, crcs: crcs(8, 8), storageState: '{"backend":"s3","n":2}' });
+      expect(await catalog.get(id)).toMatchObject({ nextSeq: 16, dataEnd: progress.dataEnd });
+      expect(await catalog.resumePoint(id, 16)).toEqual({ storageState: '{"backend":"s3","n":2}', crcs: crcs(0, 16) });
+      // Checksums written by a checkpoint whose row update never landed are not read past nextSeq...
+      await catalog.saveResumePoint(id, { ...progress, nextSeq: 24 }, { firstSeq: 16, crcs: crcs(16, 8), storageState: '{"n":3}' });
+      expect((await catalog.resumePoint(id, 12))!.crcs).toEqual(crcs(0, 12));
+      // ...and a gap (a row lost) makes the point unusable rather than wrong.
+      expect(await catalog.resumePoint(id, 40)).toBeUndefined();
+      expect(await catalog.storageState(id)).toBe('{"n":3}');
+      await catalog.restart(id, T0, 16);
+      expect(await catalog.resumePoint(id, 0)).toBeUndefined();
+      expect(await catalog.storageState(id)).toBeUndefined();
+      await catalog.saveResumePoint(id, { ...progress, nextSeq: 4 }, { firstSeq: 0, crcs: crcs(0, 4), storageState: '{"n":4}' });
+      await catalog.markComplete(id, { ...progress, nextSeq: 4, finishedAt: T0 + 1, digest: 'd7' });
+      expect(await catalog.storageState(id)).toBeUndefined();
+      expect(await catalog.pathInUse(record(7).path)).toBe(true);
+      await catalog.delete(id);
+      expect(await catalog.pathInUse(record(7).path)).toBe(false);
+    });
   });
 }
 
