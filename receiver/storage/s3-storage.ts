@@ -52,6 +52,7 @@ import {
   GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand,
   PutObjectCommand, S3Client, UploadPartCommand, type Part,
 } from '@aws-sdk/client-s3';
+import { BlockReadCache } from './block-read-cache.js';
 import { ErrorCode, NetdumpError, corrupt, limitError, type ErrorContext } from '../../shared/errors.js';
 import {
   checkFrontWrite, checkKey, checkPlan,
@@ -421,19 +422,26 @@ class S3ObjectWriter implements DumpObjectWriter {
 }
 
 class S3ObjectReader implements DumpObjectReader {
+  private readonly cache: BlockReadCache;
+
   constructor(
     private readonly storage: S3DumpStorage,
     readonly key: string,
     private readonly objectKey: string,
     readonly size: number,
     private readonly etag: string | undefined,
-  ) {}
+  ) {
+    this.cache = new BlockReadCache(size, (offset, length) => this.fetchRange(offset, length));
+  }
 
   async read(offset: number, length: number): Promise<Buffer> {
     if (offset < 0 || length < 0 || offset + length > this.size) {
       throw corrupt(`read [${offset}, ${offset + length}) past the end of ${this.key} (${this.size} bytes)`, { key: this.key, offset });
     }
-    if (length === 0) return Buffer.alloc(0);
+    return this.cache.read(offset, length);
+  }
+
+  private async fetchRange(offset: number, length: number): Promise<Buffer> {
     const out = await this.storage.call('GetObject', this.objectKey, (c) => c.send(new GetObjectCommand({
       Bucket: this.storage.settings.bucket, Key: this.objectKey, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: this.etag,
     })), { offset });
