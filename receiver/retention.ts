@@ -94,10 +94,8 @@ export async function loadRetentionDumps(dataDir: string, catalog: RetentionCata
     // Object storage has no file to look at: the catalog's last checkpoint is what is known.
     if (record.status === 'complete' || isObjectStorage(storage)) return dump;
     const files = pathsFor(dataDir, record.path);
-    const [dataTime, crcTime, dataSize, crcSize] = await Promise.all([
-      mtimeMs(files.incomplete), mtimeMs(files.checksums), sizeOf(files.incomplete), sizeOf(files.checksums),
-    ]);
-    return { ...dump, bytes: Math.max(dump.bytes, dataSize + crcSize), lastActivityAt: Math.max(dump.lastActivityAt, dataTime, crcTime) };
+    const [dataTime, dataSize] = await Promise.all([mtimeMs(files.incomplete), sizeOf(files.incomplete)]);
+    return { ...dump, bytes: Math.max(dump.bytes, dataSize), lastActivityAt: Math.max(dump.lastActivityAt, dataTime) };
   }));
 }
 
@@ -162,7 +160,7 @@ export function dumpFolderOf(dataDir: string, hostId: string, relativePath: stri
 
 /**
  * Removes one dump's folder DIR/<host>/<stamp>/ with everything in it (vmcore
- * or vmcore.incomplete, .crcs, dmesg.txt, ...). Refuses (BAD_INPUT) a catalog
+ * or vmcore.incomplete, vmcore.elf-headers, dmesg.txt, ...). Refuses (BAD_INPUT) a catalog
  * path not of the form <host>/<folder>/<file>, and a host or dump folder that
  * is a symlink or resolves outside the data directory. A folder already gone
  * is not an error. The host folder stays: an upload may be allocating a new

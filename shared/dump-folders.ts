@@ -1,8 +1,8 @@
 /**
- * Where dumps live under the data directory:
+ * Where dumps live under the data directory (and, by the same names, under
+ * an S3 bucket's prefix: keysFor):
  *   DIR/<host>/<YYYY-MM-DD-HH:MM:SS>/vmcore            a complete, verified dump
  *   DIR/<host>/<YYYY-MM-DD-HH:MM:SS>/vmcore.incomplete  one still arriving (or abandoned)
- *   DIR/<host>/<...>/vmcore.incomplete.crcs             its chunk checksums, for resume
  *   DIR/<host>/<...>/vmcore.elf-headers                 the original core's ELF and program headers (ELF export)
  *   DIR/<host>/<...>/dmesg.txt                          the kernel log triage extracted
  * Host ids are checked, never rewritten: two hosts must not map to one folder.
@@ -37,7 +37,6 @@ export interface DumpPaths {
   relative: string;
   final: string;
   incomplete: string;
-  checksums: string;
   elfHeaders: string;
   dmesg: string;
 }
@@ -48,7 +47,6 @@ export function pathsFor(dataDir: string, relative: string): DumpPaths {
     relative,
     final,
     incomplete: `${final}.incomplete`,
-    checksums: `${final}.incomplete.crcs`,
     elfHeaders: `${final}.elf-headers`,
     dmesg: path.join(path.dirname(final), 'dmesg.txt'),
   };

@@ -3,7 +3,10 @@
  *
  *   (unset), local, file:        the data directory (DATA_DIR/<host>/<time>/vmcore)
  *   s3://BUCKET[/PREFIX]?endpoint=URL&region=R&forcePathStyle=true&maxParts=N&partMiB=N
- *                                S3-compatible object storage. Credentials come
+ *                                S3-compatible object storage. maxParts: the engine's
+ *                                limit (Swift's s3api: 1,000); maxFrontMiB: the most
+ *                                memory one upload's front may take (24 bytes per
+ *                                dumped page; default 256). Credentials come
  *                                from the environment as for any AWS tool
  *                                (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never
  *                                from the URL, which lands in logs and process lists.
@@ -13,7 +16,7 @@ import type { DumpStorage } from './dump-storage.js';
 import { LocalDumpStorage } from './local-storage.js';
 import { S3DumpStorage, type S3StorageOptions } from './s3-storage.js';
 
-const S3_PARAMS = new Set(['endpoint', 'region', 'forcePathStyle', 'maxParts', 'partMiB', 'minPartMiB']);
+const S3_PARAMS = new Set(['endpoint', 'region', 'forcePathStyle', 'maxParts', 'partMiB', 'minPartMiB', 'maxFrontMiB']);
 
 /** Parses an s3:// storage URL into S3DumpStorage options (credentials left to the SDK's environment chain). */
 export function parseS3StorageUrl(text: string, env: NodeJS.ProcessEnv = process.env): S3StorageOptions {
@@ -48,6 +51,7 @@ export function parseS3StorageUrl(text: string, env: NodeJS.ProcessEnv = process
     maxParts: number('maxParts'),
     partBytes: number('partMiB') && number('partMiB')! * MiB,
     minPartBytes: number('minPartMiB') && number('minPartMiB')! * MiB,
+    maxFrontBytes: number('maxFrontMiB') && number('maxFrontMiB')! * MiB,
     accessKeyId: env.AWS_ACCESS_KEY_ID,
     secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
   };

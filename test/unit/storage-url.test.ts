@@ -4,11 +4,11 @@ import { NetdumpError } from '../../shared/errors.js';
 
 describe('--storage', () => {
   it('reads bucket, prefix and the endpoint settings from an s3:// URL, credentials from the environment', () => {
-    const options = parseS3StorageUrl('s3://kdump-dumps/fleet/a?endpoint=http%3A%2F%2F127.0.0.1%3A8080&region=eu-west-1&forcePathStyle=true&maxParts=1000&partMiB=16',
+    const options = parseS3StorageUrl('s3://kdump-dumps/fleet/a?endpoint=http%3A%2F%2F127.0.0.1%3A8080&region=eu-west-1&forcePathStyle=true&maxParts=1000&partMiB=16&maxFrontMiB=1024',
       { AWS_ACCESS_KEY_ID: 'id', AWS_SECRET_ACCESS_KEY: 'secret' });
     expect(options).toMatchObject({
       bucket: 'kdump-dumps', prefix: 'fleet/a/', endpoint: 'http://127.0.0.1:8080', region: 'eu-west-1', forcePathStyle: true,
-      maxParts: 1000, partBytes: 16 * 2 ** 20, accessKeyId: 'id', secretAccessKey: 'secret',
+      maxParts: 1000, partBytes: 16 * 2 ** 20, maxFrontBytes: 2 ** 30, accessKeyId: 'id', secretAccessKey: 'secret',
     });
     expect(parseS3StorageUrl('s3://kdump-dumps', {})).toMatchObject({ bucket: 'kdump-dumps', prefix: undefined, forcePathStyle: false, endpoint: undefined });
   });
