@@ -4,7 +4,7 @@
  * and an in-process receiver, then asks crash, makedumpfile and
  * vmcore-dmesg whether what was stored is the same dump.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createWriteStream } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -16,13 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { ExitCode } from '../../sender/exit-codes.js';
-import { ROOT, run, runReceiverCli, runSender } from '../helpers/cli.js';
+import { run, runReceiverCli, runSender } from '../helpers/cli.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+import { crashSession, FIXTURE_CACHE, KVER, onPath, unindentContinuations, VMLINUX } from '../helpers/real-fixtures.js';
 
-const CACHE = path.join(ROOT, 'test/fixtures/cache');
-const KVER_FILE = path.join(CACHE, 'KVER');
-const KVER = existsSync(KVER_FILE) ? readFileSync(KVER_FILE, 'utf8').trim() : '';
-const VMLINUX = path.join(CACHE, `vmlinux-${KVER}`);
+const CACHE = FIXTURE_CACHE;
 const FIXTURES = [
   { name: 'idle', transport: 'ws' as const, level: 1 },
   { name: 'busy', transport: 'tcp' as const, level: 1 },
@@ -30,37 +28,12 @@ const FIXTURES = [
 ];
 const haveFixtures = KVER !== '' && existsSync(VMLINUX) && FIXTURES.every((f) => existsSync(path.join(CACHE, `${f.name}.vmcore`)));
 const keyOf = (f: (typeof FIXTURES)[number]) => `${f.name}-d${f.level}`;
-const onPath = (tool: string) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((dir) => existsSync(path.join(dir, tool)));
 const VMCORE_DMESG = ['/usr/sbin/vmcore-dmesg', '/sbin/vmcore-dmesg'].find((p) => existsSync(p)) ?? 'vmcore-dmesg';
 const haveTools = ['crash', 'makedumpfile', 'vmcore-dmesg', 'gdb'].every(onPath);
 
 const PANIC_LINE = 'Kernel panic - not syncing: sysrq triggered crash';
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
-
-/**
- * makedumpfile and crash indent the continuation lines of a multi-line
- * record under the text; vmcore-dmesg does not. Undo the indentation so the
- * three tools' logs compare line for line.
- */
-function unindentContinuations(log: string): string {
-  let indent = 0;
-  return log.split('\n').map((line) => {
-    const stamp = /^\[ *\d+\.\d+\] /.exec(line);
-    if (stamp) {
-      indent = stamp[0].length;
-      return line;
-    }
-    return indent > 0 && /^ *$/.test(line.slice(0, indent)) ? line.slice(indent) : line;
-  }).join('\n');
-}
-
-async function crashSession(vmcore: string): Promise<string> {
-  const result = await run('crash', ['-s', VMLINUX, vmcore], { input: 'bt\nsys\nlog\nquit\n', timeoutMs: 240_000 });
-  expect(result.code, result.stderr).toBe(0);
-  // The DUMPFILE line names the file (and says PARTIAL DUMP for any dump level > 0): the one line allowed to differ.
-  return result.stdout.split('\n').filter((line) => !/^\s*DUMPFILE:/.test(line)).join('\n');
-}
 
 describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cache from test/fixtures/ensure-fixtures.sh and Debian\'s crash, makedumpfile, kexec-tools, gdb: `npm test` provides both)', () => {
   let receiver: TestReceiver;

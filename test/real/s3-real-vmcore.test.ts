@@ -16,40 +16,16 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { ExitCode } from '../../sender/exit-codes.js';
-import { ROOT, run, runSender } from '../helpers/cli.js';
+import { run, runSender } from '../helpers/cli.js';
+import { crashSession, FIXTURE_CACHE, KVER, onPath, unindentContinuations, VMLINUX } from '../helpers/real-fixtures.js';
 import { useObjectStore } from '../helpers/object-store.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
-const CACHE = path.join(ROOT, 'test/fixtures/cache');
-const KVER_FILE = path.join(CACHE, 'KVER');
-const KVER = existsSync(KVER_FILE) ? readFileSync(KVER_FILE, 'utf8').trim() : '';
-const VMLINUX = path.join(CACHE, `vmlinux-${KVER}`);
-const ORIGINAL = path.join(CACHE, 'busy.vmcore');
+const ORIGINAL = path.join(FIXTURE_CACHE, 'busy.vmcore');
 const haveFixture = KVER !== '' && existsSync(VMLINUX) && existsSync(ORIGINAL);
-const onPath = (tool: string) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((dir) => existsSync(path.join(dir, tool)));
 const VMCORE_DMESG = ['/usr/sbin/vmcore-dmesg', '/sbin/vmcore-dmesg'].find((p) => existsSync(p)) ?? 'vmcore-dmesg';
 const haveTools = ['crash', 'makedumpfile', 'vmcore-dmesg'].every(onPath);
 const MiB = 2 ** 20;
-
-/** crash's answers to bt, sys and log, without the DUMPFILE line (it names the file). */
-async function crashSession(vmcore: string): Promise<string> {
-  const result = await run('crash', ['-s', VMLINUX, vmcore], { input: 'bt\nsys\nlog\nquit\n', timeoutMs: 240_000 });
-  expect(result.code, result.stderr).toBe(0);
-  return result.stdout.split('\n').filter((line) => !/^\s*DUMPFILE:/.test(line)).join('\n');
-}
-
-/** makedumpfile indents continuation lines of a multi-line record under its text; vmcore-dmesg does not. */
-function unindentContinuations(log: string): string {
-  let indent = 0;
-  return log.split('\n').map((line) => {
-    const stamp = /^\[ *\d+\.\d+\] /.exec(line);
-    if (stamp) {
-      indent = stamp[0].length;
-      return line;
-    }
-    return indent > 0 && /^ *$/.test(line.slice(0, indent)) ? line.slice(indent) : line;
-  }).join('\n');
-}
 
 async function download(url: string, file: string): Promise<Response> {
   const response = await fetch(url);
