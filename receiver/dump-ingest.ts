@@ -15,7 +15,7 @@ import { keysFor } from '../shared/dump-folders.js';
 import type { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import type { Catalog, ProgressUpdate } from './catalog.js';
 import type { AcceptedHello } from './hello.js';
-import type { DumpObjectPlan, DumpObjectWriter, DumpStorage, WriterState } from './storage/dump-storage.js';
+import { parseWriterState, type DumpObjectPlan, type DumpObjectWriter, type DumpStorage } from './storage/dump-storage.js';
 
 /** Make chunks durable and tell the sender (ACK) at least this often. */
 export interface CheckpointPolicy {
@@ -114,12 +114,8 @@ export class DumpIngest {
     const dumpId = accepted.hello.dumpId;
     const point = await catalog.resumePoint(dumpId, progress.nextSeq);
     if (!point) throw corrupt(`dump ${dumpId} has no complete resume point for ${progress.nextSeq} chunks`, { dump: dumpId });
-    let state: WriterState;
-    try {
-      state = JSON.parse(point.storageState) as WriterState;
-    } catch {
-      throw corrupt(`resume state of dump ${dumpId} is not JSON`, { dump: dumpId });
-    }
+    const state = parseWriterState(point.storageState);
+    if (!state) throw corrupt(`resume state of dump ${dumpId} is not JSON`, { dump: dumpId });
     if (state.dataEnd !== progress.dataEnd) {
       throw corrupt(`resume state of dump ${dumpId} says data ends at ${state.dataEnd}, its progress ${progress.dataEnd}`, { dump: dumpId });
     }

@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { badInput, toNetdumpError, type ErrorCode } from '../shared/errors.js';
 import { checkHostId, keysFor, pathsFor } from '../shared/dump-folders.js';
-import type { DumpStorage, WriterState } from './storage/dump-storage.js';
+import { dropDumpObject, type DumpStorage } from './storage/dump-storage.js';
 import type { DumpRecord } from './catalog.js';
 import { freeBytes } from './disk-space.js';
 import { planRetention, type PlannedDeletion, type RetentionDump, type RetentionPlan, type RetentionPolicy } from './retention-policy.js';
@@ -128,17 +128,9 @@ export async function deleteDumpData(
     return;
   }
   const keys = keysFor(record.path);
-  if (record.status !== 'complete') {
-    const stateText = await deps.catalog.storageState?.(record.dumpId);
-    let state: WriterState | undefined;
-    try {
-      state = stateText ? JSON.parse(stateText) as WriterState : undefined;
-    } catch {
-      state = undefined; // discard() then finds the upload by its key
-    }
-    await storage.discard(keys.dump, state);
-  }
-  for (const key of [keys.dump, keys.elfHeaders, keys.dmesg]) await storage.delete(key);
+  const stateText = record.status === 'complete' ? undefined : await deps.catalog.storageState?.(record.dumpId);
+  await dropDumpObject(storage, keys.dump, stateText);
+  for (const key of [keys.elfHeaders, keys.dmesg]) await storage.delete(key);
 }
 
 /**

@@ -5,17 +5,15 @@
  * last durable checkpoint; the next HELLO for it, on any connection or after
  * a receiver restart, resumes from the catalog.
  */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { NetdumpError, ErrorCode, badInput } from '../shared/errors.js';
 import type { HelloMessage } from '../shared/protocol/messages.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
 import type { Catalog, DumpRecord } from './catalog.js';
 import { DumpIngest, type CheckpointPolicy, type DumpTarget } from './dump-ingest.js';
 import { acceptHello, type AcceptedHello, type ReceiverLimits } from './hello.js';
-import { checkHostId, dumpKeyCandidates } from '../shared/dump-folders.js';
+import { checkHostId, claimDumpFolder, dumpKeyCandidates } from '../shared/dump-folders.js';
 import { requireSpace } from './disk-space.js';
-import type { DumpStorage, WriterState } from './storage/dump-storage.js';
+import { dropDumpObject, type DumpStorage } from './storage/dump-storage.js';
 
 export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };
 
@@ -181,7 +179,7 @@ export class UploadRegistry {
       }
       if (record) {
         // Failed, unresumable, or never got past its first checkpoint: start the same key over.
-        await this.dropStored(dumpId, record.path);
+        await dropDumpObject(this.storage, record.path, await this.catalog.storageState(dumpId));
         await this.catalog.restart(dumpId, Date.now(), hello.chunkPages);
         return attach(await DumpIngest.start(accepted, this.targetFor(record.path), this.catalog, this.policy));
       }
@@ -198,19 +196,6 @@ export class UploadRegistry {
     return { storage: this.storage, key, localDir: this.storage.backend === 'local' ? this.dataDir : undefined };
   }
 
-  /** Whatever an earlier attempt left under `key`: a complete object, an unfinished upload and its resume objects. */
-  private async dropStored(dumpId: string, key: string): Promise<void> {
-    const stateText = await this.catalog.storageState(dumpId);
-    let state: WriterState | undefined;
-    try {
-      state = stateText ? JSON.parse(stateText) as WriterState : undefined;
-    } catch {
-      state = undefined;
-    }
-    await this.storage.discard(key, state);
-    await this.storage.delete(key);
-  }
-
   /**
    * Names the new dump after its host and crash time (a second crash in the
    * same second gets .2, .3, ...) and creates its catalog row. The catalog's
@@ -220,16 +205,8 @@ export class UploadRegistry {
     const { hello } = accepted;
     for (const key of dumpKeyCandidates(hello.hostId, accepted.spec.crashTimeSec)) {
       if (await this.catalog.pathInUse(key)) continue;
-      if (this.storage.backend === 'local') {
-        // An old folder the catalog forgot (deleted row, restored backup) is never written into.
-        const folder = path.join(this.dataDir, path.dirname(key));
-        await mkdir(path.dirname(folder), { recursive: true });
-        const made = await mkdir(folder).then(() => true, (error: NodeJS.ErrnoException) => {
-          if (error.code === 'EEXIST') return false;
-          throw error;
-        });
-        if (!made) continue;
-      }
+      // Locally, an old folder the catalog forgot (deleted row, restored backup) is never written into.
+      if (this.storage.backend === 'local' && !(await claimDumpFolder(this.dataDir, key))) continue;
       try {
         await this.catalog.insert({
           dumpId: hello.dumpId,

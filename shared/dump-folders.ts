@@ -71,20 +71,20 @@ export function* dumpKeyCandidates(hostId: string, epochSeconds: number): Genera
   for (let n = 1; n < 1000; n++) yield `${checkHostId(hostId)}/${n === 1 ? base : `${base}.${n}`}/vmcore`;
 }
 
+/** Makes the folder of dump `key` under `dataDir`; false when it exists already (taken). */
+export async function claimDumpFolder(dataDir: string, key: string): Promise<boolean> {
+  const folder = path.join(dataDir, path.dirname(key));
+  await mkdir(path.dirname(folder), { recursive: true });
+  return mkdir(folder).then(() => true, (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST') return false;
+    throw error;
+  });
+}
+
 /** Makes a new, empty folder for a dump; a second crash in the same second gets a suffix. */
 export async function allocateDumpFolder(dataDir: string, hostId: string, epochSeconds: number): Promise<DumpPaths> {
-  const hostDir = path.join(dataDir, checkHostId(hostId));
-  await mkdir(hostDir, { recursive: true });
-  const base = dumpFolderName(epochSeconds);
-  for (let n = 1; n < 1000; n++) {
-    const folder = n === 1 ? base : `${base}.${n}`;
-    try {
-      await mkdir(path.join(hostDir, folder));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw error;
-    }
-    return pathsFor(dataDir, path.join(hostId, folder, 'vmcore'));
+  for (const key of dumpKeyCandidates(hostId, epochSeconds)) {
+    if (await claimDumpFolder(dataDir, key)) return pathsFor(dataDir, key);
   }
-  throw badInput(`too many dumps for host ${hostId} at ${base}`);
+  throw badInput(`too many dumps for host ${hostId} at ${dumpFolderName(epochSeconds)}`);
 }

@@ -157,6 +157,26 @@ export function checkKey(key: string): string {
   return key;
 }
 
+/** A writer state as the catalog keeps it (JSON); undefined when there is none or it is not JSON. */
+export function parseWriterState(text: string | undefined): WriterState | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as WriterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Drops what a dump has under `key`, finished or not: the object, an upload
+ * in progress and its resume objects (`stateText`, the catalog's writer
+ * state, names them; without it the backend finds them by key).
+ */
+export async function dropDumpObject(storage: DumpStorage, key: string, stateText: string | undefined): Promise<void> {
+  await storage.discard(key, parseWriterState(stateText));
+  await storage.delete(key);
+}
+
 /** The front's size check shared by backends: a writer never writes past it. */
 export function checkFrontWrite(key: string, frontBytes: number, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > frontBytes) {
