@@ -106,7 +106,8 @@ async function deleteDump(deps: HttpDeps, r: Request) {
 
 async function dumpDmesg(deps: HttpDeps, r: Request) {
   const { record, triage } = await dumpOr404(deps, r.params[0]);
-  const text = await deps.storage.get(keysFor(record.path).dmesg).catch(() => undefined);
+  // Absent is 404 below; a store that does not answer is its own error (503), not "no log".
+  const text = await deps.storage.get(keysFor(record.path).dmesg);
   if (!text) {
     const why = triage.error ?? (record.status === 'complete' ? 'triage has not run yet' : `the dump is ${record.status}`);
     throw notFound(`no kernel log for dump ${record.dumpId}: ${why}`);
@@ -152,10 +153,9 @@ async function sendDumpObject(r: Request, record: DumpRecord, object: DumpObject
 
 async function exportElf(deps: HttpDeps, r: Request) {
   const { record } = await dumpOr404(deps, r.params[0]);
-  const object = await openCompleteDump(deps, record);
-  const elfHeaders = await deps.storage.get(keysFor(record.path).elfHeaders).catch(() => undefined);
-  const reader = await KdumpFileReader.fromSource(object);
+  const reader = await KdumpFileReader.fromSource(await openCompleteDump(deps, record));
   try {
+    const elfHeaders = await deps.storage.get(keysFor(record.path).elfHeaders);
     const plan = await planStoredDumpExport(reader, elfHeaders);
     r.res.writeHead(200, {
       'content-type': 'application/octet-stream',
