@@ -440,11 +440,6 @@ export class Catalog {
     return counts;
   }
 
-  async updateProgress(dumpId: string, p: ProgressUpdate): Promise<void> {
-    await this.db.run(`UPDATE dumps SET next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?, pages_zero = ?, pages_stored = ?
-      WHERE dump_id = ?`, [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, dumpId]);
-  }
-
   /**
    * Records a durable checkpoint: the checksums of chunks [firstSeq, p.nextSeq)
    * (4 bytes each, little-endian), then the progress and the storage writer's
@@ -468,8 +463,8 @@ export class Catalog {
    * state, or the checksums do not cover nextSeq chunks (then start over).
    */
   async resumePoint(dumpId: string, nextSeq: number): Promise<{ storageState: string; crcs: Buffer } | undefined> {
-    const row = await this.db.get<{ storage_state: string | null }>('SELECT storage_state FROM dumps WHERE dump_id = ?', [dumpId]);
-    if (!row?.storage_state) return undefined;
+    const storageState = await this.storageState(dumpId);
+    if (!storageState) return undefined;
     const rows = await this.db.all<{ first_seq: number; crcs: Buffer }>(
       'SELECT first_seq, crcs FROM dump_chunk_crcs WHERE dump_id = ? AND first_seq < ? ORDER BY first_seq', [dumpId, nextSeq]);
     const crcs = Buffer.alloc(nextSeq * 4);
@@ -482,7 +477,7 @@ export class Catalog {
       bytes.copy(crcs, first * 4);
       covered = Math.max(covered, first + bytes.length / 4);
     }
-    return covered >= nextSeq ? { storageState: row.storage_state, crcs } : undefined;
+    return covered >= nextSeq ? { storageState, crcs } : undefined;
   }
 
   /** The storage writer state of an unfinished dump (to drop what it left in the store), if any. */

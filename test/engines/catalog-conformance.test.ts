@@ -75,7 +75,7 @@ function catalogSuite(engine: string, open: () => Promise<Catalog>, skipReason?:
 
     it('records progress, completion, failure and restart', async () => {
       const id = record(1).dumpId;
-      await catalog.updateProgress(id, progress);
+      await catalog.saveResumePoint(id, progress, { firstSeq: 0, crcs: Buffer.alloc(40), storageState: '{}' });
       expect(await catalog.get(id)).toMatchObject({ ...progress, status: 'receiving' });
       await catalog.markComplete(id, { ...progress, finishedAt: record(1).receivedAt + 2500, digest: 'd1' });
       expect(await catalog.get(id)).toMatchObject({ status: 'complete', durationMs: 2500, digest: 'd1', bytesStored: 2 ** 33 });
