@@ -43,6 +43,29 @@ export interface DumpRecord {
   digest: string | null;
   /** Pages per chunk of this upload: resume points and the digest depend on it. */
   chunkPages: number;
+  /** How the sender arrived at the stored dump level, as its HELLO said. */
+  dumpLevel: DumpLevelRecord;
+}
+
+/**
+ * The dump level a dump was asked for and the one its sender applied (the
+ * stored header's dump_level), from HELLO's dumpLevelReport. Peer-supplied
+ * text: shown to operators, never interpreted.
+ */
+export interface DumpLevelRecord {
+  /** makedumpfile -d bits the operator asked for; null for dumps catalogued before levels were recorded. */
+  asked: number | null;
+  /** The bits the sender applied; below `asked` when it dropped some it could not apply safely. */
+  applied: number | null;
+  /** Generation of page rules that judged the struct pages; '' when none did, null when unknown (older senders). */
+  rules: string | null;
+  /** One line per bit dropped or page kind kept, saying why. */
+  notes: string[];
+}
+
+/** Whether the sender stored more than asked for (a bit dropped): operators look at these dumps' notes. */
+export function levelLowered(level: DumpLevelRecord): boolean {
+  return level.asked !== null && level.applied !== null && level.applied < level.asked;
 }
 
 const COLUMNS: Array<[keyof DumpRecord, string]> = [
@@ -69,6 +92,36 @@ const TRIAGE_COLUMNS: Array<[keyof TriageRecord, string, string]> = [
   ['error', 'triage_error', 'TEXT'],
   ['triagedAt', 'triaged_at', 'INTEGER'],
 ];
+
+/**
+ * Added after the first release: the dump level asked and applied, with why
+ * (DumpLevelRecord). Added by ALTER TABLE like the triage columns; NULL in
+ * rows catalogued before. Written when the row is created (or started over)
+ * at HELLO, never by a resume.
+ */
+const DUMP_LEVEL_COLUMNS: Array<[keyof DumpLevelRecord, string, 'INTEGER' | 'TEXT']> = [
+  ['asked', 'dump_level_asked', 'INTEGER'],
+  ['applied', 'dump_level_applied', 'INTEGER'],
+  ['rules', 'dump_level_rules', 'TEXT'],
+  // JSON array of strings.
+  ['notes', 'dump_level_notes', 'TEXT'],
+];
+
+function toDumpLevel(row: Record<string, unknown>): DumpLevelRecord {
+  const number = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+  const notes = typeof row.dump_level_notes === 'string' ? JSON.parse(row.dump_level_notes) as unknown : [];
+  return {
+    asked: number(row.dump_level_asked),
+    applied: number(row.dump_level_applied),
+    rules: (row.dump_level_rules as string | null | undefined) ?? null,
+    notes: Array.isArray(notes) ? notes.map(String) : [],
+  };
+}
+
+/** The column values of a DumpLevelRecord, in DUMP_LEVEL_COLUMNS order. */
+function dumpLevelValues(level: DumpLevelRecord): SqlValue[] {
+  return DUMP_LEVEL_COLUMNS.map(([key]) => (key === 'notes' ? JSON.stringify(level.notes) : level[key]));
+}
 
 /** What triage of a stored dump found; every field null before triage ran. */
 export interface TriageRecord {
@@ -192,6 +245,7 @@ function whereClause(query: DumpQuery): { sql: string; params: SqlValue[] } {
 function toRecord(row: Record<string, unknown>): DumpRecord {
   const record: Record<string, unknown> = {};
   for (const [key, column] of COLUMNS) record[key] = row[column];
+  record.dumpLevel = toDumpLevel(row);
   return record as unknown as DumpRecord;
 }
 
@@ -309,6 +363,9 @@ export class Catalog {
     for (const [, column, type] of TRIAGE_COLUMNS) {
       if (!present.has(column)) await this.db.exec(`ALTER TABLE dumps ADD COLUMN ${column} ${type === 'INTEGER' ? int : type}`);
     }
+    for (const [, column, type] of DUMP_LEVEL_COLUMNS) {
+      if (!present.has(column)) await this.db.exec(`ALTER TABLE dumps ADD COLUMN ${column} ${type === 'INTEGER' ? int : type}`);
+    }
     // Where the storage backend's writer stands (JSON), for the receiver that resumes the upload.
     if (!present.has('storage_state')) await this.db.exec('ALTER TABLE dumps ADD COLUMN storage_state TEXT');
     await this.db.exec('CREATE INDEX IF NOT EXISTS dumps_by_signature ON dumps (signature)');
@@ -318,9 +375,9 @@ export class Catalog {
   }
 
   async insert(record: DumpRecord): Promise<void> {
-    const columns = COLUMNS.map(([, c]) => c);
+    const columns = [...COLUMNS.map(([, c]) => c), ...DUMP_LEVEL_COLUMNS.map(([, c]) => c)];
     await this.db.run(`INSERT INTO dumps (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-      COLUMNS.map(([key]) => record[key] as SqlValue));
+      [...COLUMNS.map(([key]) => record[key] as SqlValue), ...dumpLevelValues(record.dumpLevel)]);
   }
 
   async get(dumpId: string): Promise<DumpRecord | undefined> {
@@ -493,11 +550,15 @@ export class Catalog {
     await this.db.run('DELETE FROM dump_chunk_crcs WHERE dump_id = ?', [dumpId]);
   }
 
-  /** Starts a failed dump over: same row and folder, counters reset. */
-  async restart(dumpId: string, receivedAt: number, chunkPages: number): Promise<void> {
+  /**
+   * Starts a failed dump over: same row and folder, counters reset. The new
+   * HELLO's dump level is recorded: the file is written again from it.
+   */
+  async restart(dumpId: string, start: { receivedAt: number; chunkPages: number; dumpLevel: DumpLevelRecord }): Promise<void> {
+    const levels = DUMP_LEVEL_COLUMNS.map(([, column]) => `${column} = ?`).join(', ');
     await this.db.run(`UPDATE dumps SET status = 'receiving', failure = NULL, finished_at = NULL, duration_ms = NULL, next_seq = 0,
       data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ?, chunk_pages = ?,
-      storage_state = NULL WHERE dump_id = ?`, [receivedAt, chunkPages, dumpId]);
+      storage_state = NULL, ${levels} WHERE dump_id = ?`, [start.receivedAt, start.chunkPages, ...dumpLevelValues(start.dumpLevel), dumpId]);
     await this.db.run('DELETE FROM dump_chunk_crcs WHERE dump_id = ?', [dumpId]);
   }
 

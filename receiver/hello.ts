@@ -15,6 +15,7 @@ import type { PfnRun } from '../shared/kdump/layout.js';
 import type { KdumpFileSpec } from '../shared/kdump/writer.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
 import { checkDumpId, checkHostId } from '../shared/dump-folders.js';
+import type { DumpLevelRecord } from './catalog.js';
 
 export interface ReceiverLimits {
   /** Largest vmcore a HELLO may announce. */
@@ -32,6 +33,28 @@ export interface AcceptedHello {
   core: CoreDescription;
   plan: ChunkPlan;
   spec: KdumpFileSpec;
+  /** What the catalog records of the level: the sender's report, or what an older sender's dumpLevel implies. */
+  dumpLevel: DumpLevelRecord;
+}
+
+/**
+ * The report must describe the level this HELLO applies: `applied` is
+ * dumpLevel, and only bits the operator asked for can be applied. A report
+ * that says otherwise would show operators a level the file does not have.
+ */
+function checkedDumpLevel(hello: HelloMessage): DumpLevelRecord {
+  const report = hello.dumpLevelReport;
+  // Older senders: they applied what they were asked, and said nothing about rules.
+  if (!report) return { asked: hello.dumpLevel, applied: hello.dumpLevel, rules: null, notes: [] };
+  if (report.applied !== hello.dumpLevel) {
+    throw protocolError(`HELLO: field dumpLevelReport.applied ${report.applied} is not the HELLO's dumpLevel ${hello.dumpLevel}`,
+      { field: 'dumpLevelReport' });
+  }
+  if ((report.applied & ~report.asked) !== 0) {
+    throw protocolError(`HELLO: field dumpLevelReport.applied ${report.applied} has bits that asked ${report.asked} does not`,
+      { field: 'dumpLevelReport' });
+  }
+  return { asked: report.asked, applied: report.applied, rules: report.rules, notes: [...report.notes] };
 }
 
 /** The sender's kept pfns, each run inside the pages the core holds. */
@@ -73,10 +96,11 @@ export function acceptHello(received: HelloMessage, limits: ReceiverLimits, code
   if (!Number.isInteger(hello.dumpLevel) || hello.dumpLevel < 0 || hello.dumpLevel > 31) {
     throw badInput(`dump level ${hello.dumpLevel} is not one of makedumpfile's (0 to 31)`);
   }
+  const dumpLevel = checkedDumpLevel(hello);
   const dumpable = hello.dumpable ? checkedDumpable(hello.dumpable, core) : undefined;
   const plan = new ChunkPlan(dumpable ? { extents: dumpable } : core.pageMap, hello.chunkPages);
   const spec = kdumpSpecFor(core, {
     notes: hello.notes, utsname: hello.utsname, hostId: hello.hostId, dumpLevel: hello.dumpLevel, dumpable, codec, maxRunPages: hello.chunkPages,
   });
-  return { hello, core, plan, spec };
+  return { hello, core, plan, spec, dumpLevel };
 }

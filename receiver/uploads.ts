@@ -180,7 +180,7 @@ export class UploadRegistry {
       if (record) {
         // Failed, unresumable, or never got past its first checkpoint: start the same key over.
         await dropDumpObject(this.storage, record.path, await this.catalog.storageState(dumpId));
-        await this.catalog.restart(dumpId, Date.now(), hello.chunkPages);
+        await this.catalog.restart(dumpId, { receivedAt: Date.now(), chunkPages: hello.chunkPages, dumpLevel: accepted.dumpLevel });
         return attach(await DumpIngest.start(accepted, this.targetFor(record.path), this.catalog, this.policy));
       }
       const key = await this.insertNewDump(accepted);
@@ -231,6 +231,7 @@ export class UploadRegistry {
           dataEnd: 0,
           digest: null,
           chunkPages: hello.chunkPages,
+          dumpLevel: accepted.dumpLevel,
         });
         return key;
       } catch (error) {

@@ -7,11 +7,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Catalog, type DumpRecord, type TriageRecord } from '../../receiver/catalog.js';
+import { Catalog, isPostgresUrl, type DumpLevelRecord, type DumpRecord, type TriageRecord } from '../../receiver/catalog.js';
+import type { SqlDriver } from '../../receiver/sql/driver.js';
+import { PostgresDriver } from '../../receiver/sql/postgres.js';
+import { SqliteDriver } from '../../receiver/sql/sqlite.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { createDatabase, POSTGRES_SKIP_HINT, usePostgres, havePostgres } from '../helpers/postgres.js';
 
 const HOUR = 3600_000;
+
+/** A sender's report with text a terminal or a page must not trust (quotes, markup, ESC, non-ASCII). */
+const LOWERED: DumpLevelRecord = {
+  asked: 31, applied: 1, rules: '6.12',
+  notes: ['bit 16 (free pages) dropped: "buddy" flag unknown to rules 6.12', 'kept <b>slab</b> pages \u001b[31m±'],
+};
+/** What an older sender's HELLO gives: the level it applied, nothing else. */
+const OLDER_SENDER: DumpLevelRecord = { asked: 1, applied: 1, rules: null, notes: [] };
 const T0 = Date.UTC(2026, 0, 1);
 
 function record(n: number, overrides: Partial<DumpRecord> = {}): DumpRecord {
@@ -38,6 +49,7 @@ function record(n: number, overrides: Partial<DumpRecord> = {}): DumpRecord {
     dataEnd: 0,
     digest: null,
     chunkPages: 64,
+    dumpLevel: n % 2 ? LOWERED : OLDER_SENDER,
     ...overrides,
   };
 }
@@ -51,7 +63,13 @@ function triage(signature: string | null, panicLine: string | null, error: strin
 
 const progress = { nextSeq: 10, dataEnd: 123_456, bytesIn: 3 * 2 ** 32, bytesStored: 2 ** 33, pagesZero: 400, pagesStored: 600 };
 
-function catalogSuite(engine: string, open: () => Promise<Catalog>, skipReason?: string) {
+/** The catalog's database without the catalog, to put it back the way an older release left it. */
+function openDriver(location: string): SqlDriver {
+  return isPostgresUrl(location) ? PostgresDriver.open(location) : SqliteDriver.open(location);
+}
+
+function catalogSuite(engine: string, location: () => Promise<string>, skipReason?: string) {
+  const open = async () => Catalog.open(await location());
   describe.skipIf(skipReason !== undefined)(`catalog on ${engine}${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
     let catalog: Catalog;
     beforeAll(async () => {
@@ -85,7 +103,7 @@ function catalogSuite(engine: string, open: () => Promise<Catalog>, skipReason?:
       const other = record(5).dumpId;
       await catalog.markFailed(other, 'PROTOCOL: bad');
       expect(await catalog.get(other)).toMatchObject({ status: 'failed', failure: 'PROTOCOL: bad' });
-      await catalog.restart(other, T0, 32);
+      await catalog.restart(other, { receivedAt: T0, chunkPages: 32, dumpLevel: LOWERED });
       expect(await catalog.get(other)).toMatchObject({ status: 'receiving', failure: null, nextSeq: 0, chunkPages: 32, receivedAt: T0 });
       for (const n of [2, 3, 4, 6]) {
         await catalog.markComplete(record(n).dumpId, { ...progress, finishedAt: record(n).receivedAt + 1000, digest: `d${n}` });
@@ -205,7 +223,7 @@ function catalogSuite(engine: string, open: () => Promise<Catalog>, skipReason?:
       // ...and a gap (a row lost) makes the point unusable rather than wrong.
       expect(await catalog.resumePoint(id, 40)).toBeUndefined();
       expect(await catalog.storageState(id)).toBe('{"n":3}');
-      await catalog.restart(id, T0, 16);
+      await catalog.restart(id, { receivedAt: T0, chunkPages: 16, dumpLevel: OLDER_SENDER });
       expect(await catalog.resumePoint(id, 0)).toBeUndefined();
       expect(await catalog.storageState(id)).toBeUndefined();
       await catalog.saveResumePoint(id, { ...progress, nextSeq: 4 }, { firstSeq: 0, crcs: crcs(0, 4), storageState: '{"n":4}' });
@@ -214,6 +232,39 @@ function catalogSuite(engine: string, open: () => Promise<Catalog>, skipReason?:
       expect(await catalog.pathInUse(record(7).path)).toBe(true);
       await catalog.delete(id);
       expect(await catalog.pathInUse(record(7).path)).toBe(false);
+    });
+
+    it('keeps each dump\'s level asked and applied, its rules and notes (text as sent); progress leaves them, a restart records the new HELLO\'s', async () => {
+      const id = record(8).dumpId;
+      await catalog.insert(record(8, { dumpLevel: OLDER_SENDER }));
+      expect((await catalog.get(id))!.dumpLevel).toEqual(OLDER_SENDER);
+      await catalog.restart(id, { receivedAt: T0, chunkPages: 64, dumpLevel: LOWERED });
+      expect((await catalog.get(id))!.dumpLevel).toEqual(LOWERED);
+      await catalog.saveResumePoint(id, progress, { firstSeq: 0, crcs: Buffer.alloc(40), storageState: '{}' });
+      await catalog.markComplete(id, { ...progress, finishedAt: T0 + 1, digest: 'd8' });
+      const [listed] = (await catalog.query({ hostId: record(8).hostId, status: 'complete' })).dumps.filter((d) => d.record.dumpId === id);
+      expect(listed.record.dumpLevel).toEqual(LOWERED);
+      expect((await catalog.find(id))[0].dumpLevel).toEqual(LOWERED);
+      const none = { asked: 0, applied: 0, rules: '', notes: [] };
+      await catalog.insert(record(9, { dumpLevel: none })); // '' (no rules judged pages) is not null (unknown)
+      expect((await catalog.get(record(9).dumpId))!.dumpLevel).toEqual(none);
+    });
+
+    // Last: it takes the columns away and lets the catalog add them back.
+    it('upgrades a catalog from before dump levels were recorded: its rows read as unknown, new rows keep theirs', async () => {
+      await catalog.close();
+      const db = openDriver(await location());
+      try {
+        for (const column of ['dump_level_asked', 'dump_level_applied', 'dump_level_rules', 'dump_level_notes']) {
+          await db.exec(`ALTER TABLE dumps DROP COLUMN ${column}`);
+        }
+      } finally {
+        await db.close();
+      }
+      catalog = await open();
+      expect((await catalog.get(record(8).dumpId))!.dumpLevel).toEqual({ asked: null, applied: null, rules: null, notes: [] });
+      await catalog.insert(record(11));
+      expect((await catalog.get(record(11).dumpId))!.dumpLevel).toEqual(LOWERED);
     });
   });
 }
@@ -225,7 +276,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(sqliteDir, { recursive: true, force: true });
 });
-catalogSuite('SQLite', () => Catalog.open(path.join(sqliteDir, 'index.db')));
+catalogSuite('SQLite', async () => path.join(sqliteDir, 'index.db'));
 
 const postgres = usePostgres();
 let databaseUrl: string | undefined;
@@ -233,5 +284,5 @@ catalogSuite('PostgreSQL', async () => {
   // Installed but not startable is a failure, not a skip: say why.
   if (!postgres.server) throw new Error(`PostgreSQL did not start: ${postgres.reason}`);
   databaseUrl ??= (await createDatabase(postgres.server, 'catalog')).url;
-  return Catalog.open(databaseUrl);
+  return databaseUrl;
 }, havePostgres ? undefined : POSTGRES_SKIP_HINT);
