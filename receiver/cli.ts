@@ -9,7 +9,8 @@ import path from 'node:path';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { Catalog, isPostgresUrl, type DumpRecord } from './catalog.js';
+import { Catalog, isPostgresUrl, levelLowered, type DumpLevelRecord, type DumpRecord } from './catalog.js';
+import { escapeControls, jsonForTerminal } from './terminal-text.js';
 import { openDumpStorage } from './storage/open-storage.js';
 import type { DumpStorage } from './storage/dump-storage.js';
 import { startReceiver } from './server.js';
@@ -70,6 +71,21 @@ async function withCatalog<T>(opts: { dataDir: string; catalog?: string }, writa
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
+/** "31", or "1 (asked 31, lowered: see level notes)" when the sender applied less. */
+function levelText(level: DumpLevelRecord): string {
+  if (level.applied === null) return '-';
+  if (level.asked === level.applied) return String(level.applied);
+  return `${level.applied} (asked ${level.asked ?? '-'}${levelLowered(level) ? ', lowered: see level notes' : ''})`;
+}
+
+/** One row per note, the label on the first. */
+function noteRows(notes: string[]): Array<[string, string]> {
+  if (notes.length === 0) return [['level notes', '-']];
+  return notes.map((note, i) => [i === 0 ? 'level notes' : '', note]);
+}
+
+const rulesText = (rules: string | null) => (rules === null ? 'unknown (sender did not say)' : rules === '' ? 'none' : rules);
+
 function describe(record: DumpRecord, storage: DumpStorage): string {
   const location = storage.locationOf(record.path);
   const local = storage.backend === 'local';
@@ -88,11 +104,15 @@ function describe(record: DumpRecord, storage: DumpStorage): string {
     ['bytes stored', mb(record.bytesStored)],
     ['pages', `${record.pagesTotal} total, ${record.pagesZero} zero, ${record.pagesStored} stored`],
     ['page codec', record.pageCodec],
+    ['dump level', levelText(record.dumpLevel)],
+    ['page rules', rulesText(record.dumpLevel.rules)],
+    ...noteRows(record.dumpLevel.notes),
     ['path', location + (local && record.status !== 'complete' ? '.incomplete' : '')],
     ['open with', record.status !== 'complete' ? '-'
       : `crash /usr/lib/debug/boot/vmlinux-${record.osRelease ?? 'RELEASE'} ${local ? location : `FILE (download: GET /api/v1/dumps/${record.dumpId}/file)`}`],
   ];
-  return rows.map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`).join('\n');
+  // Values come from the sender (kernel, notes, ...): no control character reaches the terminal.
+  return rows.map(([k, v]) => `${k.padEnd(13)} ${escapeControls(String(v ?? '-'))}`).join('\n');
 }
 
 function describeWithStorage(record: DumpRecord, opts: { dataDir: string; storage?: string }): string {
@@ -201,14 +221,14 @@ program.command('list')
   .action(async (opts) => {
     const records = await withCatalog(opts, false, (catalog) => catalog.list({ hostId: opts.host }));
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+      process.stdout.write(`${jsonForTerminal(records)}\n`);
       return;
     }
     const header = ['DUMP ID', 'HOST', 'CRASHED (UTC)', 'KERNEL', 'STATUS', 'STORED', 'PATH'];
     const rows = records.map((r) => [
       r.dumpId.slice(0, 12), r.hostId, r.crashTime === null ? '-' : iso(r.crashTime * 1000), r.osRelease ?? '-',
       r.status, mb(r.bytesStored), r.path,
-    ]);
+    ].map(escapeControls));
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
     for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
   });
@@ -224,7 +244,7 @@ program.command('show')
       process.stderr.write(`kdump-receiver: ${matches.length === 0 ? 'no dump' : 'more than one dump'} matches ${JSON.stringify(id)}\n`);
       process.exit(matches.length === 0 ? 3 : 2);
     }
-    process.stdout.write(opts.json ? `${JSON.stringify(matches[0], null, 2)}\n` : `${describeWithStorage(matches[0], opts)}\n`);
+    process.stdout.write(opts.json ? `${jsonForTerminal(matches[0])}\n` : `${describeWithStorage(matches[0], opts)}\n`);
   });
 
 program.command('retention')

@@ -20,6 +20,7 @@ export class ReceiverMetrics {
   readonly bytesReceived: Counter;
   readonly chunksReceived: Counter;
   readonly dumpsStored: Counter;
+  readonly dumpsStoredLowered: Counter;
   readonly uploadFailures: Counter<'code'>;
   readonly triageRuns: Counter<'outcome'>;
   readonly webhookDeliveries: Counter<'outcome'>;
@@ -32,6 +33,11 @@ export class ReceiverMetrics {
     });
     this.chunksReceived = new Counter({ name: 'kdump_receiver_chunks_received_total', help: 'Chunks verified and written', registers });
     this.dumpsStored = new Counter({ name: 'kdump_receiver_dumps_stored_total', help: 'Dumps completed and verified by this process', registers });
+    this.dumpsStoredLowered = new Counter({
+      name: 'kdump_receiver_dumps_stored_level_lowered_total',
+      help: 'Dumps stored by this process whose sender applied a lower dump level than asked (bigger than planned; the dump\'s notes say why)',
+      registers,
+    });
     this.uploadFailures = new Counter({
       name: 'kdump_receiver_upload_failures_total', help: 'Uploads ended by an error, by error code (AUTH, CORRUPT, LIMIT, ...)',
       labelNames: ['code'], registers,

@@ -11,6 +11,7 @@ import { decodeMessage, encodeControl, type ControlMessage } from '../shared/pro
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
 import type { ReceiverMetrics } from './metrics.js';
+import { levelLowered } from './catalog.js';
 
 export interface SessionPeer {
   remote: string;
@@ -127,6 +128,7 @@ export class UploadSession {
         }
         this.ingest = undefined;
         this.metrics?.dumpsStored.inc();
+        if (levelLowered(ingest.accepted.dumpLevel)) this.metrics?.dumpsStoredLowered.inc();
         await this.registry.completed(ingest);
         this.log.info({ dump: ingest.dumpId, path: ingest.key, storedBytes: stored.storedBytes }, 'dump stored');
         await this.send({ type: 'done', dumpId: ingest.dumpId, path: ingest.key, storedBytes: stored.storedBytes });

@@ -20,6 +20,13 @@ export function dumpSummary(record: DumpRecord, triage: TriageRecord) {
     vmcoreBytes: record.vmcoreSize,
     storedBytes: record.bytesStored,
     pages: { total: record.pagesTotal, stored: record.pagesStored, zero: record.pagesZero },
+    // The sender's own words (peer text): clients show it as text.
+    dumpLevel: {
+      asked: record.dumpLevel.asked,
+      applied: record.dumpLevel.applied,
+      rules: record.dumpLevel.rules,
+      notes: record.dumpLevel.notes,
+    },
     failure: record.failure,
     panicLine: triage.panicLine,
     reason: triage.reason,
