@@ -12,7 +12,7 @@ import { badInput, ErrorCode, NetdumpError, toNetdumpError } from '../shared/err
 import { configFromEnv, parseConfig, positiveSetting, splitServers, type SenderConfig } from './config.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { saveLocally } from './local-fallback.js';
-import { computeExclusion, type Exclusion } from './dump-level/exclusion.js';
+import { computeExclusion, dumpLevelReport, type Exclusion } from './dump-level/exclusion.js';
 import { LineProgress } from './progress.js';
 import { parseServerUrl } from './transport.js';
 import { upload, SENDER_VERSION } from './upload.js';
@@ -125,7 +125,8 @@ async function main(): Promise<number> {
     exclusion = computeExclusion(source, dumpLevel);
     for (const warning of exclusion.warnings) say(`kdump-send: warning: ${warning}`);
     const left = Object.entries(exclusion.excluded).filter(([, n]) => n > 0).map(([why, n]) => `${why} ${n}`).join(', ');
-    say(`kdump-send: dump level ${exclusion.level}: keeping ${exclusion.dumpablePages} of ${core.pageMap.totalPages} pages` +
+    const judged = exclusion.generation ? `, pages judged by the ${exclusion.generation} rules` : '';
+    say(`kdump-send: dump level ${exclusion.level}${exclusion.level === dumpLevel ? '' : ` (asked ${dumpLevel}, lowered: see the warnings)`}${judged}: keeping ${exclusion.dumpablePages} of ${core.pageMap.totalPages} pages` +
       `${left ? ` (left out: ${left})` : ''}, decided in ${((Date.now() - excludeStarted) / 1000).toFixed(2)} s`);
     if (servers.length === 0) throw new NetdumpError(ErrorCode.UNAVAILABLE, 'no receiver configured');
     const result = await upload(source, {
@@ -136,6 +137,7 @@ async function main(): Promise<number> {
       chunkPages,
       dumpLevel: exclusion.level,
       dumpable: exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : undefined,
+      dumpLevelReport: dumpLevelReport(exclusion),
       connectTimeoutMs: seconds('CONNECT_TIMEOUT', 10),
       replyTimeoutMs: seconds('REPLY_TIMEOUT', 120),
       deadlineMs: seconds('DEADLINE', 600),

@@ -10,7 +10,7 @@ import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { DumpDigestBuilder } from '../shared/protocol/digest.js';
 import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
-import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DoneMessage, type Message } from '../shared/protocol/messages.js';
+import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type Message } from '../shared/protocol/messages.js';
 import { Chunker, frameCapacity } from './chunker.js';
 import { connectTransport, type ClientTransport, type ServerAddress, type TlsClientOptions } from './transport.js';
 import type { VmcoreSource } from './vmcore-source.js';
@@ -31,6 +31,8 @@ export interface UploadOptions {
   dumpLevel?: number;
   /** The pfns to send when the level left some out (sender/dump-level); default every page of the core. */
   dumpable?: readonly PfnRun[];
+  /** How the level was arrived at, for the receiver's catalog. */
+  dumpLevelReport?: DumpLevelReport;
   connectTimeoutMs: number;
   /** Longest wait for any answer from the receiver (ACCEPT, DONE). */
   replyTimeoutMs: number;
@@ -159,6 +161,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     pageSize: core.pageSize,
     dumpLevel,
     dumpable: options.dumpable && encodePfnRuns(options.dumpable),
+    dumpLevelReport: options.dumpLevelReport,
     chunkPages: options.chunkPages,
     elfHeaders: source.headerBytes,
     notes: source.notes,

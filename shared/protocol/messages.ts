@@ -42,8 +42,29 @@ export interface HelloMessage {
    * absent: every page of the core.
    */
   dumpable?: Buffer;
+  /** How the sender arrived at dumpLevel; absent from senders before it was added. */
+  dumpLevelReport?: DumpLevelReport;
   senderVersion: string;
 }
+
+/**
+ * What the operator asked for, what the sender applied and why they differ,
+ * so the catalog can say it (a lowered level means a bigger dump, never a
+ * smaller one).
+ */
+export interface DumpLevelReport {
+  /** The -d the sender was asked for. */
+  asked: number;
+  /** The -d applied: `asked` less the bits it could not apply safely; equals HELLO's dumpLevel. */
+  applied: number;
+  /** Which generation of page rules judged the struct pages (sender/dump-level/generations.ts), '' when none did. */
+  rules: string;
+  /** One line per bit dropped or page kind kept, saying why. */
+  notes: string[];
+}
+
+/** Bounds on a DumpLevelReport a peer sends: it is stored and shown, not trusted. */
+export const DUMP_LEVEL_REPORT_LIMITS = { rulesChars: 64, notes: 32, noteChars: 512 } as const;
 
 export interface AcceptMessage {
   type: 'accept';
@@ -197,6 +218,24 @@ function unpackBody(frame: Buffer, what: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+function decodeDumpLevelReport(value: unknown): DumpLevelReport {
+  const what = 'HELLO: field dumpLevelReport';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw protocolError(`${what} is not a map`);
+  const r = value as Record<string, unknown>;
+  const level = (name: string) => {
+    const n = r[name];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 31) throw protocolError(`${what}.${name} is not a dump level (0 to 31)`);
+    return n;
+  };
+  const { rulesChars, notes: maxNotes, noteChars } = DUMP_LEVEL_REPORT_LIMITS;
+  if (typeof r.rules !== 'string' || r.rules.length > rulesChars) throw protocolError(`${what}.rules is not a string of at most ${rulesChars} characters`);
+  const notes = r.notes;
+  if (!Array.isArray(notes) || notes.length > maxNotes || !notes.every((n) => typeof n === 'string' && n.length <= noteChars)) {
+    throw protocolError(`${what}.notes is not a list of at most ${maxNotes} strings of at most ${noteChars} characters`);
+  }
+  return { asked: level('asked'), applied: level('applied'), rules: r.rules, notes: notes as string[] };
+}
+
 /** Decodes one frame (type byte + body). Throws NetdumpError PROTOCOL/CORRUPT on anything malformed. */
 export function decodeMessage(frame: Buffer): Message {
   if (frame.length === 0) throw protocolError('empty frame');
@@ -213,6 +252,7 @@ export function decodeMessage(frame: Buffer): Message {
       if (b.token !== undefined && typeof b.token !== 'string') throw protocolError('HELLO: field token is not a string');
       if (b.utsname !== undefined && !(b.utsname instanceof Uint8Array)) throw protocolError('HELLO: field utsname is not bytes');
       if (b.dumpable !== undefined && !(b.dumpable instanceof Uint8Array)) throw protocolError('HELLO: field dumpable is not bytes');
+      const dumpLevelReport = b.dumpLevelReport === undefined ? undefined : decodeDumpLevelReport(b.dumpLevelReport);
       return {
         type: 'hello', protocol: b.protocol as number, hostId: b.hostId as string, dumpId: b.dumpId as string,
         token: b.token as string | undefined, vmcoreSize: b.vmcoreSize as number, pageSize: b.pageSize as number,
@@ -220,6 +260,7 @@ export function decodeMessage(frame: Buffer): Message {
         notes: asBuffer(b.notes), senderVersion: b.senderVersion as string,
         utsname: b.utsname === undefined ? undefined : asBuffer(b.utsname),
         dumpable: b.dumpable === undefined ? undefined : asBuffer(b.dumpable),
+        ...(dumpLevelReport && { dumpLevelReport }),
       };
     }
     case MessageType.ACCEPT: {
