@@ -446,6 +446,13 @@ function pager(section, params, data) {
 
 // ---------------------------------------------------------------- dump list
 
+/** Whether the sender applied fewer -d bits than asked: it kept pages it could not judge safely, so the dump is bigger. */
+const levelLowered = (level) => typeof level?.asked === 'number' && typeof level?.applied === 'number' && level.applied < level.asked;
+
+function loweredPill(level, text) {
+  return h('span', { class: 'pill level-lowered', title: `dump level ${level.applied} applied, ${level.asked} asked: the dump's page shows why` }, text);
+}
+
 function panicCell(dump) {
   const link = (text, cls) => h('a', { href: `#/dumps/${hashPart(dump.id)}`, class: cls }, text);
   if (dump.status === 'failed') return h('td', { class: 'panic-cell' }, link('upload failed', 'failure'), h('div', { class: 'sub' }, dump.failure ?? ''));
@@ -463,7 +470,8 @@ function dumpTable(dumps, { emptyText = 'No dumps match.' } = {}) {
       dump.crashTime ? timeEl(dump.crashTime) : [timeEl(dump.receivedAt), h('div', { class: 'sub', title: 'crash time unknown: receive time shown' }, 'received')]),
     h('td', {}, h('a', { href: `#/dumps?host=${hashPart(dump.host)}`, class: 'host', title: `Only dumps of ${dump.host}` }, dump.host)),
     h('td', { class: 'mono nowrap' }, dump.kernel ?? muted('unknown')),
-    h('td', {}, statusPill(dump.status)),
+    h('td', {}, statusPill(dump.status),
+      levelLowered(dump.dumpLevel) ? h('div', { class: 'sub level-mark' }, loweredPill(dump.dumpLevel, 'level lowered')) : null),
     panicCell(dump),
     h('td', { class: 'right' }, h('span', { class: 'num', title: `${exactBytes(dump.storedBytes) ?? '?'} stored of a ${formatBytes(dump.vmcoreBytes)} vmcore` }, formatBytes(dump.storedBytes))),
     h('td', { class: 'mono col-sig' }, dump.signature
@@ -547,6 +555,27 @@ async function groupView(ctx, signature) {
 }
 
 // ---------------------------------------------------------------- one dump
+
+/**
+ * The dump level rows of the details: applied (asked), the page rules and
+ * the sender's notes. All of it is the sender's text: text nodes only.
+ */
+function dumpLevelRows(level) {
+  if (!level || typeof level !== 'object') return [];
+  const notes = Array.isArray(level.notes) ? level.notes : [];
+  const applied = typeof level.applied === 'number'
+    ? h('span', { id: 'dump-level' }, String(level.applied),
+      level.asked !== level.applied && level.asked !== null ? muted(` (asked ${level.asked})`) : null,
+      levelLowered(level) ? [' ', loweredPill(level, 'lowered')] : null)
+    : null;
+  const rules = level.rules === null || level.rules === undefined ? muted('unknown (the sender did not say)')
+    : level.rules === '' ? muted('none') : h('code', {}, level.rules);
+  return [
+    metaRow('Dump level', applied),
+    metaRow('Page rules', h('span', { id: 'dump-level-rules' }, rules)),
+    metaRow('Level notes', notes.length > 0 ? h('ul', { class: 'level-notes', id: 'dump-level-notes' }, notes.map((note) => h('li', {}, note))) : null),
+  ];
+}
 
 const metaRow = (label, value) => h('tr', {}, h('th', { scope: 'row' }, label), h('td', {}, value ?? muted('—')));
 
@@ -654,6 +683,7 @@ async function dumpView(ctx, id) {
       dump.vmcoreBytes > 0 && typeof dump.storedBytes === 'number' ? muted(` (${((dump.storedBytes / dump.vmcoreBytes) * 100).toFixed(1)} % of the vmcore)`) : null)),
     metaRow('Pages', typeof pages.total === 'number'
       ? `${count(pages.total)} total · ${count(pages.stored)} stored · ${count(pages.zero)} zero` : null),
+    dumpLevelRows(dump.dumpLevel),
     metaRow('Signature', dump.signature ? h('a', { href: `#/groups/${hashPart(dump.signature)}`, class: 'mono' }, dump.signature) : null),
     triage.signatureText ? metaRow('Signature of', h('pre', { class: 'inline' }, triage.signatureText)) : null,
     dump.triageError ? metaRow('Log not read', dump.triageError) : null,

@@ -20,7 +20,9 @@ import { upload, type UploadOptions } from '../../sender/upload.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { ROOT } from '../helpers/cli.js';
 import { defaultVmcoreinfo, sampleX86Loads, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
-import { startStalledUpload } from '../helpers/protocol-messages.js';
+import { helloFor, startStalledUpload } from '../helpers/protocol-messages.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { encodeControl, type DumpLevelReport } from '../../shared/protocol/messages.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 
@@ -46,6 +48,12 @@ const SYNTHETIC_GROUP = {
   panicLine: 'Kernel panic - not syncing: Fatal exception',
   /** Markup in API text must reach the page as text. */
   signatureText: 'reason: BUG: kernel NULL pointer dereference\nframes: synthetic_fault < <b>synthetic_caller</b>',
+};
+
+/** A sender that lowered the level it was asked for, and says why in text the page must show as text. */
+const LOWERED_REPORT: DumpLevelReport = {
+  asked: 31, applied: 1, rules: '6.12',
+  notes: ['bit 16 (free pages) dropped: PG_buddy unknown to rules 6.12', 'kept <b>slab</b> pages <img src=x onerror=alert(1)>'],
 };
 
 describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bin/chromium: apt-get install chromium, which `npm test` installs)', () => {
@@ -92,7 +100,7 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
   beforeAll(async () => {
     receiver = await startTestReceiver({ open: false });
     base = `http://127.0.0.1:${receiver.httpAddress!.port}`;
-    for (const host of ['web-1', 'web-2', 'busy-host', 'slow-host']) hostTokens.set(host, (await receiver.catalog.hostTokens.add(host)));
+    for (const host of ['web-1', 'web-2', 'busy-host', 'slow-host', 'lowered-host']) hostTokens.set(host, (await receiver.catalog.hostTokens.add(host)));
     operator.admin = await receiver.catalog.operatorTokens.add('alice', 'admin');
     operator.read = await receiver.catalog.operatorTokens.add('bob', 'read');
 
@@ -304,6 +312,32 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
     } finally {
       client.close();
     }
+  });
+
+  it('marks a dump stored at a lower level than asked in the list, and its page shows asked, applied, rules and notes as text', async () => {
+    const client = await RawClient.connect(receiver.tcpAddress!.port);
+    const hello = helloFor(beta.source, { hostId: 'lowered-host', token: hostTokens.get('lowered-host'), dumpLevelReport: LOWERED_REPORT });
+    try {
+      client.sendMessage(encodeControl(hello));
+      await client.next('accept'); // the row exists from HELLO on
+    } finally {
+      client.close();
+    }
+    await client.closed;
+
+    await page.goto(`${base}/#/dumps`);
+    const row = page.locator(`tr[data-dump-id="${hello.dumpId}"]`);
+    await row.waitFor();
+    expect(await row.locator('.level-lowered').textContent()).toBe('level lowered');
+    expect(await page.locator(`tr[data-dump-id="${ids.web1}"] .level-lowered`).count()).toBe(0);
+
+    await row.locator('.panic-cell a').click();
+    await page.locator('#dump-level').waitFor();
+    expect(await page.locator('#dump-level').textContent()).toBe('1 (asked 31) lowered');
+    expect(await page.locator('#dump-level-rules').textContent()).toBe('6.12');
+    expect(await page.locator('#dump-level-notes li').allTextContents()).toEqual(LOWERED_REPORT.notes);
+    expect(await page.locator('#dump-level-notes b, #dump-level-notes img').count()).toBe(0);
+    await shot('dump-lowered');
   });
 
   it('signs out, and the page asks for a token again; no script errors on the way', async () => {
