@@ -7,8 +7,8 @@
  *
  * A row is recognised by what VMCOREINFO holds, never by the version
  * string: distributions backport mm changes, and the entries are what the
- * rules read. Rows whose change left no trace in VMCOREINFO (6.2) are
- * always applied: their rule is harmless on the kernels before them.
+ * rules read. The first row is every kernel: 6.2's change left no trace in
+ * VMCOREINFO, and its rule is harmless on the kernels before it.
  *
  * The next kernel is one row here, plus its VMCOREINFO keys in
  * KNOWN_PAGE_KEYS: a core whose page keys include one no row knows is from a
@@ -45,18 +45,11 @@ export function pageTypesInTopByte(info: Vmcoreinfo): boolean {
 
 export const GENERATIONS: readonly RuleGeneration[] = [
   {
-    id: '5.x',
-    commit: '',
-    change: 'page types in _mapcount, PG_slab, compound order and dtor in the first tail page (OFFSET(page.compound_order/compound_dtor))',
-    makedumpfile: '1.6.8',
-    present: () => true,
-  },
-  {
-    id: '6.2',
-    commit: '130d4df57390 ("mm/sl[au]b: rearrange struct slab fields to allow larger rcu_head")',
-    change: 'slab.slabs overlays page.mapping: an odd slab count looks like an anon mapping, so anon requires !slab',
+    // 5.10 through 6.2 look the same in VMCOREINFO.
+    id: '<=6.2',
+    commit: '130d4df57390 ("mm/sl[au]b: rearrange struct slab fields to allow larger rcu_head", 6.2)',
+    change: 'page types in _mapcount, PG_slab, compound order and dtor bytes in the first tail page; from 6.2 slab.slabs overlays page.mapping, so an odd slab count looks anonymous: anon requires !slab (harmless before 6.2)',
     makedumpfile: '1.7.3',
-    // No VMCOREINFO trace; the rule (anon and not slab) changes nothing on older kernels.
     present: () => true,
   },
   {

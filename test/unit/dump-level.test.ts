@@ -82,6 +82,70 @@ describe('page rules (makedumpfile 1.7.2 on 6.1)', () => {
   });
 });
 
+/** A VMCOREINFO of generation `lines`: the 6.1 entries with some replaced. */
+function infoWith(drop: RegExp, add: string[]) {
+  const base = INFO_6_1.raw.split('\n').filter((l) => l && !drop.test(l));
+  return parseVmcoreinfo([...base, ...add, ''].join('\n'));
+}
+/** 6.12's page types: PGTY_* << 24, printed with %ld. */
+const PGTY = (type: number) => (type << 24) | 0;
+const INFO_6_12 = infoWith(/PG_slab|PAGE_|HUGETLB_PAGE_DTOR|compound_(dtor|order)/, [
+  `NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=${PGTY(0xf0)}`, `NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)=${PGTY(0xf1)}`,
+  `NUMBER(PAGE_HUGETLB_MAPCOUNT_VALUE)=${PGTY(0xf4)}`, `NUMBER(PAGE_SLAB_MAPCOUNT_VALUE)=${PGTY(0xf5)}`,
+]);
+/** A first tail page from 6.6 on: the order in the low byte of its flags. */
+function firstTailFlags(order: number, extraFlags = 0n): Buffer {
+  const b = structPage({ tail: true });
+  b.writeBigUInt64LE(BigInt(order) | extraFlags, 0);
+  return b;
+}
+
+describe('page rules across kernel generations (makedumpfile 1.7.9++)', () => {
+  it('each generation is told by what VMCOREINFO holds', () => {
+    expect(pageRulesFor(INFO_6_1, 31).generation).toBe('<=6.2');
+    const info63 = infoWith(/compound_(dtor|order)/, ['OFFSET(folio._folio_dtor)=80', 'OFFSET(folio._folio_order)=81']);
+    expect(pageRulesFor(info63, 31)).toMatchObject({ generation: '6.3', level: 31, compound: { kind: 'tail-bytes', dtorAt: 16, orderAt: 17 } });
+    const info66 = infoWith(/compound_(dtor|order)|HUGETLB_PAGE_DTOR/, ['NUMBER(PG_hugetlb)=22']);
+    expect(pageRulesFor(info66, 31)).toMatchObject({ generation: '6.6', level: 31, compound: { kind: 'flags1-bit' } });
+    expect(pageRulesFor(INFO_6_12, 31)).toMatchObject({ generation: '6.12', level: 31, pgSlab: 1n << 7n });
+    const info71 = parseVmcoreinfo(INFO_6_12.raw.replace('OFFSET(page.compound_head)=8', 'OFFSET(page.compound_info)=8'));
+    expect(pageRulesFor(info71, 31)).toMatchObject({ generation: '7.1', level: 31, compoundHeadAt: 8 });
+  });
+
+  it('6.2 on: an odd slab count where page.mapping is does not make a slab page anonymous', () => {
+    expect(judgePage(pageRulesFor(INFO_6_1, 8), 7, structPage({ flags: [SLAB], mapping: 0x25n }), undefined).verdict).toBe('keep');
+  });
+
+  it('6.6: order from the first tail page\'s flags, hugetlb from its PG_hugetlb bit', () => {
+    const rules = pageRulesFor(infoWith(/compound_(dtor|order)|HUGETLB_PAGE_DTOR/, ['NUMBER(PG_hugetlb)=22']), 8);
+    expect(judgePage(rules, 1024, structPage({ flags: [HEAD] }), firstTailFlags(9, 1n << 22n))).toEqual({ verdict: 'user', pages: 512 });
+    expect(judgePage(rules, 1024, structPage({ flags: [HEAD] }), firstTailFlags(9))).toEqual({ verdict: 'keep', pages: 1 });
+  });
+
+  it('6.12: page types compared whole; slab, buddy, offline and hugetlb each by its own value', () => {
+    const at = (level: number) => pageRulesFor(INFO_6_12, level);
+    expect(judgePage(at(16), 512, structPage({ mapcount: PGTY(0xf0), private: 9n }), undefined)).toEqual({ verdict: 'free', pages: 512 });
+    // Another type with the buddy's bits in it is not free (1.7.6's masks took it for one).
+    expect(judgePage(at(16), 512, structPage({ mapcount: PGTY(0xf5), private: 9n }), undefined).verdict).toBe('keep');
+    expect(judgePage(at(8), 7, structPage({ mapping: 0x25n, mapcount: PGTY(0xf5) }), undefined).verdict).toBe('keep');
+    expect(judgePage(at(8), 7, structPage({ flags: [LRU], mapping: ANON_MAPPING, mapcount: 0 }), undefined).verdict).toBe('user');
+    expect(judgePage(at(8), 1024, structPage({ flags: [HEAD], mapcount: PGTY(0xf4) }), firstTailFlags(9))).toEqual({ verdict: 'user', pages: 512 });
+    expect(judgePage(at(0), 3, structPage({ mapcount: PGTY(0xf1) }), undefined).verdict).toBe('offline');
+    // makedumpfile's stand-in for PG_slab on 6.10+ is bit 7: such a page is never free or anon (kept).
+    expect(judgePage(at(8), 7, structPage({ flags: [7, LRU], mapping: ANON_MAPPING, mapcount: 0 }), undefined).verdict).toBe('keep');
+  });
+
+  it('6.16: unaccepted memory is free in blocks of MAX_PAGE_ORDER', () => {
+    const info = parseVmcoreinfo(`${INFO_6_12.raw}NUMBER(PAGE_UNACCEPTED_MAPCOUNT_VALUE)=${PGTY(0xf7)}\n`);
+    expect(pageRulesFor(info, 31).generation).toBe('6.16');
+    expect(judgePage(pageRulesFor(info, 16), 1024, structPage({ mapcount: PGTY(0xf7) }), undefined)).toEqual({ verdict: 'free', pages: 1024 });
+  });
+
+  it('a rule never sees an anon page whose mapping is not a kernel pointer: kept, and counted', () => {
+    expect(judgePage(pageRulesFor(INFO_6_1, 8), 7, structPage({ flags: [LRU], mapping: 0x25n }), undefined)).toEqual({ verdict: 'keep', pages: 1, suspect: 'user' });
+  });
+});
+
 describe('exclusion on a core whose struct pages cannot be found', () => {
   let core: ElfCoreFile;
   let source: VmcoreSource;
