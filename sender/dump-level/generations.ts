@@ -2,7 +2,7 @@
  * The kernel changes that altered how a struct page must be read to judge
  * it, one row each, oldest first, with the kernel commit that made the
  * change and the makedumpfile release that followed it
- * (docs/research/dump-levels.md section 4). page-rules.ts turns the rows a
+ * (docs/research/dump-levels.md section 6). page-rules.ts turns the rows a
  * core shows into the rules that judge its pages.
  *
  * A row is recognised by what VMCOREINFO holds, never by the version

@@ -1,6 +1,6 @@
 /**
  * The guard against a wrong exclusion on a kernel the rules misread
- * (docs/research/dump-levels.md section 5). VMCOREINFO can keep a name and
+ * (docs/research/dump-levels.md section 7). VMCOREINFO can keep a name and
  * change its meaning (6.12 did), so an entry being present proves nothing.
  * After a scan, the verdicts are held against evidence the rules did not
  * use, and a bit whose verdicts disagree beyond the tolerance below is

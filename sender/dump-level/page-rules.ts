@@ -1,7 +1,7 @@
 /**
  * Which pages a dump level leaves out, judged from one struct page, as the
  * newest makedumpfile's __exclude_unnecessary_pages does, for every kernel
- * generation of generations.ts (docs/research/dump-levels.md sections 3-4).
+ * generation of generations.ts (docs/research/dump-levels.md sections 3 and 6).
  * Pure: the struct page bytes and the numbers VMCOREINFO gives in, a verdict
  * out. A level whose inputs VMCOREINFO lacks, or whose inputs are from a
  * kernel newer than the rules, is lowered with a note, never guessed at.
