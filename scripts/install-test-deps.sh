@@ -7,7 +7,10 @@
 #   linux-image-amd64  the guest kernel (/boot/vmlinuz-*, /lib/modules/*)
 #   busybox-static     the guest's userland (must be static: copied as is)
 #   kexec-tools        kexec -p in the guest; also ships /usr/sbin/vmcore-dmesg
-#   kmod               modprobe --show-depends resolves the virtio modules
+#   kmod               modprobe --show-depends resolves the virtio modules; depmod -b
+#                      indexes the modules of the kernels unpacked from .debs
+#   debootstrap        makes the judge chroots (trixie, sid: newer crash, makedumpfile,
+#                      drgn, vmcore-dmesg) of scripts/judge-chroots.sh
 #   cpio gzip          build the guest initramfs images
 #   crash              reads vmcores / kdump files (reference checks)
 #   makedumpfile       reference kdump-compressed writer and --dump-dmesg
@@ -22,8 +25,12 @@
 #   python3-yaml       parses the deployment files in test/integration/deploy-fleet.test.ts
 #   swift-proxy swift-account swift-container swift-object memcached  OpenStack Swift with its S3 API for the object-storage tests (scripts/object-store.sh runs throwaway stores)
 #
-# The debug vmlinux (linux-image-KVER-dbg, ~860 MB .deb) is NOT installed here:
-# test/fixtures/ensure-fixtures.sh downloads it and keeps only the vmlinux.
+# The debug vmlinux (linux-image-KVER-dbg, ~860 MB .deb) is NOT installed here,
+# nor are the other generations' kernels (5.10, 6.12, sid):
+# test/fixtures/ensure-fixtures.sh downloads them with apt-get download through
+# a private apt configuration and unpacks them into its cache (outside the
+# clone). drgn is not installed on the host either: bookworm's python3-drgn is
+# 0.0.22; the judge chroots carry trixie's 0.0.31 and sid's 0.3.x.
 #
 # Environment: EXTRA_PACKAGES="pkg ..." to add more.
 set -euo pipefail
@@ -31,6 +38,7 @@ set -euo pipefail
 PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
+  debootstrap
   postgresql
   swift-proxy swift-account swift-container swift-object memcached
   haproxy python3-yaml
@@ -66,7 +74,7 @@ fi
 
 # Sanity check of the tools the fixtures and tests call.
 fail=0
-for t in qemu-system-x86_64 busybox kexec vmcore-dmesg crash makedumpfile nc cpio lz4 readelf modprobe; do
+for t in qemu-system-x86_64 busybox kexec vmcore-dmesg crash makedumpfile nc cpio lz4 readelf modprobe depmod debootstrap unshare; do
   if p=$(PATH="$PATH:/usr/sbin:/sbin" command -v "$t"); then echo "install-test-deps: $t -> $p"
   else echo "install-test-deps: MISSING $t" >&2; fail=1; fi
 done
