@@ -14,7 +14,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 5;
 const files = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
-const vmcores = files.length ? files : ['busy', 'idle'].map((n) => path.join(root, `test/fixtures/cache/${n}.vmcore`));
+const vmcores = files.length ? files : (await import('../test/fixtures/paths.mjs')).fixtureVmcores(['busy', 'idle']);
 const vmcoreDmesg = ['/usr/sbin/vmcore-dmesg', '/sbin/vmcore-dmesg'].find((p) => existsSync(p));
 
 async function time(label, fn) {

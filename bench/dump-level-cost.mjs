@@ -13,7 +13,7 @@ const flag = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf
 const level = Number(flag('level', '31'));
 const runs = Number(flag('runs', '5'));
 const files = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
-const vmcores = files.length ? files : ['idle', 'busy'].map((n) => path.join(root, `test/fixtures/cache/${n}.vmcore`));
+const vmcores = files.length ? files : (await import('../test/fixtures/paths.mjs')).fixtureVmcores(['idle', 'busy']);
 
 for (const file of vmcores) {
   const source = VmcoreSource.open(file);

@@ -18,7 +18,7 @@ const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const runs = option('--runs', 3);
 const level = option('--level', 1);
-const vmcore = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--')) ?? path.join(root, 'test/fixtures/cache/busy.vmcore');
+const vmcore = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--')) ?? path.join((await import('../test/fixtures/paths.mjs')).FIXTURE_CACHE, 'busy.vmcore');
 if (!existsSync(vmcore)) throw new Error(`${vmcore} is missing (npm test makes the fixtures)`);
 
 const work = mkdtempSync(path.join(tmpdir(), 'elf-export-bench-'));

@@ -23,7 +23,7 @@ const SENDERS = Number(opt('senders', '8'));
 const RUNS = Number(opt('runs', '3'));
 const STORAGE = opt('storage', 'local');
 if (!['local', 's3', 'both'].includes(STORAGE)) { console.error(`bench: --storage ${STORAGE}: use local, s3 or both`); process.exit(2); }
-const VMCORE = path.resolve(opt('vmcore', path.join(ROOT, 'test/fixtures/cache/idle.vmcore')));
+const VMCORE = path.resolve(opt('vmcore', path.join((await import('../test/fixtures/paths.mjs')).FIXTURE_CACHE, 'idle.vmcore')));
 const RECEIVER = path.join(ROOT, 'dist/receiver/cli.js');
 const SENDER = path.join(ROOT, 'dist/capture/kdump-send.mjs');
 for (const file of [VMCORE, RECEIVER, SENDER]) if (!existsSync(file)) { console.error(`bench: missing ${file} (npm test makes the fixtures, npm run build the rest)`); process.exit(2); }

@@ -24,13 +24,13 @@ const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const VMCORE = path.resolve(opt('vmcore', path.join(ROOT, 'test/fixtures/cache/busy.vmcore')));
+const VMCORE = path.resolve(opt('vmcore', path.join((await import('../test/fixtures/paths.mjs')).FIXTURE_CACHE, 'busy.vmcore')));
 const RUNS = Number(opt('runs', '3'));
 const CONCURRENT = Number(opt('concurrent', '8'));
 const TRANSPORT = opt('transport', 'tcp');
 const LEVELS = opt('levels', '1,31').split(',').map(Number);
 const LOAD = Number(opt('load', '32'));
-const LOAD_VMCORE = path.resolve(opt('load-vmcore', path.join(ROOT, 'test/fixtures/cache/idle.vmcore')));
+const LOAD_VMCORE = path.resolve(opt('load-vmcore', path.join((await import('../test/fixtures/paths.mjs')).FIXTURE_CACHE, 'idle.vmcore')));
 // The sender as shipped to capture kernels (deploy/capture/bundle-sender.mjs); the unbundled build if there is none.
 const BUNDLE = path.join(ROOT, 'dist/capture/kdump-send.mjs');
 const SENDER = existsSync(BUNDLE) ? BUNDLE : path.join(ROOT, 'dist/sender/cli.js');

@@ -13,10 +13,11 @@ if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi
 npm run --silent build
 
 if [ -z "$VMCORE" ]; then
-  VMCORE=test/fixtures/cache/idle.vmcore
+  VMCORE=$(bash test/fixtures/ensure-fixtures.sh --dir 6.1 2>/dev/null || true)/idle.vmcore
   if [ ! -f "$VMCORE" ]; then
     bash scripts/install-test-deps.sh
-    FIXTURES=idle bash test/fixtures/ensure-fixtures.sh
+    FIXTURES=6.1:idle bash test/fixtures/ensure-fixtures.sh
+    VMCORE=$(bash test/fixtures/ensure-fixtures.sh --dir 6.1)/idle.vmcore
   fi
 fi
 

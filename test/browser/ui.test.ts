@@ -30,7 +30,7 @@ const CHROMIUM = '/usr/bin/chromium';
 /** This machine's network is closed: no QUIC, no background fetches, no component updates. */
 const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const BUSY = path.join(ROOT, 'test/fixtures/cache/busy.vmcore');
+const BUSY = path.join((await import('../helpers/real-fixtures.js')).FIXTURE_CACHE, 'busy.vmcore');
 const haveBusy = existsSync(BUSY);
 const REAL_PANIC = 'Kernel panic - not syncing: sysrq triggered crash';
 

@@ -18,7 +18,7 @@ import { summarizeCrash } from '../../receiver/triage/crash-summary.js';
 import { ROOT, run } from '../helpers/cli.js';
 import { VMCORE_DMESG, runVmcoreDmesg } from '../helpers/vmcore-dmesg.js';
 
-const CACHE = path.join(ROOT, 'test/fixtures/cache');
+const CACHE = (await import('../helpers/real-fixtures.js')).FIXTURE_CACHE;
 const FIXTURES = ['idle', 'busy'];
 const core = (name: string) => path.join(CACHE, `${name}.vmcore`);
 const cachedReference = (name: string) => `${core(name)}-dmesg.txt`;

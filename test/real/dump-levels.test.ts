@@ -13,7 +13,7 @@ import { computeExclusion } from '../../sender/dump-level/exclusion.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { ROOT, run } from '../helpers/cli.js';
 
-const CACHE = path.join(ROOT, 'test/fixtures/cache');
+const CACHE = (await import('../helpers/real-fixtures.js')).FIXTURE_CACHE;
 const FIXTURES = ['idle', 'busy'];
 const LEVELS = [1, 2, 4, 8, 16, 31];
 const have = FIXTURES.every((f) => existsSync(path.join(CACHE, `${f}.vmcore`))) && existsSync('/usr/bin/makedumpfile');

@@ -16,7 +16,7 @@ import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { ROOT, run } from '../helpers/cli.js';
 import { locateMemMap } from '../../shared/elf/mem-map.js';
 
-const CACHE = path.join(ROOT, 'test/fixtures/cache');
+const CACHE = (await import('../helpers/real-fixtures.js')).FIXTURE_CACHE;
 const FIXTURES = ['idle', 'busy'].map((name) => path.join(CACHE, `${name}.vmcore`));
 
 describe.runIf(FIXTURES.every((f) => existsSync(f)))('x86_64 page-table walk on the real vmcores (need test/fixtures/cache: `npm test` makes it)', () => {

@@ -15,7 +15,7 @@ import { ROOT, run } from '../helpers/cli.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { freePort } from '../helpers/ports.js';
 
-const CACHE = path.join(ROOT, 'test/fixtures/cache');
+const CACHE = (await import('../helpers/real-fixtures.js')).FIXTURE_CACHE;
 const KVER = existsSync(path.join(CACHE, 'KVER')) ? readFileSync(path.join(CACHE, 'KVER'), 'utf8').trim() : '';
 const VMLINUX = path.join(CACHE, `vmlinux-${KVER}`);
 const SCRIPT = path.join(ROOT, 'test/vm/crash-and-send.sh');
