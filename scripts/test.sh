@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): on a bare Debian 12 machine with
 # Node 20 it installs everything the tests need, makes the real-vmcore
-# fixtures (cached in test/fixtures/cache), builds, and runs every test.
+# fixtures (cached outside the clone, in ${KDUMP_NETDUMP_CACHE:-~/.cache/kdump-netdump}),
+# builds, and runs every test.
 #   SKIP_REAL=1   unit and integration tests only (no apt, no QEMU fixtures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ npm run build
 npm run typecheck
 
 if [ "${SKIP_REAL:-0}" != 1 ]; then
-  step "real-vmcore fixtures (crash Debian's kernel in QEMU; cached)"
+  step "real-vmcore fixtures: kernels 5.10, 6.1, 6.12, sid crashed in QEMU, judge chroots (cached; ~4 min the first time)"
   bash test/fixtures/ensure-fixtures.sh
 fi
 
