@@ -13,6 +13,7 @@ import { configFromEnv, parseConfig, positiveSetting, splitServers, type SenderC
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { saveLocally } from './local-fallback.js';
 import { computeExclusion, dumpLevelReport, type Exclusion } from './dump-level/exclusion.js';
+import { availableMemory, planMemory } from './memory-budget.js';
 import { LineProgress } from './progress.js';
 import { parseServerUrl } from './transport.js';
 import { upload, SENDER_VERSION } from './upload.js';
@@ -53,6 +54,15 @@ const program = new Command()
   }, 3)
   .option('--quiet', 'no progress lines')
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : ExitCode.BAD_INPUT));
+
+/** A file's text, or '' when it cannot be read (not Linux, no /proc). */
+function readTextOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function readFileSetting(what: string, path: string | undefined): Buffer | undefined {
   if (!path) return undefined;
@@ -103,7 +113,8 @@ async function main(): Promise<number> {
       throw badInput('no receiver given: pass --server URL, or set SERVERS in the config file or KDUMP_SEND_SERVERS');
     }
     hostId = config.HOST_ID ?? hostId;
-    chunkPages = config.CHUNK_PAGES ? positiveSetting('CHUNK_PAGES', config.CHUNK_PAGES, 1024) : 64;
+    const memory = planMemory(availableMemory(readTextOr('/proc/meminfo')), config.CHUNK_PAGES ? positiveSetting('CHUNK_PAGES', config.CHUNK_PAGES, 1024) : undefined);
+    chunkPages = memory.chunkPages;
     const dumpLevel = config.DUMP_LEVEL === undefined ? 31 : Number(config.DUMP_LEVEL);
     if (!Number.isInteger(dumpLevel) || dumpLevel < 0 || dumpLevel > 31) {
       throw badInput(`DUMP_LEVEL (--dump-level) must be an integer from 0 to 31, not ${JSON.stringify(config.DUMP_LEVEL)}`);
@@ -121,6 +132,7 @@ async function main(): Promise<number> {
     const { core } = source;
     say(`kdump-send: ${vmcorePath}: ${core.vmcoreinfo.osRelease ?? 'unknown kernel'}, ${(source.size / 1e6).toFixed(1)} MB, ` +
       `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${servers.map((s) => s.url).join(', ') || 'nobody'} as ${hostId}`);
+    say(`kdump-send: ${memory.line}`);
     const excludeStarted = Date.now();
     exclusion = computeExclusion(source, dumpLevel);
     for (const warning of exclusion.warnings) say(`kdump-send: warning: ${warning}`);
@@ -141,7 +153,7 @@ async function main(): Promise<number> {
       connectTimeoutMs: seconds('CONNECT_TIMEOUT', 10),
       replyTimeoutMs: seconds('REPLY_TIMEOUT', 120),
       deadlineMs: seconds('DEADLINE', 600),
-      framesInFlight: 4,
+      framesInFlight: memory.framesInFlight,
       progress: opts.quiet ? undefined : new LineProgress(say, opts.progressInterval * 1000),
       log: (line) => say(`kdump-send: ${line}`),
     });

@@ -17,8 +17,8 @@ export const CONFIG_KEYS = {
   REPLY_TIMEOUT: 'seconds to wait for an answer from a receiver',
   DEADLINE: 'seconds to keep trying receivers before the fallback',
   FALLBACK_DIR: 'save the dump here (kdump-compressed) when no receiver took it',
-  CHUNK_PAGES: 'pages per chunk',
-  DUMP_LEVEL: 'makedumpfile -d bits (only 1, zero pages, for now)',
+  CHUNK_PAGES: 'pages per chunk (default: 64, fewer when memory is low)',
+  DUMP_LEVEL: 'makedumpfile -d bits (default 31)',
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;

@@ -1,40 +1,83 @@
 #!/usr/bin/env bash
 # Lays out everything the capture kernel's initramfs needs to run kdump-send
-# under DESTDIR (an initramfs staging tree, or / on a test box):
-#   DESTDIR/usr/lib/kdump-send/node                the node binary
-#   DESTDIR/usr/lib/kdump-send/kdump-send.mjs      the single-file sender
-#   DESTDIR/usr/lib/kdump-send/node_modules/{lz4,lzo}/build/Release/*.node   native addons
-#   DESTDIR/usr/sbin/kdump-send                    wrapper: exec node kdump-send.mjs "$@"
-#   DESTDIR/etc/kdump-send.conf                    from CONFIG, if given
-#   DESTDIR/<lib dirs>/...                         node's shared libraries (as ldd lists them)
-# and prints the total size. Run `npm run build:capture` first (or it runs it).
-#   usage: deploy/capture/install-sender.sh DESTDIR [CONFIG]
+# under DESTDIR (an initramfs staging tree, or / on a test box), in one of two
+# layouts (LAYOUT=squashfs, the default, or LAYOUT=plain):
+#
+# squashfs: the runtime stays compressed in the initramfs and its pages are
+#   read on demand, so the capture kernel holds ~22 MiB for it instead of
+#   ~85 MiB unpacked (bench/crashkernel-min.mjs measures what that buys):
+#     DESTDIR/usr/lib/kdump-send/runtime.squashfs   node (stripped), kdump-send.mjs, native addons
+#     DESTDIR/usr/sbin/kdump-send                   wrapper: loads squashfs and loop, mounts the
+#                                                   image read-only on /run/kdump-send, runs node
+#   The initramfs must also hold the squashfs and loop modules (when they are
+#   not built in) and mount(8) with loop support (busybox has it).
+# plain: node and the bundle unpacked in DESTDIR/usr/lib/kdump-send/.
+#
+# Both: DESTDIR/<lib dirs>/... node's shared libraries (as ldd lists them),
+#       DESTDIR/etc/kdump-send.conf from CONFIG, if given.
+# Prints the sizes. Runs deploy/capture/bundle-sender.mjs first if needed.
+#   usage: [LAYOUT=squashfs|plain] [SQUASHFS_COMP=zstd|xz|gzip] deploy/capture/install-sender.sh DESTDIR [CONFIG]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 dest=${1:?usage: install-sender.sh DESTDIR [CONFIG]}
 config=${2:-}
 node_bin=${NODE_BIN:-$(command -v node)}
+layout=${LAYOUT:-squashfs}
+comp=${SQUASHFS_COMP:-zstd}
+case $layout in squashfs|plain) ;; *) echo "install-sender: LAYOUT must be squashfs or plain, not '$layout'" >&2; exit 2;; esac
 
 [ -f "$root/dist/capture/kdump-send.mjs" ] || node "$root/deploy/capture/bundle-sender.mjs"
 
+# V8 sized for a capture kernel: the sender needs ~20 MB of heap; small young
+# generation, no background compiler threads.
+node_flags="--max-old-space-size=48 --max-semi-space-size=2 --v8-pool-size=0"
 lib=$dest/usr/lib/kdump-send
 mkdir -p "$lib" "$dest/usr/sbin" "$dest/etc"
-cp -L "$node_bin" "$lib/node"
-cp "$root/dist/capture/kdump-send.mjs" "$lib/"
-cp -r "$root/dist/capture/node_modules" "$lib/"
 shared_libs() { ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u; }
-for so in $(shared_libs "$node_bin" "$lib"/node_modules/*/build/Release/*.node); do
+for so in $(shared_libs "$node_bin" "$root"/dist/capture/node_modules/*/build/Release/*.node); do
   mkdir -p "$dest$(dirname "$so")"
   cp -L "$so" "$dest$so"
 done
-cat > "$dest/usr/sbin/kdump-send" <<'WRAP'
+
+# The runtime tree: node without its symbols (the capture kernel never debugs it), the bundle, the addons.
+stage=$lib
+if [ "$layout" = squashfs ]; then stage=$(mktemp -d "${TMPDIR:-/tmp}/kdump-send-runtime.XXXXXX"); trap 'rm -rf "$stage"' EXIT; fi
+strip --strip-all -o "$stage/node" "$node_bin" 2>/dev/null || cp -L "$node_bin" "$stage/node"
+cp "$root/dist/capture/kdump-send.mjs" "$stage/"
+cp -r "$root/dist/capture/node_modules" "$stage/"
+
+if [ "$layout" = squashfs ]; then
+  command -v mksquashfs >/dev/null || { echo "install-sender: LAYOUT=squashfs needs mksquashfs (Debian package squashfs-tools)" >&2; exit 1; }
+  rm -f "$lib/runtime.squashfs"
+  # 128 KiB blocks: a page fault reads and unpacks one block.
+  mksquashfs "$stage" "$lib/runtime.squashfs" -comp "$comp" -b 131072 -all-root -noappend -no-progress -quiet >/dev/null
+  cat > "$dest/usr/sbin/kdump-send" <<WRAP
 #!/bin/sh
-# A capture kernel has little RAM: keep V8's heap small (the sender needs ~20 MB of it).
-exec /usr/lib/kdump-send/node --max-old-space-size=48 /usr/lib/kdump-send/kdump-send.mjs "$@"
+# kdump-send's runtime is a squashfs image: mounted read-only, its pages are
+# read (and unpacked) only when node touches them, and dropped again under
+# memory pressure, which an unpacked initramfs copy could never be.
+image=/usr/lib/kdump-send/runtime.squashfs
+run=/run/kdump-send
+if [ ! -x "\$run/node" ]; then
+  for m in loop squashfs; do modprobe -q "\$m" 2>/dev/null || true; done
+  mkdir -p "\$run"
+  if ! mount -t squashfs -o loop,ro "\$image" "\$run"; then
+    echo "kdump-send: cannot mount \$image on \$run (are the squashfs and loop modules in this initramfs?)" >&2
+    exit 1
+  fi
+fi
+exec "\$run/node" $node_flags "\$run/kdump-send.mjs" "\$@"
 WRAP
+  echo "install-sender: $dest: runtime.squashfs ($comp) $(( $(stat -c %s "$lib/runtime.squashfs") / 1024 / 1024 )) MiB, unpacked $(( $(du -sb "$stage" | cut -f1) / 1024 / 1024 )) MiB"
+else
+  cat > "$dest/usr/sbin/kdump-send" <<WRAP
+#!/bin/sh
+exec /usr/lib/kdump-send/node $node_flags /usr/lib/kdump-send/kdump-send.mjs "\$@"
+WRAP
+  echo "install-sender: $dest: sender unpacked $(( $(du -sb "$lib" | cut -f1) / 1024 / 1024 )) MiB (node $(( $(stat -c %s "$lib/node") / 1024 / 1024 )) MiB)"
+fi
 chmod +x "$dest/usr/sbin/kdump-send"
 [ -z "$config" ] || cp "$config" "$dest/etc/kdump-send.conf"
-total=$(du -sb "$lib" | cut -f1)
 libs=$(shared_libs "$node_bin" | xargs -r du -bcL | tail -1 | cut -f1)
-echo "install-sender: $dest: sender $((total / 1024 / 1024)) MiB (node $(( $(stat -c %s "$lib/node") / 1024 / 1024 )) MiB) + shared libraries $((libs / 1024 / 1024)) MiB"
+echo "install-sender: shared libraries $((libs / 1024 / 1024)) MiB"

@@ -16,9 +16,12 @@
 #   HOST_ID         --host-id (default vm-test)
 #   MEM             guest MiB (default 1024)      CRASHKERNEL  (default 384M)
 #   SEND_ARGS       more kdump-send arguments, e.g. "--deadline 120"
+#   LAYOUT          how install-sender.sh lays out the sender: squashfs (default) or plain
 #   TIMEOUT         seconds before QEMU is killed (default 280)
 #   CONSOLE_LOG     where to keep the guest console (default: temp, printed on failure)
-# Prints KEY=VALUE lines: KDUMP_SEND_EXIT, GUEST_POWERED_OFF, SECONDS, SENDER_PEAK_RSS_MB, SENDER_ATTEMPTS, CAPTURE_MEMORY_KB.
+# Prints KEY=VALUE lines: KDUMP_SEND_EXIT, GUEST_POWERED_OFF, SECONDS, SENDER_PEAK_RSS_MB, SENDER_ATTEMPTS,
+# CAPTURE_MEMORY_KB (MemTotal), CAPTURE_AVAILABLE_KB (MemAvailable before the sender starts),
+# INITRAMFS_BYTES (compressed), INITRAMFS_UNPACKED_BYTES, INITRAMFS_FAILED, OOM_KILL.
 set -euo pipefail
 die() { echo "crash-and-send: $*" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +31,7 @@ HOST_ID=${HOST_ID:-vm-test}
 MEM=${MEM:-1024}
 CRASHKERNEL=${CRASHKERNEL:-384M}
 TIMEOUT=${TIMEOUT:-280}
+LAYOUT=${LAYOUT:-squashfs}
 
 KVER=${KVER:-$(for d in /lib/modules/*/; do k=$(basename "$d"); [ -f "/boot/vmlinuz-$k" ] && echo "$k"; done | sort -V | tail -1)}
 [ -n "$KVER" ] || die "no kernel: install linux-image-amd64 (scripts/install-test-deps.sh)"
@@ -43,6 +47,8 @@ mkdir -p "$cap"/{bin,proc,sys,dev,mods,etc/kdump-send,tmp} "$first"/{bin,sbin,pr
 cp "$BUSYBOX" "$cap/bin/busybox"; cp "$BUSYBOX" "$first/bin/busybox"
 
 # --- capture initramfs: virtio-net, the sender, an init that sends and powers off.
+capture_modules=(virtio_pci virtio_net)
+[ "$LAYOUT" = squashfs ] && capture_modules+=(loop squashfs)
 mods=()
 while read -r verb path _; do
   [ "$verb" = insmod ] || continue
@@ -53,8 +59,8 @@ while read -r verb path _; do
     *) cp "$path" "$cap/mods/$name.ko";;
   esac
   mods+=("$name")
-done < <(modprobe -a --show-depends -S "$KVER" virtio_pci virtio_net)
-bash "$root/deploy/capture/install-sender.sh" "$cap" >&2
+done < <(modprobe -a --show-depends -S "$KVER" "${capture_modules[@]}")
+LAYOUT=$LAYOUT bash "$root/deploy/capture/install-sender.sh" "$cap" >&2
 token_arg=
 if [ -n "${TOKEN_FILE:-}" ]; then cp "$TOKEN_FILE" "$cap/etc/kdump-send/token"; token_arg="--token-file /etc/kdump-send/token"; fi
 
@@ -67,6 +73,7 @@ i=0; while [ ! -e /sys/class/net/eth0 ] && [ \$i -lt 50 ]; do sleep 0.2; i=\$((i
 ip link set lo up; ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
 echo "CAPTURE_MEMORY_KB=\$(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
+echo "CAPTURE_AVAILABLE_KB=\$(grep MemAvailable /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
 echo KDUMP_SEND_START
 /usr/sbin/kdump-send --server tcp://10.0.2.100:7341 --host-id $HOST_ID $token_arg --progress-interval 10 ${SEND_ARGS:-} /proc/vmcore
 echo "KDUMP_SEND_EXIT=\$?"
@@ -74,6 +81,8 @@ poweroff -f
 INIT
 chmod +x "$cap/init"
 (cd "$cap" && find . | cpio -o -H newc --quiet | gzip -1 > "$first/capture.cpio.gz")
+initramfs_bytes=$(stat -c %s "$first/capture.cpio.gz")
+initramfs_unpacked=$(du -sb "$cap" | cut -f1)
 
 # --- first initramfs: load the capture kernel, crash.
 cp "$KEXEC" "$first/sbin/kexec"; cp "$VMLINUZ" "$first/vmlinuz"
@@ -112,6 +121,11 @@ if [ "$rc" = 0 ] && grep -aq 'reboot: Power down' <<<"$console"; then echo GUEST
 rss=$(grep -ao 'peak RSS [0-9.]* MB' <<<"$console" | tail -1 | grep -o '[0-9.]*' || true)
 echo "SENDER_PEAK_RSS_MB=${rss:-unknown}"
 grep -ao 'CAPTURE_MEMORY_KB=[0-9]*' <<<"$console" | tail -1 || true
+grep -ao 'CAPTURE_AVAILABLE_KB=[0-9]*' <<<"$console" | tail -1 || true
+echo "INITRAMFS_BYTES=$initramfs_bytes"
+echo "INITRAMFS_UNPACKED_BYTES=$initramfs_unpacked"
+if grep -aq 'Initramfs unpacking failed' <<<"$console"; then echo INITRAMFS_FAILED=1; else echo INITRAMFS_FAILED=0; fi
+if grep -aqE 'Out of memory: Killed process|oom-kill' <<<"$console"; then echo OOM_KILL=1; else echo OOM_KILL=0; fi
 attempts=$(grep -aoE '[0-9]+ attempts?,' <<<"$console" | tail -1 | grep -oE '[0-9]+' || true)
 echo "SENDER_ATTEMPTS=${attempts:-unknown}"
 if [ "${exit_line#KDUMP_SEND_EXIT=}" != 0 ]; then
