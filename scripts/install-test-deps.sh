@@ -9,6 +9,7 @@
 #   kexec-tools        kexec -p in the guest; also ships /usr/sbin/vmcore-dmesg
 #   kmod               modprobe --show-depends resolves the virtio modules; depmod -b
 #                      indexes the modules of the kernels unpacked from .debs
+#   squashfs-tools     mksquashfs: the sender's runtime image (deploy/capture/install-sender.sh LAYOUT=squashfs)
 #   debootstrap        makes the judge chroots (trixie, sid: newer crash, makedumpfile,
 #                      drgn, vmcore-dmesg) of scripts/judge-chroots.sh
 #   cpio gzip          build the guest initramfs images
@@ -38,7 +39,7 @@ set -euo pipefail
 PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
-  debootstrap
+  debootstrap squashfs-tools
   postgresql
   swift-proxy swift-account swift-container swift-object memcached
   haproxy python3-yaml
@@ -74,7 +75,7 @@ fi
 
 # Sanity check of the tools the fixtures and tests call.
 fail=0
-for t in qemu-system-x86_64 busybox kexec vmcore-dmesg crash makedumpfile nc cpio lz4 readelf modprobe depmod debootstrap unshare; do
+for t in qemu-system-x86_64 busybox kexec vmcore-dmesg crash makedumpfile nc cpio lz4 readelf modprobe depmod debootstrap unshare mksquashfs; do
   if p=$(PATH="$PATH:/usr/sbin:/sbin" command -v "$t"); then echo "install-test-deps: $t -> $p"
   else echo "install-test-deps: MISSING $t" >&2; fail=1; fi
 done
