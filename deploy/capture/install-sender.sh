@@ -13,7 +13,8 @@
 #   not built in) and mount(8) with loop support (busybox has it).
 # plain: node and the bundle unpacked in DESTDIR/usr/lib/kdump-send/.
 #
-# Both: DESTDIR/<lib dirs>/... node's shared libraries (as ldd lists them),
+# Both: DESTDIR/<lib dirs>/... node's shared libraries (as ldd lists them; their
+#       paths in DESTDIR/usr/lib/kdump-send/runtime.libs for the initramfs hooks),
 #       DESTDIR/etc/kdump-send.conf from CONFIG, if given.
 # Prints the sizes. Runs deploy/capture/bundle-sender.mjs first if needed.
 #   usage: [LAYOUT=squashfs|plain] [SQUASHFS_COMP=zstd|xz|gzip] deploy/capture/install-sender.sh DESTDIR [CONFIG]
@@ -35,10 +36,12 @@ node_flags="--max-old-space-size=48 --max-semi-space-size=2 --v8-pool-size=0"
 lib=$dest/usr/lib/kdump-send
 mkdir -p "$lib" "$dest/usr/sbin" "$dest/etc"
 shared_libs() { ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u; }
-for so in $(shared_libs "$node_bin" "$root"/dist/capture/node_modules/*/build/Release/*.node); do
+# The initramfs builders (dracut, initramfs-tools) cannot see into the squashfs: runtime.libs names what node loads.
+shared_libs "$node_bin" "$root"/dist/capture/node_modules/*/build/Release/*.node > "$lib/runtime.libs"
+while read -r so; do
   mkdir -p "$dest$(dirname "$so")"
-  cp -L "$so" "$dest$so"
-done
+  [ "$so" -ef "$dest$so" ] || cp -L "$so" "$dest$so"   # DESTDIR=/: already there
+done < "$lib/runtime.libs"
 
 # The runtime tree: node without its symbols (the capture kernel never debugs it), the bundle, the addons.
 stage=$lib

@@ -19,13 +19,27 @@ depends() {
     return 0
 }
 
+installkernel() {
+    # The squashfs layout mounts its runtime image through a loop device.
+    [ -f /usr/lib/kdump-send/runtime.squashfs ] && instmods squashfs loop
+    return 0
+}
+
 install() {
     local conf=/etc/kdump-send.conf f
-    inst_binary /usr/lib/kdump-send/node
-    inst_simple /usr/lib/kdump-send/kdump-send.mjs
-    for f in /usr/lib/kdump-send/node_modules/*/build/Release/*.node; do
-        inst_library "$f"
-    done
+    if [ -f /usr/lib/kdump-send/runtime.squashfs ]; then
+        # Squashfs layout (install-sender.sh's default): the image stays compressed in the
+        # initrd; node's libraries are outside it, listed in runtime.libs.
+        inst_simple /usr/lib/kdump-send/runtime.squashfs
+        while read -r f; do inst_library "$f"; done < /usr/lib/kdump-send/runtime.libs
+        inst_multiple mount modprobe mkdir
+    else
+        inst_binary /usr/lib/kdump-send/node
+        inst_simple /usr/lib/kdump-send/kdump-send.mjs
+        for f in /usr/lib/kdump-send/node_modules/*/build/Release/*.node; do
+            inst_library "$f"
+        done
+    fi
     inst_script /usr/sbin/kdump-send /usr/sbin/kdump-send
     inst_script "$moddir/kdump-send-and-reboot.sh" /usr/sbin/kdump-send-and-reboot
     if [ -f "$conf" ]; then
