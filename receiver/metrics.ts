@@ -22,6 +22,7 @@ export class ReceiverMetrics {
   readonly dumpsStored: Counter;
   readonly dumpsStoredLowered: Counter;
   readonly uploadFailures: Counter<'code'>;
+  readonly probes: Counter<'outcome'>;
   readonly triageRuns: Counter<'outcome'>;
   readonly webhookDeliveries: Counter<'outcome'>;
 
@@ -41,6 +42,10 @@ export class ReceiverMetrics {
     this.uploadFailures = new Counter({
       name: 'kdump_receiver_upload_failures_total', help: 'Uploads ended by an error, by error code (AUTH, CORRUPT, LIMIT, ...)',
       labelNames: ['code'], registers,
+    });
+    this.probes = new Counter({
+      name: 'kdump_receiver_probes_total', help: 'Preflight probes (kdump-send --check), by outcome: ok or the error code of the refusal',
+      labelNames: ['outcome'], registers,
     });
     this.triageRuns = new Counter({
       name: 'kdump_receiver_triage_total', help: 'Kernel-log extractions from stored dumps, by outcome', labelNames: ['outcome'], registers,

@@ -34,6 +34,8 @@ export class UploadSession {
   private ingest?: DumpIngest;
   private completeDigest?: { dumpId: string; digest: string; path: string; storedBytes: number };
   private closed = false;
+  /** The connection opened with PROBE: its refusal is a probe's, not an upload's. */
+  private probing = false;
   private checkpointFailure?: NetdumpError;
   /** The frame being handled, so release() never detaches a dump mid-write. */
   private current: Promise<void> = Promise.resolve();
@@ -85,6 +87,22 @@ export class UploadSession {
         this.log.info({ dump: message.dumpId, host: message.hostId, peer: this.peer.remote, transport: this.peer.transport,
           nextSeq: claim.ingest.nextSeq, chunks: claim.ingest.totalChunks, path: claim.ingest.key }, 'upload accepted');
         await this.send({ type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks });
+        return;
+      }
+      case 'probe': {
+        if (this.ingest || this.completeDigest || this.probing) throw protocolError('PROBE after HELLO or PROBE on one connection');
+        this.probing = true;
+        const answer = await this.registry.probe(message).catch((error) => {
+          // Answered as a HELLO would be: only busy and our own trouble may pass.
+          const refusal = toNetdumpError(error);
+          if (refusal.code !== ErrorCode.UNAVAILABLE && refusal.code !== ErrorCode.INTERNAL) refusal.context.final = true;
+          throw refusal;
+        });
+        this.metrics?.probes.inc({ outcome: 'ok' });
+        this.log.info({ host: message.hostId, peer: this.peer.remote, transport: this.peer.transport, senderVersion: message.senderVersion },
+          'probe answered');
+        await this.send(answer);
+        this.finishConnection();
         return;
       }
       case 'chunk': {
@@ -151,8 +169,10 @@ export class UploadSession {
 
   /** Ends the connection with an ERROR (also used by transports for framing errors). */
   async fail(error: NetdumpError): Promise<void> {
-    this.log.warn({ peer: this.peer.remote, dump: this.ingest?.dumpId, code: error.code, err: error.message, ...error.context }, 'upload error');
-    this.metrics?.uploadFailures.inc({ code: error.code });
+    this.log.warn({ peer: this.peer.remote, dump: this.ingest?.dumpId, code: error.code, err: error.message, ...error.context },
+      this.probing ? 'probe refused' : 'upload error');
+    if (this.probing) this.metrics?.probes.inc({ outcome: error.code });
+    else this.metrics?.uploadFailures.inc({ code: error.code });
     try {
       await this.send({ type: 'error', code: error.code, message: error.message, retryable: retryable(error) });
     } catch {

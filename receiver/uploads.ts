@@ -5,15 +5,18 @@
  * last durable checkpoint; the next HELLO for it, on any connection or after
  * a receiver restart, resumes from the catalog.
  */
-import { NetdumpError, ErrorCode, badInput } from '../shared/errors.js';
-import type { HelloMessage } from '../shared/protocol/messages.js';
+import { NetdumpError, ErrorCode, badInput, protocolError, toNetdumpError } from '../shared/errors.js';
+import { PROTOCOL_VERSION, type HelloMessage, type ProbeMessage, type ProbeOkMessage } from '../shared/protocol/messages.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
 import type { Catalog, DumpRecord } from './catalog.js';
 import { DumpIngest, type CheckpointPolicy, type DumpTarget } from './dump-ingest.js';
 import { acceptHello, type AcceptedHello, type ReceiverLimits } from './hello.js';
 import { checkHostId, claimDumpFolder, dumpKeyCandidates } from '../shared/dump-folders.js';
-import { requireSpace } from './disk-space.js';
+import { freeBytes, requireSpace } from './disk-space.js';
 import { dropDumpObject, type DumpStorage } from './storage/dump-storage.js';
+
+/** Reported in PROBE_OK. */
+export const RECEIVER_VERSION = '0.1.0';
 
 export type Claim = { kind: 'ingest'; ingest: DumpIngest } | { kind: 'complete'; record: DumpRecord; totalChunks: number };
 
@@ -190,6 +193,41 @@ export class UploadRegistry {
       await this.catalog.releaseLease(dumpId, this.lease.owner).catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * PROBE: would a HELLO from this host be taken now? The same checks, in the
+   * same order, that a HELLO meets before anything is written: host id, token
+   * (strangers learn nothing more, at no more cost than a HELLO), protocol
+   * version, the upload limit, the catalog and the store answering, the free
+   * disk reserve. Reads only; nothing is claimed, written or recorded.
+   */
+  async probe(probe: ProbeMessage): Promise<ProbeOkMessage> {
+    checkHostId(probe.hostId);
+    if (!this.auth.open) await this.catalog.hostTokens.verify(probe.hostId, probe.token);
+    if (probe.protocol !== PROTOCOL_VERSION) {
+      throw protocolError(`protocol version ${probe.protocol} not supported (this receiver speaks ${PROTOCOL_VERSION})`);
+    }
+    if (this.attached.size >= this.limits.maxUploads) {
+      throw new NetdumpError(ErrorCode.UNAVAILABLE, `receiver busy: ${this.attached.size} uploads in flight (limit ${this.limits.maxUploads})`);
+    }
+    // A HELLO would fail on these when it takes its lease or opens its object; /readyz asks them the same way.
+    for (const [what, ping] of [['catalog', () => this.catalog.ping()], ['dump storage', () => this.storage.ping()]] as const) {
+      await ping().catch((error: unknown) => {
+        throw new NetdumpError(ErrorCode.UNAVAILABLE, `receiver's ${what} does not answer: ${toNetdumpError(error).message}`);
+      });
+    }
+    let free: number | undefined;
+    if (this.storage.backend === 'local') {
+      // Any dump would be refused with less than the reserve free; a dump's own worst case is checked at its HELLO.
+      await requireSpace(this.dataDir, 0, this.limits.minFreeBytes, 'any dump');
+      free = await freeBytes(this.dataDir);
+    }
+    return {
+      type: 'probe_ok', protocol: PROTOCOL_VERSION, receiverVersion: RECEIVER_VERSION, open: this.auth.open,
+      freeBytes: free, minFreeBytes: free === undefined ? undefined : this.limits.minFreeBytes,
+      maxDumpBytes: this.limits.maxDumpBytes, uploadsInFlight: this.attached.size, maxUploads: this.limits.maxUploads,
+    };
   }
 
   private targetFor(key: string): DumpTarget {

@@ -17,6 +17,8 @@ export const MessageType = {
   END: 5,
   DONE: 6,
   ERROR: 7,
+  PROBE: 8,
+  PROBE_OK: 9,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -102,6 +104,38 @@ export interface ErrorMessage {
   retryable: boolean;
 }
 
+/**
+ * A preflight (kdump-send --check on the running host): would this receiver
+ * take an upload from this host? It meets the refusals a HELLO meets before
+ * anything is written (host id, token, protocol version, busy, catalog or
+ * storage down, disk reserve) and is answered with PROBE_OK or ERROR; the
+ * receiver writes nothing and closes the connection.
+ */
+export interface ProbeMessage {
+  type: 'probe';
+  protocol: number;
+  hostId: string;
+  token?: string;
+  senderVersion: string;
+}
+
+/** The receiver would take an upload from the probing host now; what it can say of its bounds. */
+export interface ProbeOkMessage {
+  type: 'probe_ok';
+  /** The protocol version the receiver speaks. */
+  protocol: number;
+  receiverVersion: string;
+  /** Started with --open: it takes any host and does not check tokens. */
+  open: boolean;
+  /** Free bytes where dumps are stored (local storage only) and the reserve it keeps free. */
+  freeBytes?: number;
+  minFreeBytes?: number;
+  /** Largest vmcore a HELLO may announce. */
+  maxDumpBytes?: number;
+  uploadsInFlight?: number;
+  maxUploads?: number;
+}
+
 export interface ChunkHeader {
   seq: number;
   startPfn: number;
@@ -122,7 +156,7 @@ export interface ChunkMessage extends ChunkHeader {
   payload: Buffer;
 }
 
-export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage;
+export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage | ProbeMessage | ProbeOkMessage;
 export type Message = ControlMessage | ChunkMessage;
 
 /** Largest HELLO either end handles: ELF headers plus notes of a machine with thousands of CPUs. */
@@ -140,6 +174,8 @@ const TYPE_OF: Record<ControlMessage['type'], MessageType> = {
   end: MessageType.END,
   done: MessageType.DONE,
   error: MessageType.ERROR,
+  probe: MessageType.PROBE,
+  probe_ok: MessageType.PROBE_OK,
 };
 
 export function encodeControl(message: ControlMessage): Buffer {
@@ -236,6 +272,16 @@ function decodeDumpLevelReport(value: unknown): DumpLevelReport {
   return { asked: level('asked'), applied: level('applied'), rules: r.rules, notes: notes as string[] };
 }
 
+/** Optional fields of a body: absent is fine, present must be of the kind (PROTOCOL otherwise). */
+function optionalFields(body: Record<string, unknown>, fields: Record<string, 'string' | 'number'>, what: string) {
+  for (const [name, kind] of Object.entries(fields)) {
+    const value = body[name];
+    if (value === undefined) continue;
+    const ok = kind === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === kind;
+    if (!ok) throw protocolError(`${what}: field ${name} is not a ${kind}`, { field: name });
+  }
+}
+
 /** Decodes one frame (type byte + body). Throws NetdumpError PROTOCOL/CORRUPT on anything malformed. */
 export function decodeMessage(frame: Buffer): Message {
   if (frame.length === 0) throw protocolError('empty frame');
@@ -290,6 +336,24 @@ export function decodeMessage(frame: Buffer): Message {
         type: 'error', code: isErrorCode(b.code) ? b.code : ErrorCode.INTERNAL,
         message: b.message as string, retryable: b.retryable as boolean,
       };
+    }
+    case MessageType.PROBE: {
+      const b = unpackBody(frame, 'PROBE');
+      requireFields(b, { protocol: 'number', hostId: 'string', senderVersion: 'string' }, 'PROBE');
+      optionalFields(b, { token: 'string' }, 'PROBE');
+      return {
+        type: 'probe', protocol: b.protocol as number, hostId: b.hostId as string, senderVersion: b.senderVersion as string,
+        ...(b.token !== undefined && { token: b.token as string }),
+      };
+    }
+    case MessageType.PROBE_OK: {
+      const b = unpackBody(frame, 'PROBE_OK');
+      requireFields(b, { protocol: 'number', receiverVersion: 'string', open: 'boolean' }, 'PROBE_OK');
+      const numbers = ['freeBytes', 'minFreeBytes', 'maxDumpBytes', 'uploadsInFlight', 'maxUploads'] as const;
+      optionalFields(b, Object.fromEntries(numbers.map((n) => [n, 'number'])), 'PROBE_OK');
+      const message: ProbeOkMessage = { type: 'probe_ok', protocol: b.protocol as number, receiverVersion: b.receiverVersion as string, open: b.open as boolean };
+      for (const name of numbers) if (b[name] !== undefined) message[name] = b[name] as number;
+      return message;
     }
     default:
       throw protocolError(`unknown message type ${type}`, { type });
