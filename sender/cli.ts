@@ -53,6 +53,10 @@ const program = new Command()
     return n;
   }, 3)
   .option('--quiet', 'no progress lines')
+  .option('--check [part]', 'preflight on the running host, before any crash: does the capture side fit the crashkernel reservation ' +
+    '(payload), do the receivers answer and take this host\'s token (receivers); default both. Exit 0 when everything passes')
+  .option('--initrd <path>', 'with --check: the capture initramfs (default: the kdump tools\' own), or the staging tree an install hook is building')
+  .option('--json', 'with --check: the findings as one JSON object on stdout (the lines go to stderr)')
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : ExitCode.BAD_INPUT));
 
 /** A file's text, or '' when it cannot be read (not Linux, no /proc). */
@@ -99,6 +103,10 @@ function settings(opts: Record<string, unknown>): SenderConfig {
 async function main(): Promise<number> {
   program.parse();
   const opts = program.opts();
+  if (opts.check) {
+    const { runCheck } = await import('./check/run.js');
+    return runCheck({ what: opts.check, json: Boolean(opts.json), initrd: opts.initrd, settings: () => settings(opts) });
+  }
   const [vmcorePath] = program.processedArgs as [string];
   const say = (line: string) => process.stderr.write(`${line}\n`);
   let source: VmcoreSource | undefined;
