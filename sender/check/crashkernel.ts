@@ -44,9 +44,14 @@ export function parseCrashkernel(value: string): CrashkernelRange[] | undefined 
   return ranges;
 }
 
-/** What a crashkernel= value reserves on a host with `ramBytes` of system RAM (0 when no range covers it). */
+/**
+ * What a crashkernel= value reserves on a host with `ramBytes` of system RAM
+ * (0 when no range covers it). The kernel rounds the RAM up to 128 MiB first,
+ * for the firmware's holes (parse_crashkernel_mem()), so a "4G" host is 4G.
+ */
 export function reservationFor(ranges: readonly CrashkernelRange[], ramBytes: number): number {
-  const range = ranges.find((r) => ramBytes >= r.start && (r.end === undefined || ramBytes < r.end));
+  const ram = Math.ceil(ramBytes / (128 * MiB)) * 128 * MiB;
+  const range = ranges.find((r) => ram >= r.start && (r.end === undefined || ram < r.end));
   return range?.size ?? 0;
 }
 

@@ -50,9 +50,9 @@ export function summaryLine(findings: readonly Finding[], exitCode: number): str
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
-/** Sizes as people read them: MiB up to 10 GiB, GiB above. */
+/** Sizes as people read them: MiB below 1 GiB, GiB from there. */
 export function formatBytes(bytes: number): string {
-  return bytes >= 10 * GiB ? `${(bytes / GiB).toFixed(1)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
+  return bytes >= GiB ? `${(bytes / GiB).toFixed(1)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
 }
 
 /** Text a peer sent, safe on a terminal: control characters shown as \xNN, bounded. */

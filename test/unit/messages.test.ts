@@ -122,7 +122,7 @@ describe('control messages', () => {
     expect(decodeError(rawControl(MessageType.ACK, null)).code).toBe('PROTOCOL');
   });
 
-  it.each([0, 8, 99, 255])('unknown message type %i -> PROTOCOL', (type) => {
+  it.each([0, 10, 99, 255])('unknown message type %i -> PROTOCOL', (type) => {
     const err = decodeError(rawControl(type, { nextSeq: 1 }));
     expect(err.code).toBe('PROTOCOL');
     expect(err.message).toContain(`${type}`);
