@@ -14,7 +14,7 @@
 // usage: node bench/crashkernel-min.mjs [--mem 1024,4096] [--layouts squashfs,plain]
 //          [--lo 96] [--hi 512] [--resolution 16] [--parallel 2]      (after npm run build; root; ~1-2 min a trial)
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,11 +51,17 @@ function run(command, argv, env) {
 }
 
 const data = await mkdtemp(path.join(os.tmpdir(), 'crashkernel-min-'));
+const logs = path.join(root, 'bench/out/crashkernel-min');
 const tcpPort = await freePort();
 const receiver = spawn(process.execPath, [path.join(root, 'dist/receiver/cli.js'), 'serve', '--open', '--data-dir', data,
-  '--tcp', `127.0.0.1:${tcpPort}`, '--http', `127.0.0.1:${await freePort()}`, '--min-free-bytes', String(256 * 2 ** 20), '--log-level', 'warn'],
-{ stdio: ['ignore', 'ignore', 'inherit'] });
-await new Promise((resolve) => setTimeout(resolve, 1500));
+  '--tcp', `127.0.0.1:${tcpPort}`, '--http', `127.0.0.1:${await freePort()}`, '--min-free-bytes', String(256 * 2 ** 20)],
+{ stdio: ['ignore', 'pipe', 'inherit'] });
+await new Promise((resolve, reject) => {
+  let out = '';
+  receiver.stdout.on('data', (d) => { out += d; if (out.includes('kdump-receiver ready')) resolve(); });
+  receiver.once('exit', (code) => reject(new Error(`receiver exited ${code}: ${out}`)));
+});
+receiver.stdout.resume();
 
 let trialNo = 0;
 /** One crash-and-send run; resolves with its KEY=VALUE facts and whether the dump arrived. */
@@ -69,7 +75,14 @@ async function trial(mem, layout, crashkernel) {
   const ok = facts.KDUMP_SEND_EXIT === '0';
   const how = ok ? 'stored' : facts.INITRAMFS_FAILED === '1' ? 'initramfs unpacking failed'
     : facts.OOM_KILL === '1' ? 'OOM kill' : facts.KDUMP_SEND_EXIT === 'none' ? 'sender never finished (capture kernel died or timed out)' : `sender exit ${facts.KDUMP_SEND_EXIT}`;
-  console.error(`  trial ${mem} MiB guest, ${layout}, crashkernel=${crashkernel}M: ${how} (${facts.SECONDS ?? '?'} s)`);
+  let kept = '';
+  if (!ok) {
+    // What the guest printed last says why; keep it for a reader of the run.
+    await mkdir(logs, { recursive: true });
+    kept = path.join(logs, `${id}.log`);
+    await writeFile(kept, `${result.stdout}\n---- stderr ----\n${result.stderr}`);
+  }
+  console.error(`  trial ${mem} MiB guest, ${layout}, crashkernel=${crashkernel}M: ${how} (${facts.SECONDS ?? '?'} s)${kept ? `, log ${kept}` : ''}`);
   return { ok, how, crashkernel, facts };
 }
 
