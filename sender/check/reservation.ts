@@ -97,7 +97,7 @@ export function payloadFindings(facts: PayloadFacts): { findings: Finding[]; est
         + 'held in memory while it is unpacked', { path: initramfs.path, compressedBytes: compressed, estimated: true })
       : ok('initramfs', `${initramfs.path}: ${formatBytes(compressed)} (${layout}), held in memory while it is unpacked`,
         { path: initramfs.path, compressedBytes: compressed, layout: sizes.layout }));
-    const tally = `${sizes.unpacked.files} files, ${formatBytes(sizes.unpacked.bytes)} of data in 4 KiB pages`;
+    const tally = `${sizes.unpacked.files} file${sizes.unpacked.files === 1 ? '' : 's'}, ${formatBytes(sizes.unpacked.bytes)} of data in 4 KiB pages`;
     findings.push(sizes.unreadable === undefined
       ? ok('initramfs unpacked', `${formatBytes(unpacked)} (${tally})`, { bytes: unpacked, dataBytes: sizes.unpacked.bytes, files: sizes.unpacked.files })
       : warn('initramfs unpacked', `${formatBytes(unpacked)}, partly a stand-in: ${sizes.unreadable}; the part not read is counted at its compressed size `

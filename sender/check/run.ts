@@ -47,6 +47,9 @@ export async function runCheck(options: CheckOptions): Promise<number> {
   } catch (error) {
     findings.push(fail('config', ErrorCode.BAD_INPUT, toNetdumpError(error).message));
   }
+  if (config.CHECK_AT_BUILD !== undefined && !['refuse', 'warn', 'off'].includes(config.CHECK_AT_BUILD)) {
+    findings.push(fail('config', ErrorCode.BAD_INPUT, `CHECK_AT_BUILD must be refuse, warn or off, not ${JSON.stringify(config.CHECK_AT_BUILD)}`));
+  }
   const hostId = config.HOST_ID ?? os.hostname();
   const root = options.root ?? (process.env.KDUMP_SEND_CHECK_ROOT || '/');
   const facts = readHostFacts(root);

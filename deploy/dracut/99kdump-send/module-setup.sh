@@ -49,4 +49,21 @@ install() {
             inst_simple "$f"
         done
     fi
+    # Refuse a kdump initrd whose capture side cannot fit the crashkernel
+    # reservation: kdump-send --check=payload measures the tree being built
+    # (its files as unpacked, the image estimated) against
+    # /sys/kernel/kexec_crash_size and says what crashkernel= to set.
+    # CHECK_AT_BUILD=warn (or off) in the config, or KDUMP_SEND_CHECK_AT_BUILD,
+    # builds it anyway. After the build, kdump-send --check also measures the
+    # finished image and asks the receivers.
+    local mode
+    mode=${KDUMP_SEND_CHECK_AT_BUILD:-$(sed -n -E 's/^(export +)?CHECK_AT_BUILD=["'\'']?([a-z]+).*/\2/p' "$conf" 2>/dev/null)}
+    if [ "${mode:-refuse}" != off ] && ! /usr/sbin/kdump-send --check=payload --initrd "$initdir"; then
+        if [ "${mode:-refuse}" = warn ]; then
+            dwarn "kdump-send: the capture side may not fit the crashkernel reservation (see above)"
+        else
+            derror "kdump-send: refusing a kdump initrd whose capture side does not fit the crashkernel reservation (see above; CHECK_AT_BUILD=warn in $conf builds it anyway)"
+            exit 1
+        fi
+    fi
 }
