@@ -149,7 +149,8 @@ export function payloadFindings(facts: PayloadFacts): { findings: Finding[]; est
     const enough = defaults.filter((d) => d.bytes >= needed).map((d) => d.distro);
     findings.push(note('distro defaults', `on this host's ${formatBytes(facts.ramBytes)} of RAM, `
       + defaults.map((d) => `${d.distro} crashkernel=${d.value} reserves ${mib(d.bytes)}`).join('; ')
-      + `: ${enough.length ? `enough here: ${enough.join(', ')}` : 'none is enough here'}`, { ramBytes: facts.ramBytes, defaults }));
+      + `: ${enough.length ? `enough here: ${enough.join(', ')}` : 'none is enough here'}${complete ? '' : ' (for the parts measured)'}`,
+    { ramBytes: facts.ramBytes, defaults }));
   }
 
   // Whether a capture kernel is loaded now.
