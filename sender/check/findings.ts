@@ -42,9 +42,10 @@ export function summaryLine(findings: readonly Finding[], exitCode: number): str
   const failed = count('fail');
   const warned = count('warn');
   const warnings = warned ? `, ${warned} warning${warned === 1 ? '' : 's'}` : '';
+  const checks = findings.filter((f) => f.status !== 'note').length;
   return failed === 0
     ? `kdump-send --check: every check passed${warnings} (exit 0)`
-    : `kdump-send --check: ${failed} of ${findings.filter((f) => f.status !== 'note').length} checks failed${warnings} (exit ${exitCode})`;
+    : `kdump-send --check: ${failed} of ${checks} check${checks === 1 ? '' : 's'} failed${warnings} (exit ${exitCode})`;
 }
 
 const MiB = 2 ** 20;
