@@ -4,7 +4,7 @@
 # layouts (LAYOUT=squashfs, the default, or LAYOUT=plain):
 #
 # squashfs: the runtime stays compressed in the initramfs and its pages are
-#   read on demand, so the capture kernel holds ~22 MiB for it instead of
+#   read on demand, so the capture kernel holds ~25 MiB for it (xz) instead of
 #   ~85 MiB unpacked (bench/crashkernel-min.mjs measures what that buys):
 #     DESTDIR/usr/lib/kdump-send/runtime.squashfs   node (stripped), kdump-send.mjs, native addons
 #     DESTDIR/usr/sbin/kdump-send                   wrapper: loads squashfs and loop, mounts the
@@ -13,11 +13,12 @@
 #   not built in) and mount(8) with loop support (busybox has it).
 # plain: node and the bundle unpacked in DESTDIR/usr/lib/kdump-send/.
 #
-# Both: DESTDIR/<lib dirs>/... node's shared libraries (as ldd lists them; their
+# Both: DESTDIR/usr/share/kdump-send/initramfs-boot-script  initramfs-tools' boot=kdump-send
+#       DESTDIR/<lib dirs>/... node's shared libraries (as ldd lists them; their
 #       paths in DESTDIR/usr/lib/kdump-send/runtime.libs for the initramfs hooks),
 #       DESTDIR/etc/kdump-send.conf from CONFIG, if given.
 # Prints the sizes. Runs deploy/capture/bundle-sender.mjs first if needed.
-#   usage: [LAYOUT=squashfs|plain] [SQUASHFS_COMP=zstd|xz|gzip] deploy/capture/install-sender.sh DESTDIR [CONFIG]
+#   usage: [LAYOUT=squashfs|plain] [SQUASHFS_COMP=xz|zstd|gzip] deploy/capture/install-sender.sh DESTDIR [CONFIG]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -25,7 +26,7 @@ dest=${1:?usage: install-sender.sh DESTDIR [CONFIG]}
 config=${2:-}
 node_bin=${NODE_BIN:-$(command -v node)}
 layout=${LAYOUT:-squashfs}
-comp=${SQUASHFS_COMP:-zstd}
+comp=${SQUASHFS_COMP:-xz}
 case $layout in squashfs|plain) ;; *) echo "install-sender: LAYOUT must be squashfs or plain, not '$layout'" >&2; exit 2;; esac
 
 [ -f "$root/dist/capture/kdump-send.mjs" ] || node "$root/deploy/capture/bundle-sender.mjs"
@@ -81,6 +82,9 @@ WRAP
   echo "install-sender: $dest: sender unpacked $(( $(du -sb "$lib" | cut -f1) / 1024 / 1024 )) MiB (node $(( $(stat -c %s "$lib/node") / 1024 / 1024 )) MiB)"
 fi
 chmod +x "$dest/usr/sbin/kdump-send"
+# initramfs-tools' boot=kdump-send script (deploy/debian/initramfs-hook installs it as /scripts/kdump-send).
+mkdir -p "$dest/usr/share/kdump-send"
+cp "$root/deploy/debian/initramfs-boot-script" "$dest/usr/share/kdump-send/initramfs-boot-script"
 [ -z "$config" ] || cp "$config" "$dest/etc/kdump-send.conf"
 libs=$(shared_libs "$node_bin" | xargs -r du -bcL | tail -1 | cut -f1)
 echo "install-sender: shared libraries $((libs / 1024 / 1024)) MiB"

@@ -17,6 +17,10 @@
 #   MEM             guest MiB (default 1024)      CRASHKERNEL  (default 384M)
 #   SEND_ARGS       more kdump-send arguments, e.g. "--deadline 120"
 #   LAYOUT          how install-sender.sh lays out the sender: squashfs (default) or plain
+#   BUILDER         who builds the capture initramfs: busybox (default: a hand-made cpio with
+#                   busybox, the virtio-net modules and an init that sends) or initramfs-tools
+#                   (Debian's mkinitramfs with deploy/debian/initramfs-hook, booted with
+#                   boot=kdump-send: the form a Debian host would carry)
 #   TIMEOUT         seconds before QEMU is killed (default 280)
 #   CONSOLE_LOG     where to keep the guest console (default: temp, printed on failure)
 # Prints KEY=VALUE lines: KDUMP_SEND_EXIT, GUEST_POWERED_OFF, SECONDS, SENDER_PEAK_RSS_MB, SENDER_ATTEMPTS,
@@ -32,6 +36,8 @@ MEM=${MEM:-1024}
 CRASHKERNEL=${CRASHKERNEL:-384M}
 TIMEOUT=${TIMEOUT:-280}
 LAYOUT=${LAYOUT:-squashfs}
+BUILDER=${BUILDER:-busybox}
+case $BUILDER in busybox|initramfs-tools) ;; *) die "BUILDER must be busybox or initramfs-tools, not '$BUILDER'";; esac
 
 KVER=${KVER:-$(for d in /lib/modules/*/; do k=$(basename "$d"); [ -f "/boot/vmlinuz-$k" ] && echo "$k"; done | sort -V | tail -1)}
 [ -n "$KVER" ] || die "no kernel: install linux-image-amd64 (scripts/install-test-deps.sh)"
@@ -46,7 +52,8 @@ cap=$W/capture first=$W/first
 mkdir -p "$cap"/{bin,proc,sys,dev,mods,etc/kdump-send,tmp} "$first"/{bin,sbin,proc,sys,dev,tmp}
 cp "$BUSYBOX" "$cap/bin/busybox"; cp "$BUSYBOX" "$first/bin/busybox"
 
-# --- capture initramfs: virtio-net, the sender, an init that sends and powers off.
+# --- capture initramfs, busybox: virtio-net, the sender, an init that sends and powers off.
+build_busybox() {
 capture_modules=(virtio_pci virtio_net)
 [ "$LAYOUT" = squashfs ] && capture_modules+=(loop squashfs)
 mods=()
@@ -80,9 +87,35 @@ echo "KDUMP_SEND_EXIT=\$?"
 poweroff -f
 INIT
 chmod +x "$cap/init"
-(cd "$cap" && find . | cpio -o -H newc --quiet | gzip -1 > "$first/capture.cpio.gz")
-initramfs_bytes=$(stat -c %s "$first/capture.cpio.gz")
+(cd "$cap" && find . | cpio -o -H newc --quiet | gzip -1 > "$first/capture.img")
 initramfs_unpacked=$(du -sb "$cap" | cut -f1)
+capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=5 quiet"
+}
+
+# --- capture initramfs, initramfs-tools: mkinitramfs with the project's hook and boot script.
+build_initramfs_tools() {
+  command -v mkinitramfs >/dev/null || die "BUILDER=initramfs-tools needs mkinitramfs (Debian package initramfs-tools)"
+  local stage=$W/sender-root conf=$W/initramfs-tools
+  mkdir -p "$stage/etc/kdump-send" "$conf"/{hooks,scripts,conf.d}
+  LAYOUT=$LAYOUT bash "$root/deploy/capture/install-sender.sh" "$stage" >&2
+  {
+    echo "SERVERS=tcp://10.0.2.100:7341"; echo "HOST_ID=$HOST_ID"
+    if [ -n "${TOKEN_FILE:-}" ]; then cp "$TOKEN_FILE" "$stage/etc/kdump-send/token"; echo "TOKEN_FILE=/etc/kdump-send/token"; fi
+    printf '%b\n' "${SEND_CONFIG:-DUMP_LEVEL=31\nDEADLINE=240}"
+  } > "$stage/etc/kdump-send.conf"
+  # Debian's defaults, less what a capture kernel never needs (no resume, no keymap).
+  printf 'MODULES=list\nBUSYBOX=y\nCOMPRESS=zstd\nKEYMAP=n\nRESUME=none\nFSTYPE=\n' > "$conf/initramfs.conf"
+  printf 'virtio_pci\nvirtio_net\n' > "$conf/modules"
+  cp "$root/deploy/debian/initramfs-hook" "$conf/hooks/kdump-send"; chmod +x "$conf/hooks/kdump-send"
+  KDUMP_SEND_ROOT=$stage mkinitramfs -d "$conf" -o "$first/capture.img" "$KVER" 2> "$W/mkinitramfs.log" \
+    || { cat "$W/mkinitramfs.log" >&2; die "mkinitramfs failed"; }
+  local unpacked=$W/unpacked; mkdir -p "$unpacked"
+  unmkinitramfs "$first/capture.img" "$unpacked" 2>/dev/null
+  initramfs_unpacked=$(du -sb "$unpacked" | cut -f1)
+  capture_append="console=ttyS0 boot=kdump-send ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off net.ifnames=0 kdump_send.poweroff irqpoll nr_cpus=1 reset_devices panic=5 quiet"
+}
+if [ "$BUILDER" = busybox ]; then build_busybox; else build_initramfs_tools; fi
+initramfs_bytes=$(stat -c %s "$first/capture.img")
 
 # --- first initramfs: load the capture kernel, crash.
 cp "$KEXEC" "$first/sbin/kexec"; cp "$VMLINUZ" "$first/vmlinuz"
@@ -91,7 +124,7 @@ cat > "$first/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-if kexec -p /vmlinuz --initrd=/capture.cpio.gz --append "console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=5 quiet"; then
+if kexec -p /vmlinuz --initrd=/capture.img --append "$(cat /capture.append)"; then
   echo KEXEC_LOADED
 else
   echo KEXEC_FAILED; poweroff -f
@@ -99,6 +132,7 @@ fi
 echo c > /proc/sysrq-trigger
 INIT
 chmod +x "$first/init"
+echo "$capture_append" > "$first/capture.append"
 (cd "$first" && find . | cpio -o -H newc --quiet > "$W/first.cpio")
 
 echo "crash-and-send: booting $KVER, ${MEM} MiB, crashkernel=$CRASHKERNEL, sending to 127.0.0.1:$RECEIVER_PORT" >&2
@@ -113,6 +147,8 @@ timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
 secs=$(( $(date +%s) - start ))
 console=$(tr -d '\r' < "$CONSOLE_LOG")
 exit_line=$(grep -ao 'KDUMP_SEND_EXIT=[0-9]*' <<<"$console" | tail -1 || true)
+# initramfs-tools' boot script says it in words.
+[ -n "$exit_line" ] || exit_line=$(grep -ao 'kdump-send: exit [0-9]*' <<<"$console" | tail -1 | sed 's/.* /KDUMP_SEND_EXIT=/' || true)
 echo "SECONDS=$secs"
 echo "QEMU_STATUS=$rc"
 echo "${exit_line:-KDUMP_SEND_EXIT=none}"
@@ -120,8 +156,13 @@ echo "${exit_line:-KDUMP_SEND_EXIT=none}"
 if [ "$rc" = 0 ] && grep -aq 'reboot: Power down' <<<"$console"; then echo GUEST_POWERED_OFF=1; else echo GUEST_POWERED_OFF=0; fi
 rss=$(grep -ao 'peak RSS [0-9.]* MB' <<<"$console" | tail -1 | grep -o '[0-9.]*' || true)
 echo "SENDER_PEAK_RSS_MB=${rss:-unknown}"
-grep -ao 'CAPTURE_MEMORY_KB=[0-9]*' <<<"$console" | tail -1 || true
-grep -ao 'CAPTURE_AVAILABLE_KB=[0-9]*' <<<"$console" | tail -1 || true
+mem=$(grep -ao 'CAPTURE_MEMORY_KB=[0-9]*' <<<"$console" | tail -1 || true)
+[ -n "$mem" ] || mem=$(grep -ao 'capture kernel MemTotal: [0-9]*' <<<"$console" | tail -1 | sed 's/.* /CAPTURE_MEMORY_KB=/' || true)
+echo "${mem:-CAPTURE_MEMORY_KB=unknown}"
+avail=$(grep -ao 'CAPTURE_AVAILABLE_KB=[0-9]*' <<<"$console" | tail -1 || true)
+# Else the sender's own line: "memory: N MiB available".
+[ -n "$avail" ] || avail=$(grep -ao 'memory: [0-9]* MiB available' <<<"$console" | tail -1 | awk '{print "CAPTURE_AVAILABLE_KB=" $2 * 1024}' || true)
+echo "${avail:-CAPTURE_AVAILABLE_KB=unknown}"
 echo "INITRAMFS_BYTES=$initramfs_bytes"
 echo "INITRAMFS_UNPACKED_BYTES=$initramfs_unpacked"
 if grep -aq 'Initramfs unpacking failed' <<<"$console"; then echo INITRAMFS_FAILED=1; else echo INITRAMFS_FAILED=0; fi
