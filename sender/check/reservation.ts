@@ -1,11 +1,18 @@
 /**
- * Does the capture side fit in the crashkernel reservation? Adds up the
- * parts the running host can see (the kernel image, the capture initramfs
- * compressed and unpacked) and the two it cannot (capture-budget.ts), and
- * compares them with what the kernel reserved. Pure: facts in, findings out.
+ * Does the capture side fit in the crashkernel reservation? From the parts
+ * the running host can see (the kernel image, the capture initramfs
+ * compressed and unpacked) and those it cannot (capture-budget.ts), the
+ * larger of two moments:
+ * - unpacking: the image, the compressed initramfs (freed only once it is
+ *   unpacked) and the files. Without root= on the command line the capture
+ *   kernel's rootfs is a tmpfs capped at half its memory ("Initramfs
+ *   unpacking failed: write error" beyond), so the files count twice;
+ *   distro kdump kernels inherit the host's root= and get a ramfs.
+ * - sending: the image, the files, the kernel's runtime and the sender.
+ * Compared with what the kernel reserved. Pure: facts in, findings out.
  */
 import { ErrorCode } from '../../shared/errors.js';
-import { CAPTURE_KERNEL_BASE_BYTES, SENDER_PEAK_RSS_BYTES } from './capture-budget.js';
+import { CAPTURE_KERNEL_BASE_BYTES, CAPTURE_KERNEL_EARLY_BYTES, SENDER_PEAK_RSS_BYTES } from './capture-budget.js';
 import { crashkernelArgs, distroDefaultsFor, parseCrashkernel, reservationFor, suggestedCrashkernel } from './crashkernel.js';
 import { fail, formatBytes, note, ok, warn, type Finding } from './findings.js';
 import type { InitramfsSizes } from './initramfs.js';
@@ -35,6 +42,7 @@ export interface PayloadFacts {
   initramfs: InitramfsFacts;
   senderPeakRssBytes?: number;
   captureKernelBaseBytes?: number;
+  captureKernelEarlyBytes?: number;
 }
 
 export interface PayloadEstimate {
@@ -42,7 +50,14 @@ export interface PayloadEstimate {
   neededBytes: number;
   /** False when a part could not be measured: neededBytes is then a lower bound. */
   complete: boolean;
-  parts: { kernelImage: number; initramfsCompressed: number; initramfsUnpacked: number; senderPeakRss: number; captureKernelBase: number };
+  parts: {
+    kernelImage: number; initramfsCompressed: number; initramfsUnpacked: number; senderPeakRss: number; captureKernelBase: number;
+    captureKernelEarly: number;
+    /** Whether the capture kernel's rootfs is taken to be a tmpfs capped at half its memory (no root= on the command line). */
+    rootfsTmpfs: boolean;
+  };
+  /** The two moments compared: the larger is neededBytes. */
+  phases: { unpacking: number; sending: number };
   /** crashkernel= to set: neededBytes rounded up to the next 32 MiB. */
   suggestedCrashkernel: string;
 }
@@ -107,11 +122,19 @@ export function payloadFindings(facts: PayloadFacts): { findings: Finding[]; est
   // What it cannot see.
   const sender = facts.senderPeakRssBytes ?? SENDER_PEAK_RSS_BYTES;
   const base = facts.captureKernelBaseBytes ?? CAPTURE_KERNEL_BASE_BYTES;
-  findings.push(note('sender', `${formatBytes(sender)} peak RSS in the capture kernel (the project's target, SENDER_PEAK_RSS_BYTES)`, { bytes: sender }));
-  findings.push(note('capture kernel runtime', `${formatBytes(base)} for page tables, slab, per-CPU areas with nr_cpus=1 and the network `
-    + '(CAPTURE_KERNEL_BASE_BYTES)', { bytes: base }));
+  const early = facts.captureKernelEarlyBytes ?? CAPTURE_KERNEL_EARLY_BYTES;
+  findings.push(note('sender', `${formatBytes(sender)} peak RSS in the capture kernel (measured, SENDER_PEAK_RSS_BYTES)`, { bytes: sender }));
+  findings.push(note('capture kernel runtime', `${formatBytes(early)} while unpacking, ${formatBytes(base)} while sending: page tables, slab, `
+    + 'per-CPU areas with nr_cpus=1, the network, kexec\'s segments (CAPTURE_KERNEL_EARLY_BYTES, CAPTURE_KERNEL_BASE_BYTES)', { early, base }));
 
-  const needed = kernelBytes + compressed + unpacked + sender + base;
+  // The capture kernel inherits this host's command line in the distros' kdump flows.
+  const rootfsTmpfs = !/(^|\s)root=/.test(facts.cmdline ?? '');
+  const unpacking = kernelBytes + early + compressed + (rootfsTmpfs ? 2 : 1) * unpacked;
+  const sending = kernelBytes + base + unpacked + sender;
+  const needed = Math.max(unpacking, sending);
+  findings.push(note('moments', `unpacking the initramfs needs ${mib(unpacking)} (rootfs ${rootfsTmpfs
+    ? 'a tmpfs capped at half the memory: no root= on the command line, so the files count twice'
+    : 'a ramfs: root= on the command line'}), sending ${mib(sending)}`, { unpacking, sending, rootfsTmpfs }));
   const suggestion = suggestedCrashkernel(needed);
   const atLeast = complete ? '' : 'at least ';
   const args = crashkernelArgs(facts.cmdline ?? '');
@@ -119,7 +142,11 @@ export function payloadFindings(facts: PayloadFacts): { findings: Finding[]; est
   const set = `set crashkernel=${suggestion.value} on the kernel command line ${SET_HINT.replace('VALUE', suggestion.value)}`;
   const estimate: PayloadEstimate = {
     reservedBytes: facts.crashSize, neededBytes: needed, complete,
-    parts: { kernelImage: kernelBytes, initramfsCompressed: compressed, initramfsUnpacked: unpacked, senderPeakRss: sender, captureKernelBase: base },
+    parts: {
+      kernelImage: kernelBytes, initramfsCompressed: compressed, initramfsUnpacked: unpacked, senderPeakRss: sender, captureKernelBase: base,
+      captureKernelEarly: early, rootfsTmpfs,
+    },
+    phases: { unpacking, sending },
     suggestedCrashkernel: suggestion.value,
   };
   const data = { reservedBytes: facts.crashSize ?? null, neededBytes: needed, complete, suggestedCrashkernel: suggestion.value, cmdline: onCmdline ?? null };

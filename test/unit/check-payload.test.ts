@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
 import { ExitCode } from '../../sender/exit-codes.js';
-import { CAPTURE_KERNEL_BASE_BYTES, SENDER_PEAK_RSS_BYTES } from '../../sender/check/capture-budget.js';
+import { CAPTURE_KERNEL_BASE_BYTES, CAPTURE_KERNEL_EARLY_BYTES, SENDER_PEAK_RSS_BYTES } from '../../sender/check/capture-budget.js';
 import {
   crashkernelArgs, distroDefaultsFor, parseCrashkernel, parseMemSize, reservationFor, suggestedCrashkernel,
 } from '../../sender/check/crashkernel.js';
@@ -120,38 +120,44 @@ describe('reservation against the payload', () => {
     crashSize: 256 * MiB, crashLoaded: true, cmdline: 'root=/dev/vda1 crashkernel=256M', ramBytes: RAM,
     kernelImage: kernelImage(parseIomem(IOMEM)), initramfs, ...overrides,
   });
-  const NEED = KERNEL_BYTES + 30 * MiB + 100 * MiB + SENDER_PEAK_RSS_BYTES + CAPTURE_KERNEL_BASE_BYTES;
+  // root= on the command line: rootfs is a ramfs, the files count once while unpacking.
+  const UNPACKING = KERNEL_BYTES + CAPTURE_KERNEL_EARLY_BYTES + 30 * MiB + 100 * MiB;
+  const SENDING = KERNEL_BYTES + CAPTURE_KERNEL_BASE_BYTES + 100 * MiB + SENDER_PEAK_RSS_BYTES;
+  const NEED = Math.max(UNPACKING, SENDING);
+  const SUGGESTED = `${Math.ceil(NEED / (32 * MiB)) * 32}M`;
   const line = (f: PayloadFacts, topic: string) => payloadFindings(f).findings.filter((x) => x.topic === topic).map(formatFinding).join('\n');
 
   it('adds up the parts it sees and the two it cannot', () => {
     const { estimate, findings } = payloadFindings(facts({ crashSize: 512 * MiB }));
     expect(estimate).toEqual({
-      reservedBytes: 512 * MiB, neededBytes: NEED, complete: true, suggestedCrashkernel: '320M',
+      reservedBytes: 512 * MiB, neededBytes: NEED, complete: true, suggestedCrashkernel: SUGGESTED,
       parts: { kernelImage: KERNEL_BYTES, initramfsCompressed: 30 * MiB, initramfsUnpacked: 100 * MiB,
-        senderPeakRss: SENDER_PEAK_RSS_BYTES, captureKernelBase: CAPTURE_KERNEL_BASE_BYTES },
+        senderPeakRss: SENDER_PEAK_RSS_BYTES, captureKernelBase: CAPTURE_KERNEL_BASE_BYTES, captureKernelEarly: CAPTURE_KERNEL_EARLY_BYTES, rootfsTmpfs: false },
+      phases: { unpacking: UNPACKING, sending: SENDING },
     });
-    expect(findings.map((f) => f.topic)).toEqual(['kernel image', 'initramfs', 'initramfs unpacked', 'sender', 'capture kernel runtime', 'reservation', 'capture kernel']);
+    expect(findings.map((f) => f.topic)).toEqual(['kernel image', 'initramfs', 'initramfs unpacked', 'sender', 'capture kernel runtime', 'moments', 'reservation', 'capture kernel']);
     expect(checkExitCode(findings)).toBe(0);
     expect(line(facts({ crashSize: 512 * MiB }), 'reservation'))
       .toBe(`ok    reservation: 512 MiB reserved (crashkernel=256M), the capture side needs ${Math.round(NEED / MiB)} MiB: ${Math.round((512 * MiB - NEED) / MiB)} MiB to spare`);
   });
 
   it('too small: by how much, what to set, and the distro defaults on this host', () => {
-    const f = facts();
+    const f = facts({ crashSize: 160 * MiB, cmdline: 'root=/dev/vda1 crashkernel=160M' });
     const { findings } = payloadFindings(f);
     expect(checkExitCode(findings)).toBe(ExitCode.BAD_INPUT);
-    expect(line(f, 'reservation')).toMatch(new RegExp(`^FAIL  reservation: 256 MiB reserved \\(crashkernel=256M\\), the capture side needs 301 MiB: `
-      + '45 MiB short; set crashkernel=320M on the kernel command line \\(Debian: .*grubby --update-kernel=ALL --args=crashkernel=320M.*\\), then reboot$'));
+    const need = Math.round(NEED / MiB);
+    expect(line(f, 'reservation')).toMatch(new RegExp(`^FAIL  reservation: 160 MiB reserved \\(crashkernel=160M\\), the capture side needs ${need} MiB: `
+      + `${need - 160} MiB short; set crashkernel=${SUGGESTED} on the kernel command line \\(Debian: .*grubby --update-kernel=ALL --args=crashkernel=${SUGGESTED}.*\\), then reboot$`));
     expect(line(f, 'distro defaults')).toBe('note  distro defaults: on this host\'s 4.0 GiB of RAM, Debian 12 kdump-tools crashkernel=384M-:128M reserves 128 MiB; '
       + 'Debian 13 kdump-tools crashkernel=512M-:192M reserves 192 MiB; RHEL kdump-utils crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M reserves 256 MiB: '
-      + 'none is enough here');
-    expect(payloadFindings(facts({ crashSize: 192 * MiB, ramBytes: 100 * GiB })).findings.find((x) => x.topic === 'distro defaults')?.message)
+      + 'enough here: RHEL kdump-utils');
+    expect(payloadFindings(facts({ crashSize: 160 * MiB, ramBytes: 100 * GiB })).findings.find((x) => x.topic === 'distro defaults')?.message)
       .toMatch(/reserves 512 MiB: enough here: RHEL kdump-utils$/);
   });
 
   it('no crashkernel= at all, and one whose ranges miss this host', () => {
     expect(line(facts({ crashSize: 0, cmdline: 'root=/dev/vda1 quiet' }), 'reservation'))
-      .toMatch(/^FAIL  reservation: no memory is reserved for a capture kernel: the kernel command line has no crashkernel=; the capture side needs 301 MiB: set crashkernel=320M/);
+      .toMatch(new RegExp(`^FAIL  reservation: no memory is reserved for a capture kernel: the kernel command line has no crashkernel=; the capture side needs ${Math.round(NEED / MiB)} MiB: set crashkernel=${SUGGESTED}`));
     expect(line(facts({ crashSize: 0, cmdline: 'crashkernel=8G-:512M' }), 'reservation'))
       .toMatch(/crashkernel=8G-:512M is on the kernel command line but reserved nothing \(no range of it covers this host's 4\.0 GiB of RAM\)/);
   });
