@@ -4,10 +4,11 @@
  * compressed and unpacked) and those it cannot (capture-budget.ts), the
  * larger of two moments:
  * - unpacking: the image, the compressed initramfs (freed only once it is
- *   unpacked) and the files. Without root= on the command line the capture
- *   kernel's rootfs is a tmpfs capped at half its memory ("Initramfs
- *   unpacking failed: write error" beyond), so the files count twice;
- *   distro kdump kernels inherit the host's root= and get a ramfs.
+ *   unpacked) and the files, which count twice: measured with
+ *   bench/crashkernel-min.mjs, a capture kernel runs out ("Initramfs
+ *   unpacking failed: write error" with a tmpfs rootfs, "System is
+ *   deadlocked on memory" with rootfstype=ramfs) once the reservation is
+ *   below that sum, for every layout and builder measured;
  * - sending: the image, the files, the kernel's runtime and the sender.
  * Compared with what the kernel reserved. Pure: facts in, findings out.
  */
@@ -53,8 +54,6 @@ export interface PayloadEstimate {
   parts: {
     kernelImage: number; initramfsCompressed: number; initramfsUnpacked: number; senderPeakRss: number; captureKernelBase: number;
     captureKernelEarly: number;
-    /** Whether the capture kernel's rootfs is taken to be a tmpfs capped at half its memory (no root= on the command line). */
-    rootfsTmpfs: boolean;
   };
   /** The two moments compared: the larger is neededBytes. */
   phases: { unpacking: number; sending: number };
@@ -127,14 +126,11 @@ export function payloadFindings(facts: PayloadFacts): { findings: Finding[]; est
   findings.push(note('capture kernel runtime', `${formatBytes(early)} while unpacking, ${formatBytes(base)} while sending: page tables, slab, `
     + 'per-CPU areas with nr_cpus=1, the network, kexec\'s segments (CAPTURE_KERNEL_EARLY_BYTES, CAPTURE_KERNEL_BASE_BYTES)', { early, base }));
 
-  // The capture kernel inherits this host's command line in the distros' kdump flows.
-  const rootfsTmpfs = !/(^|\s)root=/.test(facts.cmdline ?? '');
-  const unpacking = kernelBytes + early + compressed + (rootfsTmpfs ? 2 : 1) * unpacked;
+  const unpacking = kernelBytes + early + compressed + 2 * unpacked;
   const sending = kernelBytes + base + unpacked + sender;
   const needed = Math.max(unpacking, sending);
-  findings.push(note('moments', `unpacking the initramfs needs ${mib(unpacking)} (rootfs ${rootfsTmpfs
-    ? 'a tmpfs capped at half the memory: no root= on the command line, so the files count twice'
-    : 'a ramfs: root= on the command line'}), sending ${mib(sending)}`, { unpacking, sending, rootfsTmpfs }));
+  findings.push(note('moments', `unpacking the initramfs needs ${mib(unpacking)} (the files count twice, as measured), sending ${mib(sending)}`,
+    { unpacking, sending }));
   const suggestion = suggestedCrashkernel(needed);
   const atLeast = complete ? '' : 'at least ';
   const args = crashkernelArgs(facts.cmdline ?? '');
@@ -144,7 +140,7 @@ export function payloadFindings(facts: PayloadFacts): { findings: Finding[]; est
     reservedBytes: facts.crashSize, neededBytes: needed, complete,
     parts: {
       kernelImage: kernelBytes, initramfsCompressed: compressed, initramfsUnpacked: unpacked, senderPeakRss: sender, captureKernelBase: base,
-      captureKernelEarly: early, rootfsTmpfs,
+      captureKernelEarly: early,
     },
     phases: { unpacking, sending },
     suggestedCrashkernel: suggestion.value,

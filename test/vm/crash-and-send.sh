@@ -16,6 +16,7 @@
 #   HOST_ID         --host-id (default vm-test)
 #   MEM             guest MiB (default 1024)      CRASHKERNEL  (default 384M)
 #   SEND_ARGS       more kdump-send arguments, e.g. "--deadline 120"
+#   CAPTURE_APPEND  more capture kernel command-line words, e.g. "rootfstype=ramfs"
 #   LAYOUT          how install-sender.sh lays out the sender: squashfs (default) or plain
 #   BUILDER         who builds the capture initramfs: busybox (default: a hand-made cpio with
 #                   busybox, the virtio-net modules and an init that sends) or initramfs-tools
@@ -132,7 +133,7 @@ fi
 echo c > /proc/sysrq-trigger
 INIT
 chmod +x "$first/init"
-echo "$capture_append" > "$first/capture.append"
+echo "$capture_append ${CAPTURE_APPEND:-}" > "$first/capture.append"
 (cd "$first" && find . | cpio -o -H newc --quiet > "$W/first.cpio")
 
 echo "crash-and-send: booting $KVER, ${MEM} MiB, crashkernel=$CRASHKERNEL, sending to 127.0.0.1:$RECEIVER_PORT" >&2
