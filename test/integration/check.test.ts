@@ -68,7 +68,7 @@ describe('kdump-send --check', () => {
     expect(out).toContainEqual(expect.stringMatching(/^ok {4}kernel image: 27\.0 MiB \(code 16\.0 MiB, rodata 8\.0 MiB, data 2\.0 MiB, bss 1\.0 MiB; /));
     expect(out).toContainEqual(expect.stringMatching(new RegExp(`^ok {4}initramfs: ${fits.initrd.replace(/[.]/g, '\\.')}: 0\\.\\d MiB \\(cpio \\+ gzip\\)`)));
     expect(out).toContainEqual('ok    initramfs unpacked: 20.0 MiB (2 files, 20.0 MiB of data in 4 KiB pages)');
-    expect(out).toContainEqual(expect.stringMatching(/^ok {4}reservation: 512 MiB reserved \(crashkernel=512M\), the capture side needs 191 MiB: 321 MiB to spare$/));
+    expect(out).toContainEqual(expect.stringMatching(/^ok {4}reservation: 512 MiB reserved \(crashkernel=512M\), the capture side needs 137 MiB: 375 MiB to spare$/));
     expect(out).toContainEqual('ok    capture kernel: loaded (/sys/kernel/kexec_crash_loaded is 1)');
     for (const url of [closed.tcpUrl, closed.wsUrl]) {
       expect(out).toContainEqual(expect.stringMatching(new RegExp(`^ok {4}${url.replace(/[/.]/g, '\\$&')}: reachable, token of check-host accepted \\(receiver 0\\.1\\.0, [\\d.]+ [MG]iB free \\(keeps 64\\.0 MiB\\)\\)$`)));
@@ -123,7 +123,7 @@ describe('kdump-send --check', () => {
   it('a reservation too small: by how much, which crashkernel= to set, the distro defaults; exit 2 even with the receivers fine', async () => {
     const result = await check(tight, ['--check', '--server', closed.tcpUrl, '--token-file', tokenFile]);
     expect(result.code).toBe(ExitCode.BAD_INPUT);
-    expect(result.stdout).toMatch(/FAIL {2}reservation: 128 MiB reserved \(crashkernel=384M-:128M\), the capture side needs 191 MiB: 63 MiB short; set crashkernel=192M on the kernel command line/);
+    expect(result.stdout).toMatch(/FAIL {2}reservation: 128 MiB reserved \(crashkernel=384M-:128M\), the capture side needs 137 MiB: 9 MiB short; set crashkernel=160M on the kernel command line/);
     expect(result.stdout).toContain('note  distro defaults: on this host\'s 4.0 GiB of RAM, Debian 12 kdump-tools crashkernel=384M-:128M reserves 128 MiB; '
       + 'Debian 13 kdump-tools crashkernel=512M-:192M reserves 192 MiB; RHEL kdump-utils crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M reserves 256 MiB: '
       + 'enough here: Debian 13 kdump-tools, RHEL kdump-utils');
@@ -134,7 +134,7 @@ describe('kdump-send --check', () => {
     const result = await check(none, ['--check=payload']);
     expect(result.code).toBe(ExitCode.BAD_INPUT);
     expect(result.stdout).toContain('FAIL  reservation: no memory is reserved for a capture kernel: the kernel command line has no crashkernel=; '
-      + 'the capture side needs 191 MiB: set crashkernel=192M on the kernel command line');
+      + 'the capture side needs 137 MiB: set crashkernel=160M on the kernel command line');
     expect(result.stdout).toMatch(/warn  capture kernel: none is loaded now \(\/sys\/kernel\/kexec_crash_loaded is 0\)/);
     expect(result.stdout).not.toMatch(/receivers|tcp:/);
   });
@@ -153,7 +153,7 @@ describe('kdump-send --check', () => {
     expect(report).toMatchObject({
       ok: false, exitCode: ExitCode.BAD_INPUT, check: 'all',
       host: { hostId: 'check-host', kernelRelease: '6.1.0-57-amd64' },
-      estimate: { reservedBytes: 128 * MiB, complete: true, suggestedCrashkernel: '192M', parts: { kernelImage: 27 * MiB, initramfsUnpacked: 20 * MiB } },
+      estimate: { reservedBytes: 128 * MiB, complete: true, suggestedCrashkernel: '160M', parts: { kernelImage: 27 * MiB, initramfsUnpacked: 20 * MiB } },
     });
     const byTopic = Object.fromEntries(report.findings.map((f: { topic: string }) => [f.topic, f]));
     expect(byTopic.reservation).toMatchObject({ status: 'fail', code: 'BAD_INPUT' });
