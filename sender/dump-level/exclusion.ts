@@ -84,9 +84,11 @@ class StructPages {
   }
 }
 
-/** Judges every in-core pfn of every section by `rules`, clearing in a fresh bitmap what the level leaves out. */
-function scanPages(rules: PageRules, sections: MemMapSection[], pages: StructPages, extents: readonly PfnRun[], maxPfn: number): Scan {
-  const bitmap = Buffer.alloc(Math.ceil(maxPfn / 8 / 8) * 8);
+/**
+ * Judges every in-core pfn of every section by `rules`, clearing in `bitmap`
+ * (refilled from the core's extents first) what the level leaves out.
+ */
+function scanPages(rules: PageRules, sections: MemMapSection[], pages: StructPages, extents: readonly PfnRun[], maxPfn: number, bitmap: Buffer): Scan {
   fillBitmapWindow(bitmap, 0, extents);
   const excluded = noneExcluded();
   const suspect = { free: 0, user: 0 };
@@ -148,13 +150,15 @@ export function computeExclusion(source: VmcoreSource, asked: number): Exclusion
   const warnings = [...rules.warnings];
   let scan: Scan;
   try {
-    scan = scanPages(rules, sections, new StructPages(readKernel, rules.structPageSize), extents, core.pageMap.maxPfn);
+    // One bit per pfn (32 MiB for 1 TiB): the second pass, if any, reuses it.
+    const bitmap = Buffer.alloc(Math.ceil(core.pageMap.maxPfn / 8 / 8) * 8);
+    scan = scanPages(rules, sections, new StructPages(readKernel, rules.structPageSize), extents, core.pageMap.maxPfn, bitmap);
     const guard = checkVerdicts(core.vmcoreinfo, readKernel, rules.level, { excluded: scan.excluded, suspect: scan.suspect }, core.nrCpus);
     warnings.push(...guard.notes);
     if (guard.drop) {
       // A bit the guard distrusts is judged again without it; the other bits keep their verdicts.
       rules.level &= ~guard.drop;
-      scan = scanPages(rules, sections, new StructPages(readKernel, rules.structPageSize), extents, core.pageMap.maxPfn);
+      scan = scanPages(rules, sections, new StructPages(readKernel, rules.structPageSize), extents, core.pageMap.maxPfn, bitmap);
     }
   } catch (error) {
     // Whatever a damaged mem_map does to the rules, the dump still goes out whole.
