@@ -9,6 +9,7 @@
 #   kexec-tools        kexec -p in the guest; also ships /usr/sbin/vmcore-dmesg
 #   kmod               modprobe --show-depends resolves the virtio modules; depmod -b
 #                      indexes the modules of the kernels unpacked from .debs
+#   dracut-core dracut-network dracut-squash  dracut (beside initramfs-tools, which stays) for test/vm/crash-and-send.sh BUILDER=dracut
 #   squashfs-tools     mksquashfs: the sender's runtime image (deploy/capture/install-sender.sh LAYOUT=squashfs)
 #   debootstrap        makes the judge chroots (trixie, sid: newer crash, makedumpfile,
 #                      drgn, vmcore-dmesg) of scripts/judge-chroots.sh
@@ -39,7 +40,7 @@ set -euo pipefail
 PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
-  debootstrap squashfs-tools
+  debootstrap squashfs-tools dracut-core dracut-network dracut-squash
   postgresql
   swift-proxy swift-account swift-container swift-object memcached
   haproxy python3-yaml

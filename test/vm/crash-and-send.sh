@@ -21,7 +21,9 @@
 #   BUILDER         who builds the capture initramfs: busybox (default: a hand-made cpio with
 #                   busybox, the virtio-net modules and an init that sends) or initramfs-tools
 #                   (Debian's mkinitramfs with deploy/debian/initramfs-hook, booted with
-#                   boot=kdump-send: the form a Debian host would carry)
+#                   boot=kdump-send: the form a Debian host would carry) or dracut (a
+#                   systemd initrd with dracut's squash module, as RHEL's kdump builds it, with
+#                   deploy/dracut/99kdump-send and a stand-in for kdumpbase, test/vm/dracut)
 #   TIMEOUT         seconds before QEMU is killed (default 280)
 #   CONSOLE_LOG     where to keep the guest console (default: temp, printed on failure)
 # Prints KEY=VALUE lines: KDUMP_SEND_EXIT, GUEST_POWERED_OFF, SECONDS, SENDER_PEAK_RSS_MB, SENDER_ATTEMPTS,
@@ -38,7 +40,7 @@ CRASHKERNEL=${CRASHKERNEL:-384M}
 TIMEOUT=${TIMEOUT:-280}
 LAYOUT=${LAYOUT:-squashfs}
 BUILDER=${BUILDER:-busybox}
-case $BUILDER in busybox|initramfs-tools) ;; *) die "BUILDER must be busybox or initramfs-tools, not '$BUILDER'";; esac
+case $BUILDER in busybox|initramfs-tools|dracut) ;; *) die "BUILDER must be busybox, initramfs-tools or dracut, not '$BUILDER'";; esac
 
 KVER=${KVER:-$(for d in /lib/modules/*/; do k=$(basename "$d"); [ -f "/boot/vmlinuz-$k" ] && echo "$k"; done | sort -V | tail -1)}
 [ -n "$KVER" ] || die "no kernel: install linux-image-amd64 (scripts/install-test-deps.sh)"
@@ -97,13 +99,8 @@ capture_append="console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=5 quiet"
 build_initramfs_tools() {
   command -v mkinitramfs >/dev/null || die "BUILDER=initramfs-tools needs mkinitramfs (Debian package initramfs-tools)"
   local stage=$W/sender-root conf=$W/initramfs-tools
-  mkdir -p "$stage/etc/kdump-send" "$conf"/{hooks,scripts,conf.d}
-  LAYOUT=$LAYOUT bash "$root/deploy/capture/install-sender.sh" "$stage" >&2
-  {
-    echo "SERVERS=tcp://10.0.2.100:7341"; echo "HOST_ID=$HOST_ID"
-    if [ -n "${TOKEN_FILE:-}" ]; then cp "$TOKEN_FILE" "$stage/etc/kdump-send/token"; echo "TOKEN_FILE=/etc/kdump-send/token"; fi
-    printf '%b\n' "${SEND_CONFIG:-DUMP_LEVEL=31\nDEADLINE=240}"
-  } > "$stage/etc/kdump-send.conf"
+  mkdir -p "$conf"/{hooks,scripts,conf.d}
+  stage_sender "$stage"
   # Debian's defaults, less what a capture kernel never needs (no resume, no keymap).
   printf 'MODULES=list\nBUSYBOX=y\nCOMPRESS=zstd\nKEYMAP=n\nRESUME=none\nFSTYPE=\n' > "$conf/initramfs.conf"
   printf 'virtio_pci\nvirtio_net\n' > "$conf/modules"
@@ -115,7 +112,44 @@ build_initramfs_tools() {
   initramfs_unpacked=$(du -sb "$unpacked" | cut -f1)
   capture_append="console=ttyS0 boot=kdump-send ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off net.ifnames=0 kdump_send.poweroff irqpoll nr_cpus=1 reset_devices panic=5 quiet"
 }
-if [ "$BUILDER" = busybox ]; then build_busybox; else build_initramfs_tools; fi
+# The sender laid out in a staging root with its config, for the initramfs builders' hooks (KDUMP_SEND_ROOT).
+stage_sender() {
+  local stage=$1
+  mkdir -p "$stage/etc/kdump-send"
+  LAYOUT=$LAYOUT bash "$root/deploy/capture/install-sender.sh" "$stage" >&2
+  {
+    echo "SERVERS=tcp://10.0.2.100:7341"; echo "HOST_ID=$HOST_ID"
+    if [ -n "${TOKEN_FILE:-}" ]; then cp "$TOKEN_FILE" "$stage/etc/kdump-send/token"; echo "TOKEN_FILE=/etc/kdump-send/token"; fi
+    printf '%b\n' "${SEND_CONFIG:-DUMP_LEVEL=31\nDEADLINE=240}"
+  } > "$stage/etc/kdump-send.conf"
+}
+
+# --- capture initramfs, dracut: a systemd initrd squashed as RHEL's kdump builds it.
+build_dracut() {
+  command -v dracut >/dev/null || die "BUILDER=dracut needs dracut (Debian packages dracut-core dracut-network dracut-squash)"
+  local stage=$W/sender-root base=$W/dracut
+  stage_sender "$stage"
+  # dracut reads its modules from dracutbasedir: the system's, plus the project's two.
+  cp -a /usr/lib/dracut "$base"
+  cp -r "$root/deploy/dracut/99kdump-send" "$root/test/vm/dracut/95kdump-send-vm" "$base/modules.d/"
+  mkdir -p "$W/dracut.conf.d"
+  # Host-only, as kdumpctl builds it: only the drivers this (virtio) machine has, plus the guest's NIC.
+  # With squash, dracut writes a plain cpio holding the squashfs of everything and a loader.
+  dracutbasedir=$base KDUMP_SEND_ROOT=$stage KDUMP_SEND_CHECK_AT_BUILD=off dracut --force --hostonly --hostonly-mode strict \
+    --no-early-microcode --conf /dev/null --confdir "$W/dracut.conf.d" --kver "$KVER" \
+    --modules "systemd systemd-initrd dracut-systemd base network-legacy kdump-send kdump-send-vm squash" \
+    --add-drivers "virtio_pci virtio_net" "$first/capture.img" > "$W/dracut.log" 2>&1 \
+    || { tail -30 "$W/dracut.log" >&2; die "dracut failed"; }
+  local unpacked=$W/unpacked; mkdir -p "$unpacked"
+  if [ "$(head -c2 "$first/capture.img" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then
+    (cd "$unpacked" && zcat "$first/capture.img" | cpio -id --quiet 2>/dev/null)
+  else
+    (cd "$unpacked" && cpio -id --quiet < "$first/capture.img" 2>/dev/null)
+  fi
+  initramfs_unpacked=$(du -sb "$unpacked" | cut -f1)
+  capture_append="console=ttyS0 ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off rd.neednet=1 net.ifnames=0 irqpoll nr_cpus=1 reset_devices panic=5 quiet"
+}
+case $BUILDER in busybox) build_busybox ;; initramfs-tools) build_initramfs_tools ;; dracut) build_dracut ;; esac
 initramfs_bytes=$(stat -c %s "$first/capture.img")
 
 # --- first initramfs: load the capture kernel, crash.

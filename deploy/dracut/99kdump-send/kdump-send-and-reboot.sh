@@ -6,7 +6,8 @@
 # on with its configured target and failure_action as the last resort.
 /usr/sbin/kdump-send --config /etc/kdump-send.conf /proc/vmcore
 status=$?
-echo "kdump-send: exit $status"
+# stderr: the console, where kdump-send's own lines go (stdout may be only the journal).
+echo "kdump-send: exit $status" >&2
 case $status in
   0|6) sync; reboot -f ;;
 esac

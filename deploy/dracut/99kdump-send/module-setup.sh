@@ -6,6 +6,8 @@
 # It is added only when asked for (RHEL: dracut_args --add kdump-send in
 # /etc/kdump.conf; SUSE: add_dracutmodules+=" kdump-send " in
 # /etc/dracut.conf.d/90-kdump-send.conf).
+# KDUMP_SEND_ROOT: where install-sender.sh laid the sender out (default /); a
+# staging tree for packaging and tests. Its files land at their usual paths.
 # Memory: the sender adds ~30 MiB to the initrd (squashfs layout, xz) and needs
 # ~60 MiB while it runs. Measured (bench/crashkernel-min.mjs, Debian 6.1): a minimal
 # initramfs with it completes at crashkernel=160M, Debian's initramfs-tools one at 192M,
@@ -26,32 +28,34 @@ depends() {
 
 installkernel() {
     # The squashfs layout mounts its runtime image through a loop device.
-    [ -f /usr/lib/kdump-send/runtime.squashfs ] && instmods squashfs loop
+    [ -f "${KDUMP_SEND_ROOT:-}/usr/lib/kdump-send/runtime.squashfs" ] && instmods squashfs loop
     return 0
 }
 
 install() {
-    local conf=/etc/kdump-send.conf f
-    if [ -f /usr/lib/kdump-send/runtime.squashfs ]; then
+    local R=${KDUMP_SEND_ROOT:-} conf=/etc/kdump-send.conf f
+    if [ -f "$R/usr/lib/kdump-send/runtime.squashfs" ]; then
         # Squashfs layout (install-sender.sh's default): the image stays compressed in the
         # initrd; node's libraries are outside it, listed in runtime.libs.
-        inst_simple /usr/lib/kdump-send/runtime.squashfs
-        while read -r f; do inst_library "$f"; done < /usr/lib/kdump-send/runtime.libs
+        inst_simple "$R/usr/lib/kdump-send/runtime.squashfs" /usr/lib/kdump-send/runtime.squashfs
+        while read -r f; do inst_library "$f"; done < "$R/usr/lib/kdump-send/runtime.libs"
         inst_multiple mount modprobe mkdir
     else
-        inst_binary /usr/lib/kdump-send/node
-        inst_simple /usr/lib/kdump-send/kdump-send.mjs
-        for f in /usr/lib/kdump-send/node_modules/*/build/Release/*.node; do
-            inst_library "$f"
+        inst_binary "$R/usr/lib/kdump-send/node" /usr/lib/kdump-send/node
+        inst_simple "$R/usr/lib/kdump-send/kdump-send.mjs" /usr/lib/kdump-send/kdump-send.mjs
+        for f in "$R"/usr/lib/kdump-send/node_modules/*/build/Release/*.node; do
+            inst_library "$f" "${f#"$R"}"
         done
     fi
-    inst_script /usr/sbin/kdump-send /usr/sbin/kdump-send
+    inst_script "$R/usr/sbin/kdump-send" /usr/sbin/kdump-send
     inst_script "$moddir/kdump-send-and-reboot.sh" /usr/sbin/kdump-send-and-reboot
-    if [ -f "$conf" ]; then
-        inst_simple "$conf"
+    # What kdump-send-and-reboot calls (a systemd kdump initrd need not have them).
+    inst_multiple sync reboot
+    if [ -f "$R$conf" ]; then
+        inst_simple "$R$conf" "$conf"
         # The files the config names: token, CA, client certificate.
-        for f in $(sed -n -E 's/^(export +)?(TOKEN_FILE|CA_FILE|CLIENT_CERT|CLIENT_KEY)=["'\'']?([^"'\'' ]+).*/\3/p' "$conf"); do
-            inst_simple "$f"
+        for f in $(sed -n -E 's/^(export +)?(TOKEN_FILE|CA_FILE|CLIENT_CERT|CLIENT_KEY)=["'\'']?([^"'\'' ]+).*/\3/p' "$R$conf"); do
+            inst_simple "$R$f" "$f"
         done
     fi
     # Refuse a kdump initrd whose capture side cannot fit the crashkernel
@@ -62,7 +66,7 @@ install() {
     # builds it anyway. After the build, kdump-send --check also measures the
     # finished image and asks the receivers.
     local mode
-    mode=${KDUMP_SEND_CHECK_AT_BUILD:-$(sed -n -E 's/^(export +)?CHECK_AT_BUILD=["'\'']?([a-z]+).*/\2/p' "$conf" 2>/dev/null)}
+    mode=${KDUMP_SEND_CHECK_AT_BUILD:-$(sed -n -E 's/^(export +)?CHECK_AT_BUILD=["'\'']?([a-z]+).*/\2/p' "$R$conf" 2>/dev/null)}
     if [ "${mode:-refuse}" != off ] && ! /usr/sbin/kdump-send --check=payload --initrd "$initdir"; then
         if [ "${mode:-refuse}" = warn ]; then
             dwarn "kdump-send: the capture side may not fit the crashkernel reservation (see above)"
