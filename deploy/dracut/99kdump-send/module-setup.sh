@@ -11,8 +11,9 @@
 # Memory: the sender adds ~30 MiB to the initrd (squashfs layout, xz) and needs
 # ~60 MiB while it runs. Measured (bench/crashkernel-min.mjs, Debian 6.1): a minimal
 # initramfs with it completes at crashkernel=160M, Debian's initramfs-tools one at 192M,
-# the plain layout needs 288-304M. dracut's kdump initrd (systemd, kdumpbase) adds its
-# own: run `kdump-send --check` after `kdumpctl rebuild` to see what it needs.
+# a host-only systemd dracut initrd with the squash module at 192M (208M with
+# LAYOUT=plain: squash compresses node anyway). RHEL's kdumpbase adds its own: run
+# `kdump-send --check` after `kdumpctl rebuild` to see what this host's initrd needs.
 
 check() {
     # Never by default: only kdump initrds that ask for it.
