@@ -10,6 +10,7 @@ import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { badInput, ErrorCode, NetdumpError, toNetdumpError } from '../shared/errors.js';
 import { configFromEnv, parseConfig, positiveSetting, splitServers, type SenderConfig } from './config.js';
+import { readCredentials } from './credentials.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { saveLocally } from './local-fallback.js';
 import { computeExclusion, dumpLevelReport, type Exclusion } from './dump-level/exclusion.js';
@@ -127,13 +128,9 @@ async function main(): Promise<number> {
     if (!Number.isInteger(dumpLevel) || dumpLevel < 0 || dumpLevel > 31) {
       throw badInput(`DUMP_LEVEL (--dump-level) must be an integer from 0 to 31, not ${JSON.stringify(config.DUMP_LEVEL)}`);
     }
-    const token = readFileSetting('token file', config.TOKEN_FILE)?.toString('utf8').trim();
-    if (Boolean(config.CLIENT_CERT) !== Boolean(config.CLIENT_KEY)) throw badInput('the client certificate and its key go together');
-    const tls = {
-      ca: readFileSetting('CA file', config.CA_FILE),
-      cert: readFileSetting('client certificate', config.CLIENT_CERT),
-      key: readFileSetting('client key', config.CLIENT_KEY),
-    };
+    const { token, tls, problems } = readCredentials(config);
+    const stop = problems.find((p) => p.stopsSend);
+    if (stop) throw badInput(stop.message);
     const seconds = (key: 'CONNECT_TIMEOUT' | 'REPLY_TIMEOUT' | 'DEADLINE', fallback: number) =>
       (config[key] ? positiveSetting(key, config[key]!, 86_400) : fallback) * 1000;
     source = VmcoreSource.open(vmcorePath);

@@ -3,12 +3,12 @@
  * a real send uses (SERVERS, HOST_ID, TOKEN_FILE, CA_FILE, client
  * certificate, CONNECT_TIMEOUT), one PROBE per receiver, one line each.
  */
-import { readFileSync } from 'node:fs';
 import { ErrorCode, NetdumpError, toNetdumpError } from '../../shared/errors.js';
 import { checkHostId } from '../../shared/dump-folders.js';
 import type { ProbeOkMessage } from '../../shared/protocol/messages.js';
 import { positiveSetting, splitServers, type SenderConfig } from '../config.js';
-import { parseServerUrl, type ServerAddress, type TlsClientOptions } from '../transport.js';
+import { readCredentials } from '../credentials.js';
+import { parseServerUrl, type ServerAddress } from '../transport.js';
 import { fail, formatBytes, ok, peerText, warn, type Finding } from './findings.js';
 import { probeReceiver, type ProbeOptions } from './probe.js';
 
@@ -33,27 +33,8 @@ export async function receiverFindings(input: ReceiverCheckInput): Promise<Findi
     findings.push(fail('host id', ErrorCode.BAD_INPUT, `${toNetdumpError(error).message}: set HOST_ID (--host-id)`));
   }
 
-  const readSetting = (key: 'TOKEN_FILE' | 'CA_FILE' | 'CLIENT_CERT' | 'CLIENT_KEY', what: string): Buffer | undefined => {
-    const file = config[key];
-    if (!file) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      findings.push(fail(what, ErrorCode.BAD_INPUT, `cannot read ${key} ${file}: ${(error as Error).message}`));
-      return undefined;
-    }
-  };
-  const tokenBytes = readSetting('TOKEN_FILE', 'token file');
-  const token = tokenBytes?.toString('utf8').trim();
-  if (tokenBytes && !token) findings.push(fail('token file', ErrorCode.BAD_INPUT, `TOKEN_FILE ${config.TOKEN_FILE} is empty`));
-  const tls: TlsClientOptions = {
-    ca: readSetting('CA_FILE', 'CA file'),
-    cert: readSetting('CLIENT_CERT', 'client certificate'),
-    key: readSetting('CLIENT_KEY', 'client key'),
-  };
-  if (Boolean(config.CLIENT_CERT) !== Boolean(config.CLIENT_KEY)) {
-    findings.push(fail('client certificate', ErrorCode.BAD_INPUT, 'CLIENT_CERT and CLIENT_KEY go together: set both or neither'));
-  }
+  const { token, tls, problems } = readCredentials(config);
+  for (const problem of problems) findings.push(fail(problem.topic, ErrorCode.BAD_INPUT, problem.message));
   let connectTimeoutMs = 10_000;
   try {
     if (config.CONNECT_TIMEOUT) connectTimeoutMs = positiveSetting('CONNECT_TIMEOUT', config.CONNECT_TIMEOUT, 86_400) * 1000;
