@@ -5,7 +5,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TestPki {
   dir: string;
@@ -62,5 +65,25 @@ export function makeTestPki(dir: string): TestPki {
     clientKey: readFileSync(file('client.key')),
     strangerCertFile: file('stranger.pem'),
     strangerKeyFile: file('stranger.key'),
+  };
+}
+
+/**
+ * A throwaway PKI for a describe block: made in a temporary directory before
+ * its tests, removed after them. Read `.pki` inside tests.
+ */
+export function useTestPki(): { readonly pki: TestPki } {
+  let made: TestPki | undefined;
+  beforeAll(async () => {
+    made = makeTestPki(await mkdtemp(path.join(tmpdir(), 'netdump-pki-')));
+  });
+  afterAll(async () => {
+    if (made) await rm(made.dir, { recursive: true, force: true });
+  });
+  return {
+    get pki() {
+      if (!made) throw new Error('useTestPki: pki read outside a test of its describe block');
+      return made;
+    },
   };
 }

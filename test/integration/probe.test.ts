@@ -4,15 +4,13 @@
  * reserve, client certificates), PROBE_OK otherwise, and never a byte
  * written to the catalog or the data directory.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { encodeControl, PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
 import { probeReceiver, type ProbeOptions } from '../../sender/check/probe.js';
 import { parseServerUrl } from '../../sender/transport.js';
-import { makeTestPki, type TestPki } from '../helpers/certs.js';
+import { useTestPki } from '../helpers/certs.js';
 import { sampleX86Loads } from '../helpers/elf-core-builder.js';
 import { helloFor, startStalledUpload } from '../helpers/protocol-messages.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -22,7 +20,7 @@ import { useSyntheticCore } from '../helpers/synthetic-core.js';
 describe('PROBE', () => {
   const fixture = useSyntheticCore({ loads: sampleX86Loads() });
   let receiver: TestReceiver;
-  let pki: TestPki;
+  const certs = useTestPki();
   const options = (overrides: Partial<ProbeOptions> = {}): ProbeOptions => ({ hostId: 'probe-host', connectTimeoutMs: 2000, replyTimeoutMs: 5000, ...overrides });
   const refusal = (promise: Promise<unknown>) => promise.then(() => { throw new Error('expected a refusal'); }, (e: unknown) => e as NetdumpError);
   const nothingWritten = async () => {
@@ -30,12 +28,6 @@ describe('PROBE', () => {
     expect((await readdir(receiver.dataDir)).filter((f) => !f.startsWith('index.db'))).toEqual([]);
   };
 
-  beforeAll(async () => {
-    pki = makeTestPki(await mkdtemp(path.join(tmpdir(), 'netdump-pki-')));
-  });
-  afterAll(async () => {
-    await rm(pki.dir, { recursive: true, force: true });
-  });
   afterEach(async () => {
     await receiver?.stop();
   });
@@ -112,12 +104,12 @@ describe('PROBE', () => {
   });
 
   it('mutual TLS: no client certificate is AUTH from the receiver; a receiver certificate we cannot verify is AUTH here', async () => {
-    receiver = await startTestReceiver({ open: true, tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.ca } });
+    receiver = await startTestReceiver({ open: true, tls: { cert: certs.pki.serverCert, key: certs.pki.serverKey, clientCa: certs.pki.ca } });
     const tlsUrl = parseServerUrl(`tls://127.0.0.1:${receiver.tcpAddress!.port}`);
     const wssUrl = parseServerUrl(`wss://127.0.0.1:${receiver.httpAddress!.port}/upload`);
     for (const url of [tlsUrl, wssUrl]) {
-      expect(await probeReceiver(url, options({ tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } }))).toMatchObject({ type: 'probe_ok' });
-      const noCert = await refusal(probeReceiver(url, options({ tls: { ca: pki.ca } })));
+      expect(await probeReceiver(url, options({ tls: { ca: certs.pki.ca, cert: certs.pki.clientCert, key: certs.pki.clientKey } }))).toMatchObject({ type: 'probe_ok' });
+      const noCert = await refusal(probeReceiver(url, options({ tls: { ca: certs.pki.ca } })));
       expect(noCert.code, url.url).toBe(ErrorCode.AUTH);
       expect(noCert.message).toMatch(/client certificate not accepted|certificate/i);
       const untrusted = await refusal(probeReceiver(url, options({ tls: {} })));

@@ -2,22 +2,20 @@
  * TLS for both transports (tls://, wss://) with certificate verification on
  * the sender, and optional mutual TLS; certificates are made at test time.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { ExitCode } from '../../sender/exit-codes.js';
 import { parseServerUrl, type TlsClientOptions } from '../../sender/transport.js';
 import { upload, type UploadOptions } from '../../sender/upload.js';
-import { makeTestPki, type TestPki } from '../helpers/certs.js';
+import { useTestPki } from '../helpers/certs.js';
 import { runSender } from '../helpers/cli.js';
 import { sampleX86Loads } from '../helpers/elf-core-builder.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 describe('TLS', () => {
-  let pki: TestPki;
+  const certs = useTestPki();
   const fixture = useSyntheticCore({ loads: sampleX86Loads() });
   let receiver: TestReceiver;
 
@@ -29,26 +27,20 @@ describe('TLS', () => {
   });
   const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as NetdumpError);
 
-  beforeAll(async () => {
-    pki = makeTestPki(await mkdtemp(path.join(tmpdir(), 'netdump-pki-')));
-  });
-  afterAll(async () => {
-    await rm(pki.dir, { recursive: true, force: true });
-  });
   afterEach(async () => {
     await receiver?.stop();
   });
 
   it('uploads over tls:// and wss:// when the sender trusts the receiver\'s CA', async () => {
-    receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey } });
-    const overTls = await upload(fixture.source, options(tlsUrl(), { ca: pki.ca }, 'tls-host'));
-    const overWss = await upload(fixture.source, options(wssUrl(), { ca: pki.ca }, 'wss-host'));
+    receiver = await startTestReceiver({ tls: { cert: certs.pki.serverCert, key: certs.pki.serverKey } });
+    const overTls = await upload(fixture.source, options(tlsUrl(), { ca: certs.pki.ca }, 'tls-host'));
+    const overWss = await upload(fixture.source, options(wssUrl(), { ca: certs.pki.ca }, 'wss-host'));
     expect((await receiver.catalog.get(overTls.dumpId))?.status).toBe('complete');
     expect((await receiver.catalog.get(overWss.dumpId))?.status).toBe('complete');
   });
 
   it('a receiver certificate the sender cannot verify: AUTH, no retry, exit 4, nothing stored', async () => {
-    receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey } });
+    receiver = await startTestReceiver({ tls: { cert: certs.pki.serverCert, key: certs.pki.serverKey } });
     for (const url of [tlsUrl(), wssUrl()]) {
       const error = await failure(upload(fixture.source, options(url, {})));
       expect(error?.code, url).toBe(ErrorCode.AUTH);
@@ -62,15 +54,15 @@ describe('TLS', () => {
   });
 
   it('mutual TLS: no client certificate or one from another CA is refused and logged; the right one is stored', async () => {
-    receiver = await startTestReceiver({ tls: { cert: pki.serverCert, key: pki.serverKey, clientCa: pki.ca } });
+    receiver = await startTestReceiver({ tls: { cert: certs.pki.serverCert, key: certs.pki.serverKey, clientCa: certs.pki.ca } });
     for (const url of [tlsUrl(), wssUrl()]) {
-      const bare = await failure(upload(fixture.source, options(url, { ca: pki.ca })));
+      const bare = await failure(upload(fixture.source, options(url, { ca: certs.pki.ca })));
       expect(bare?.code, url).toBe(ErrorCode.AUTH);
       expect(bare?.message).toMatch(/receiver refused: client certificate not accepted/);
       expect(bare?.context.retryable).toBe(false);
     }
-    const stranger = await runSender(['--server', wssUrl(), '--ca-file', pki.caFile, '--client-cert', pki.strangerCertFile,
-      '--client-key', pki.strangerKeyFile, '--deadline', '30', fixture.core.path]);
+    const stranger = await runSender(['--server', wssUrl(), '--ca-file', certs.pki.caFile, '--client-cert', certs.pki.strangerCertFile,
+      '--client-key', certs.pki.strangerKeyFile, '--deadline', '30', fixture.core.path]);
     expect(stranger.code).toBe(ExitCode.REJECTED);
     expect(stranger.stderr).toMatch(/error AUTH: receiver refused: client certificate not accepted: UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
     expect(await receiver.catalog.list()).toHaveLength(0);
@@ -78,8 +70,8 @@ describe('TLS', () => {
     expect(refused).toHaveLength(3);
     expect(refused.every((l) => String(l.peer).startsWith('127.0.0.1:'))).toBe(true);
 
-    const cli = await runSender(['--server', tlsUrl(), '--ca-file', pki.caFile, '--client-cert', pki.clientCertFile,
-      '--client-key', pki.clientKeyFile, '--host-id', 'mtls-host', fixture.core.path]);
+    const cli = await runSender(['--server', tlsUrl(), '--ca-file', certs.pki.caFile, '--client-cert', certs.pki.clientCertFile,
+      '--client-key', certs.pki.clientKeyFile, '--host-id', 'mtls-host', fixture.core.path]);
     expect(cli.code, cli.stderr).toBe(ExitCode.STORED);
     expect((await receiver.catalog.list())[0]).toMatchObject({ hostId: 'mtls-host', status: 'complete' });
   });
