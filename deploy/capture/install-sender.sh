@@ -17,8 +17,10 @@
 #       DESTDIR/<lib dirs>/... node's shared libraries (as ldd lists them; their
 #       paths in DESTDIR/usr/lib/kdump-send/runtime.libs for the initramfs hooks),
 #       DESTDIR/etc/kdump-send.conf from CONFIG, if given.
+# SHARED_LIBS=list leaves the libraries out of DESTDIR and only names them in
+# runtime.libs: for a package, whose dependencies bring them (deploy/packages/).
 # Prints the sizes. Runs deploy/capture/bundle-sender.mjs first if needed.
-#   usage: [LAYOUT=squashfs|plain] [SQUASHFS_COMP=xz|zstd|gzip] deploy/capture/install-sender.sh DESTDIR [CONFIG]
+#   usage: [LAYOUT=squashfs|plain] [SQUASHFS_COMP=xz|zstd|gzip] [SHARED_LIBS=copy|list] deploy/capture/install-sender.sh DESTDIR [CONFIG]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -27,7 +29,9 @@ config=${2:-}
 node_bin=${NODE_BIN:-$(command -v node)}
 layout=${LAYOUT:-squashfs}
 comp=${SQUASHFS_COMP:-xz}
+shared=${SHARED_LIBS:-copy}
 case $layout in squashfs|plain) ;; *) echo "install-sender: LAYOUT must be squashfs or plain, not '$layout'" >&2; exit 2;; esac
+case $shared in copy|list) ;; *) echo "install-sender: SHARED_LIBS must be copy or list, not '$shared'" >&2; exit 2;; esac
 
 [ -f "$root/dist/capture/kdump-send.mjs" ] || node "$root/deploy/capture/bundle-sender.mjs"
 
@@ -39,7 +43,7 @@ mkdir -p "$lib" "$dest/usr/sbin" "$dest/etc"
 shared_libs() { ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u; }
 # The initramfs builders (dracut, initramfs-tools) cannot see into the squashfs: runtime.libs names what node loads.
 shared_libs "$node_bin" "$root"/dist/capture/node_modules/*/build/Release/*.node > "$lib/runtime.libs"
-while read -r so; do
+[ "$shared" = list ] || while read -r so; do
   mkdir -p "$dest$(dirname "$so")"
   [ "$so" -ef "$dest$so" ] || cp -L "$so" "$dest$so"   # DESTDIR=/: already there
 done < "$lib/runtime.libs"
@@ -87,4 +91,4 @@ mkdir -p "$dest/usr/share/kdump-send"
 cp "$root/deploy/debian/initramfs-boot-script" "$dest/usr/share/kdump-send/initramfs-boot-script"
 [ -z "$config" ] || cp "$config" "$dest/etc/kdump-send.conf"
 libs=$(shared_libs "$node_bin" | xargs -r du -bcL | tail -1 | cut -f1)
-echo "install-sender: shared libraries $((libs / 1024 / 1024)) MiB"
+echo "install-sender: shared libraries $((libs / 1024 / 1024)) MiB ($([ "$shared" = copy ] && echo copied || echo listed in runtime.libs only))"
