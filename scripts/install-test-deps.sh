@@ -10,6 +10,9 @@
 #   kmod               modprobe --show-depends resolves the virtio modules; depmod -b
 #                      indexes the modules of the kernels unpacked from .debs
 #   dracut-core dracut-network dracut-squash  dracut (beside initramfs-tools, which stays) for test/vm/crash-and-send.sh BUILDER=dracut
+#   lintian rpm        judge the project's .debs (deploy/packages/build-debs.sh) and build its
+#                      RPMs (rpmbuild, rpm2cpio: deploy/packages/build-rpm.sh)
+#   e2fsprogs          mke2fs -d and debugfs: the Debian host image of test/vm/debian-host
 #   squashfs-tools     mksquashfs: the sender's runtime image (deploy/capture/install-sender.sh LAYOUT=squashfs)
 #   debootstrap        makes the judge chroots (trixie, sid: newer crash, makedumpfile,
 #                      drgn, vmcore-dmesg) of scripts/judge-chroots.sh
@@ -41,6 +44,7 @@ PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
   debootstrap squashfs-tools dracut-core dracut-network dracut-squash
+  lintian rpm e2fsprogs
   postgresql
   swift-proxy swift-account swift-container swift-object memcached
   haproxy python3-yaml

@@ -23,7 +23,13 @@ npm run build
 npm run typecheck
 
 if [ "${SKIP_REAL:-0}" != 1 ]; then
-  step "real-vmcore fixtures: kernels 5.10, 6.1, 6.12, sid crashed in QEMU, judge chroots (cached; ~4 min the first time)"
+  step "the project's packages: .deb (dpkg-deb) and .rpm (rpmbuild), into dist/packages"
+  bash deploy/packages/build-debs.sh
+  bash deploy/packages/build-rpm.sh
+fi
+
+if [ "${SKIP_REAL:-0}" != 1 ]; then
+  step "real-vmcore fixtures: kernels 5.10, 6.1, 6.12, sid crashed in QEMU, judge chroots, a Debian 12 kdump-tools host (cached; ~4 min the first time)"
   bash test/fixtures/ensure-fixtures.sh
 fi
 

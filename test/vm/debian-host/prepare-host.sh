@@ -12,8 +12,8 @@
 #   GATE        host:port the test's gate listens on, as the guest sees it
 #
 # The operator's steps, run in the image by chroot: `apt install ./SENDER_DEB`
-# (here dpkg -i: its dependencies are already there), the token into
-# /etc/kdump-send/token, SERVERS and DEADLINE into /etc/kdump-send.conf.
+# (offline: its dependencies are there), the token into /etc/kdump-send/token,
+# SERVERS and DEADLINE into /etc/kdump-send.conf.
 # The one thing added that no host has: netdump-test-gate.service, which, once
 # kdump-tools has loaded the capture kernel, asks the test (GET http://GATE/gate)
 # what to do and does it: "crash" (sysrq c), "poweroff", "wait".
@@ -36,7 +36,8 @@ mount -t proc proc "$root/proc"
 
 # --- the README's steps
 cp "$SENDER_DEB" "$root/tmp/"
-chroot "$root" dpkg -i "/tmp/$(basename "$SENDER_DEB")" > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; die "dpkg -i $(basename "$SENDER_DEB") failed"; }
+DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q "/tmp/$(basename "$SENDER_DEB")" > "$work/apt.log" 2>&1 ||
+  { cat "$work/apt.log" >&2; die "apt install ./$(basename "$SENDER_DEB") failed"; }
 rm -f "$root/tmp/$(basename "$SENDER_DEB")"
 install -m 0600 "$TOKEN_FILE" "$root/etc/kdump-send/token"
 sed -i -e "s|^SERVERS=.*|SERVERS=\"$SERVERS\"|" "$root/etc/kdump-send.conf"
@@ -53,10 +54,11 @@ i=0
 until [ "\$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || [ \$i -ge 900 ]; do i=\$((i + 1)); sleep 1; done
 loaded=\$(cat /sys/kernel/kexec_crash_loaded)
 size=\$(cat /sys/kernel/kexec_crash_size)
+ready=\$(kdump-config show 2>/dev/null | grep -c 'current state: *ready to kdump')
 crash=\$(ls /var/crash 2>/dev/null | tr '\n' ',')
 boot=\$(cat /proc/sys/kernel/random/boot_id)
 while :; do
-  answer=\$(busybox wget -q -O - "http://$GATE/gate?boot=\$boot&loaded=\$loaded&crash_size=\$size&crash_dirs=\$crash&uptime=\$(cut -d' ' -f1 /proc/uptime)") || answer=retry
+  answer=\$(busybox wget -q -O - "http://$GATE/gate?boot=\$boot&loaded=\$loaded&crash_size=\$size&ready=\$ready&crash_dirs=\$crash&uptime=\$(cut -d' ' -f1 /proc/uptime)") || answer=retry
   case \$answer in
     crash) echo "netdump-test-gate: crashing" > /dev/console; sync; echo c > /proc/sysrq-trigger ;;
     poweroff) systemctl poweroff; exit 0 ;;
