@@ -11,6 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { Catalog, isPostgresUrl, levelLowered, type DumpLevelRecord, type DumpRecord } from './catalog.js';
 import { escapeControls, jsonForTerminal } from './terminal-text.js';
+import { crashCommand } from './api/dump-view.js';
 import { openDumpStorage } from './storage/open-storage.js';
 import type { DumpStorage } from './storage/dump-storage.js';
 import { startReceiver } from './server.js';
@@ -109,7 +110,7 @@ function describe(record: DumpRecord, storage: DumpStorage): string {
     ...noteRows(record.dumpLevel.notes),
     ['path', location + (local && record.status !== 'complete' ? '.incomplete' : '')],
     ['open with', record.status !== 'complete' ? '-'
-      : `crash /usr/lib/debug/boot/vmlinux-${record.osRelease ?? 'RELEASE'} ${local ? location : `FILE (download: GET /api/v1/dumps/${record.dumpId}/file)`}`],
+      : local ? crashCommand(record, location) : `${crashCommand(record, 'FILE')} (FILE: GET /api/v1/dumps/${record.dumpId}/file)`],
   ];
   // Values come from the sender (kernel, notes, ...): no control character reaches the terminal.
   return rows.map(([k, v]) => `${k.padEnd(13)} ${escapeControls(String(v ?? '-'))}`).join('\n');

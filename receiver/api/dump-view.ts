@@ -35,10 +35,28 @@ export function dumpSummary(record: DumpRecord, triage: TriageRecord) {
   };
 }
 
-/** The command an engineer pastes to open the dump: Debian's and Fedora's debug vmlinux live here. */
-export function crashCommand(record: DumpRecord, absolutePath: string): string | null {
+/**
+ * A kernel release as uname prints it (utsname's release is 64 bytes at most).
+ * OSRELEASE comes from the dump's VMCOREINFO, which the sender controls:
+ * anything else is not named in a command an operator pastes.
+ */
+const PLAUSIBLE_RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
+
+/** One argument for a POSIX shell: as is when it has nothing a shell reads, else single-quoted. */
+export function shellArgument(text: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command an engineer pastes to open the dump (Debian's and Fedora's debug
+ * vmlinux live under /usr/lib/debug/boot): every argument quoted for the
+ * shell, and RELEASE in place of a release that is not one. `file` is where
+ * crash opens the dump; null for a dump that is not complete.
+ */
+export function crashCommand(record: DumpRecord, file: string): string | null {
   if (record.status !== 'complete') return null;
-  return `crash /usr/lib/debug/boot/vmlinux-${record.osRelease ?? 'RELEASE'} ${absolutePath}`;
+  const release = record.osRelease !== null && PLAUSIBLE_RELEASE.test(record.osRelease) ? record.osRelease : 'RELEASE';
+  return ['crash', `/usr/lib/debug/boot/vmlinux-${release}`, file].map(shellArgument).join(' ');
 }
 
 /**
