@@ -12,6 +12,7 @@ import pino from 'pino';
 import { Catalog, isPostgresUrl, levelLowered, type DumpLevelRecord, type DumpRecord } from './catalog.js';
 import { escapeControls, jsonForTerminal } from './terminal-text.js';
 import { crashCommand } from './api/dump-view.js';
+import { DEFAULT_CONNECTION_CAPS } from './connection-guard.js';
 import { openDumpStorage } from './storage/open-storage.js';
 import type { DumpStorage } from './storage/dump-storage.js';
 import { startReceiver } from './server.js';
@@ -153,6 +154,9 @@ program.command('serve')
   .option('--max-uploads <n>', 'uploads received at once; more are told to retry later', positiveInt('--max-uploads'), DEFAULTS.maxUploads)
   .option('--min-free-bytes <n>', 'free disk kept in reserve: dumps that could eat into it are refused', positiveInt('--min-free-bytes'), DEFAULTS.minFreeBytes)
   .option('--idle-timeout <s>', 'close connections that complete no frame for this many seconds', positiveInt('--idle-timeout'), DEFAULTS.idleTimeoutSeconds)
+  .option('--max-connections <n>', 'upload connections open at once (TCP and WebSocket); more are told to retry later', positiveInt('--max-connections'), DEFAULT_CONNECTION_CAPS.maxConnections)
+  .option('--max-connections-per-peer <n>', 'of those, from one address (behind a proxy, all senders share its address)', positiveInt('--max-connections-per-peer'), DEFAULT_CONNECTION_CAPS.maxPerPeer)
+  .option('--first-frame-bytes <n>', 'bytes the first frames (HELLOs, before any token is checked) of all connections may hold together', positiveInt('--first-frame-bytes'), DEFAULT_CONNECTION_CAPS.firstFrameBytes)
   .option('--open', 'accept uploads from any host without a token (lab networks only)')
   .option('--tls-cert <file>', 'PEM certificate: both listeners speak TLS (senders use tls:// and wss://)')
   .option('--tls-key <file>', 'PEM key of --tls-cert')
@@ -192,6 +196,7 @@ program.command('serve')
       maxUploads: opts.maxUploads,
       minFreeBytes: opts.minFreeBytes,
       idleTimeoutMs: opts.idleTimeout * 1000,
+      connectionCaps: { maxConnections: opts.maxConnections, maxPerPeer: opts.maxConnectionsPerPeer, firstFrameBytes: opts.firstFrameBytes },
       open: Boolean(opts.open),
       tls,
       retention: retentionPolicyFrom(opts) && { policy: retentionPolicyFrom(opts)!, intervalMs: opts.retentionInterval * 1000 },

@@ -15,7 +15,8 @@ import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { pageCodecByName } from '../shared/kdump/page-codec.js';
 import { CHUNK_HEADER_SIZE, MAX_HELLO_BYTES } from '../shared/protocol/messages.js';
 import { Catalog } from './catalog.js';
-import { serveTcpConnection, serveWsConnection } from './transports.js';
+import { serveTcpConnection, serveWsConnection, type Admission } from './transports.js';
+import { ConnectionGuard, DEFAULT_CONNECTION_CAPS, type ConnectionCaps } from './connection-guard.js';
 import { UploadRegistry } from './uploads.js';
 import { UploadSession, type SessionPeer } from './upload-session.js';
 import { ReceiverMetrics } from './metrics.js';
@@ -51,6 +52,8 @@ export interface ReceiverConfig {
   minFreeBytes: number;
   /** A connection that sends nothing for this long is closed (also reaps half-open ones). */
   idleTimeoutMs: number;
+  /** Connections at once, in all and per address, and the bytes their first frames may hold (receiver/connection-guard.ts). */
+  connectionCaps?: ConnectionCaps;
   /** Make data durable and ACK every this many chunks. */
   checkpointChunks: number;
   /** Accept uploads without a token (labs only; logged as a warning). */
@@ -129,6 +132,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   // A HELLO carries the notes: up to MAX_HELLO_BYTES (thousands of CPUs' NT_PRSTATUS).
   const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(config.maxChunkBytes / 4096 / 8) + config.maxChunkBytes, MAX_HELLO_BYTES);
   const connectionLimits = { maxFrameBytes, idleTimeoutMs: config.idleTimeoutMs };
+  const guard = new ConnectionGuard(config.connectionCaps ?? DEFAULT_CONNECTION_CAPS);
   const metrics = new ReceiverMetrics({
     dataDir: config.dataDir,
     uploadsInFlight: () => registry.inFlight().length,
@@ -189,6 +193,16 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     const reason = String(secure.authorizationError ?? 'no certificate');
     return new NetdumpError(ErrorCode.AUTH, `client certificate not accepted: ${reason}`, { final: true });
   };
+  /**
+   * A place among the connections and, for `firstFrameBytes` (a WebSocket's
+   * whole first message), room in the first-frame budget; or the refusal.
+   */
+  const admit = (socket: net.Socket, firstFrameBytes?: number): Admission => {
+    const ticket = guard.admit(socket.remoteAddress ?? 'unknown');
+    if (ticket instanceof NetdumpError) return { refusal: ticket };
+    const refusal = clientRefusal(socket) ?? (firstFrameBytes === undefined ? undefined : ticket.reserveFirstFrame(firstFrameBytes));
+    return refusal ? { refusal, ticket } : { ticket };
+  };
   const logTlsFailure = (error: Error, socket: net.Socket) => {
     log.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, code: ErrorCode.AUTH, err: error.message }, 'TLS handshake refused');
   };
@@ -197,7 +211,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     const onConnection = (socket: net.Socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      serveTcpConnection(socket, createSession, connectionLimits, clientRefusal(socket));
+      serveTcpConnection(socket, createSession, connectionLimits, admit(socket));
     };
     const tcpServer = tlsOptions ? tls.createServer(tlsOptions, onConnection) : net.createServer(onConnection);
     tcpServer.on('tlsClientError', logTlsFailure);
@@ -231,7 +245,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
         return;
       }
       wss!.handleUpgrade(req, socket, head, (ws) => {
-        serveWsConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, createSession, connectionLimits, clientRefusal(req.socket));
+        serveWsConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, createSession, connectionLimits, admit(req.socket, maxFrameBytes));
       });
     });
     httpServer.on(tlsOptions ? 'secureConnection' : 'connection', (socket: net.Socket) => {

@@ -43,6 +43,25 @@ export class FrameDecoder {
     this.pendingBytes += data.length;
   }
 
+  /**
+   * The length the next frame's prefix announces, as soon as its 4 bytes are
+   * in, without taking anything; undefined before. Lets a caller budget a
+   * frame before its bytes arrive.
+   */
+  announcedLength(): number | undefined {
+    if (this.nextLength >= 0) return this.nextLength;
+    if (this.pendingBytes < FRAME_PREFIX_SIZE) return undefined;
+    const head = this.pending[0];
+    if (head.length >= FRAME_PREFIX_SIZE) return head.readUInt32BE(0);
+    const prefix = Buffer.alloc(FRAME_PREFIX_SIZE);
+    let filled = 0;
+    for (const part of this.pending) {
+      filled += part.copy(prefix, filled, 0, Math.min(part.length, FRAME_PREFIX_SIZE - filled));
+      if (filled === FRAME_PREFIX_SIZE) break;
+    }
+    return prefix.readUInt32BE(0);
+  }
+
   /** The next whole frame, or null when more bytes are needed. Throws on an oversized or empty frame. */
   next(): Buffer | null {
     if (this.nextLength < 0) {
