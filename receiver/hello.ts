@@ -12,7 +12,7 @@ import { kdumpSpecFor } from '../shared/kdump/spec.js';
 import { decodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import { rankOfPfn } from '../shared/elf/page-map.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
-import type { KdumpFileSpec } from '../shared/kdump/writer.js';
+import { layoutOf, type KdumpFileSpec } from '../shared/kdump/writer.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
 import { checkDumpId, checkHostId } from '../shared/dump-folders.js';
 import type { DumpLevelRecord } from './catalog.js';
@@ -33,6 +33,8 @@ export interface AcceptedHello {
   core: CoreDescription;
   plan: ChunkPlan;
   spec: KdumpFileSpec;
+  /** The most the stored file can take on disk: headers, both bitmaps, descriptors, every page stored raw. */
+  worstCaseBytes: number;
   /** What the catalog records of the level: the sender's report, or what an older sender's dumpLevel implies. */
   dumpLevel: DumpLevelRecord;
 }
@@ -56,6 +58,27 @@ function checkedDumpLevel(hello: HelloMessage): DumpLevelRecord {
   }
   return { asked: report.asked, applied: report.applied, rules: report.rules, notes: [...report.notes] };
 }
+
+/**
+ * Bitmaps cover pfn 0 to the highest pfn, whatever the core holds between: a
+ * HELLO of 2 KB describing one page at 0 and one at 4 TiB would have us write
+ * 256 MiB of them. They may take an eighth of the memory the core holds, and
+ * 64 MiB (a 1 TiB physical range) whatever it holds: a machine with its memory
+ * spread that sparsely still fits (memory at high addresses on arm64 servers,
+ * NUMA nodes far apart), a few pages at the ends of the address space do not.
+ */
+const MIN_BITMAP_ALLOWANCE = 64 * 2 ** 20;
+const BITMAP_SHARE_OF_MEMORY = 8;
+
+function checkedAddressRange(core: CoreDescription, bitmapBytes: number): void {
+  const memory = core.pageMap.totalPages * core.pageSize;
+  const allowance = Math.max(MIN_BITMAP_ALLOWANCE, memory / BITMAP_SHARE_OF_MEMORY);
+  if (bitmapBytes > allowance) {
+    throw limitError(`the core's physical address range (pfn 0 to ${core.pageMap.maxPfn}) needs ${mib(bitmapBytes)} of bitmaps for ${mib(memory)} of memory; ` +
+      `at most ${mib(allowance)} are accepted`, { maxPfn: core.pageMap.maxPfn, totalPages: core.pageMap.totalPages });
+  }
+}
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** The sender's kept pfns, each run inside the pages the core holds. */
 function checkedDumpable(encoded: Buffer, core: CoreDescription): PfnRun[] {
@@ -102,5 +125,9 @@ export function acceptHello(received: HelloMessage, limits: ReceiverLimits, code
   const spec = kdumpSpecFor(core, {
     notes: hello.notes, utsname: hello.utsname, hostId: hello.hostId, dumpLevel: hello.dumpLevel, dumpable, codec, maxRunPages: hello.chunkPages,
   });
-  return { hello, core, plan, spec, dumpLevel };
+  const layout = layoutOf(spec);
+  checkedAddressRange(core, 2 * layout.bitmapBytes);
+  // The shared zero page, then every stored page raw (a codec never stores more).
+  const worstCaseBytes = layout.dataStart + spec.pageSize * (plan.totalPages + 1);
+  return { hello, core, plan, spec, worstCaseBytes, dumpLevel };
 }

@@ -154,8 +154,7 @@ export class UploadRegistry {
       }
       const record = await this.catalog.get(dumpId);
       if (record?.status !== 'complete' && this.storage.backend === 'local') {
-        const worstCase = accepted.spec.pageSize * (accepted.plan.totalPages + 2) + accepted.plan.totalPages * 24;
-        await requireSpace(this.dataDir, worstCase - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
+        await requireSpace(this.dataDir, accepted.worstCaseBytes - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
       }
       if (record && record.hostId !== hostId) {
         throw badInput(`dump ${dumpId} belongs to host ${record.hostId}, not ${hostId}`, { dump: dumpId });

@@ -50,11 +50,21 @@ export function computeLayout(blockSize: number, maxPfn: number, notesSize: numb
 /**
  * Fills `out` with the bitmap bytes for pfns [firstPfn, firstPfn + out.length * 8)
  * that the sorted, non-overlapping runs cover (bit pfn % 8 of byte pfn / 8).
+ * Costs log(runs) plus the runs inside the window: a file's bitmaps, window
+ * after window, cost one pass over the runs, whatever a peer made them.
  */
 export function fillBitmapWindow(out: Buffer, firstPfn: number, runs: readonly PfnRun[]): void {
   out.fill(0);
   const windowEnd = firstPfn + out.length * 8;
-  for (const run of runs) {
+  let lo = 0;
+  let hi = runs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (runs[mid].startPfn + runs[mid].pageCount <= firstPfn) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < runs.length && runs[i].startPfn < windowEnd; i++) {
+    const run = runs[i];
     const from = Math.max(run.startPfn, firstPfn);
     const to = Math.min(run.startPfn + run.pageCount, windowEnd);
     let pfn = from;

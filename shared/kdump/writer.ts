@@ -37,6 +37,12 @@ export interface KdumpFileSpec {
   maxRunPages: number;
 }
 
+/** Where each part of the file for `spec` goes: everything before the page data is fixed by the spec. */
+export function layoutOf(spec: KdumpFileSpec): KdumpLayout {
+  const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
+  return computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable);
+}
+
 export interface RunResult {
   /** Bytes of page data appended by this run. */
   storedBytes: number;
@@ -60,8 +66,7 @@ export class KdumpFileWriter {
    * page is the first page of data, at the sink's dataStart.
    */
   constructor(private readonly sink: KdumpSink, readonly path: string, private readonly spec: KdumpFileSpec, dataEnd?: number, private readonly file?: FileSink) {
-    const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
-    this.layout = computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable);
+    this.layout = layoutOf(spec);
     if (sink.dataStart < this.layout.dataStart) throw new RangeError(`sink dataStart ${sink.dataStart} precedes the layout's ${this.layout.dataStart}`);
     this.zeroPageOffset = sink.dataStart;
     this.dataEndOffset = dataEnd ?? sink.dataStart + spec.pageSize;
@@ -71,8 +76,7 @@ export class KdumpFileWriter {
 
   /** Creates (truncating) a local file and writes everything that precedes page data. */
   static async create(path: string, spec: KdumpFileSpec): Promise<KdumpFileWriter> {
-    const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
-    const sink = await FileSink.create(path, computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable).dataStart);
+    const sink = await FileSink.create(path, layoutOf(spec).dataStart);
     const writer = new KdumpFileWriter(sink, path, spec, undefined, sink);
     try {
       writer.writeMetadata();

@@ -1,0 +1,70 @@
+/**
+ * What one HELLO makes the receiver commit on disk. A kdump file's bitmaps
+ * span pfn 0 to the core's highest pfn, so a 2 KB HELLO describing a page at
+ * 4 TiB would have the receiver write 256 MiB of them: refused at HELLO, with
+ * nothing written. A real sparse machine still fits, and the free-space check
+ * counts the bitmaps and descriptors with the pages.
+ */
+import { readdir } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../shared/errors.js';
+import { encodeControl } from '../../shared/protocol/messages.js';
+import { pageCodecByName } from '../../shared/kdump/page-codec.js';
+import { acceptHello } from '../../receiver/hello.js';
+import { sampleX86Loads } from '../helpers/elf-core-builder.js';
+import { useSyntheticCore } from '../helpers/synthetic-core.js';
+import { helloFor } from '../helpers/protocol-messages.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+
+const TiB = 2 ** 40;
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+const LIMITS = { maxDumpBytes: 16 * TiB, maxChunkBytes: 4 * MiB, maxUploads: 64, minFreeBytes: GiB };
+
+describe('what a HELLO makes the receiver commit on disk', () => {
+  // Two pages of memory 4 TiB apart: 2^30 pfns, 128 MiB per bitmap.
+  const farApart = useSyntheticCore({ loads: [...sampleX86Loads(), { paddr: 4 * TiB, memsz: 4096 }] });
+  // A machine whose second memory range sits at 512 GiB: 32 MiB of bitmaps for 4 MiB of memory, inside the 64 MiB floor.
+  const sparse = useSyntheticCore({ loads: [...sampleX86Loads(), { paddr: 512 * GiB, memsz: 64 * 4096 }] });
+  let receiver: TestReceiver;
+  beforeAll(async () => { receiver = await startTestReceiver({}); });
+  afterAll(async () => { await receiver.stop(); });
+
+  it('a core with a page at 4 TiB is refused at HELLO (LIMIT, final) with the range and the bitmap bytes named, and nothing is written', async () => {
+    const client = await RawClient.connect(receiver.tcpAddress!.port);
+    client.sendMessage(encodeControl(helloFor(farApart.source, { hostId: 'far-host' })));
+    const error = await client.next('error');
+    expect(error).toMatchObject({ code: ErrorCode.LIMIT, retryable: false });
+    expect(error.message).toMatch(/physical address range \(pfn 0 to 1073741825\) needs 256\.0 MiB of bitmaps for 4\.1 MiB of memory; at most 64\.0 MiB are accepted/);
+    client.close();
+    expect((await readdir(receiver.dataDir)).filter((f) => !f.startsWith('index.db'))).toEqual([]);
+    expect(await receiver.catalog.list({ hostId: 'far-host' })).toEqual([]);
+  });
+
+  it('a sparse but real layout (memory at 0 and at 512 GiB) is accepted, and its worst case counts both bitmaps', () => {
+    const accepted = acceptHello(helloFor(sparse.source), LIMITS, pageCodecByName('none'));
+    const bitmaps = 2 * Math.ceil((512 * GiB + 64 * 4096) / 4096 / 8 / 4096) * 4096;
+    expect(bitmaps).toBe(32 * MiB + 8192);
+    expect(accepted.worstCaseBytes).toBeGreaterThan(bitmaps + accepted.plan.totalPages * 4096);
+  });
+
+  it('the free-space check counts those bitmaps: a reserve the pages alone would fit is refused for them', async () => {
+    const accepted = acceptHello(helloFor(sparse.source), LIMITS, pageCodecByName('none'));
+    const pagesOnly = accepted.plan.totalPages * 4096;
+    const { freeBytes } = await import('../../receiver/disk-space.js');
+    const free = await freeBytes(receiver.dataDir);
+    // A reserve leaving room for the pages (and then some) but not for the 32 MiB of bitmaps.
+    const tight = await startTestReceiver({ minFreeBytes: free - pagesOnly - 16 * MiB });
+    try {
+      const client = await RawClient.connect(tight.tcpAddress!.port);
+      client.sendMessage(encodeControl(helloFor(sparse.source, { hostId: 'sparse-host' })));
+      const error = await client.next('error');
+      expect(error.code).toBe(ErrorCode.LIMIT);
+      expect(error.message).toMatch(/not enough disk for dump/);
+      client.close();
+    } finally {
+      await tight.stop();
+    }
+  });
+});
