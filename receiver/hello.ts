@@ -10,7 +10,8 @@ import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { PROTOCOL_VERSION, type HelloMessage } from '../shared/protocol/messages.js';
 import { kdumpSpecFor } from '../shared/kdump/spec.js';
 import { decodePfnRuns } from '../shared/protocol/pfn-runs.js';
-import { rankOfPfn } from '../shared/elf/page-map.js';
+import { loadsOutOfBounds, rankOfPfn } from '../shared/elf/page-map.js';
+import { PT_LOAD } from '../shared/elf/core.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
 import { layoutOf, type KdumpFileSpec } from '../shared/kdump/writer.js';
 import type { PageCodec } from '../shared/kdump/page-codec.js';
@@ -110,6 +111,8 @@ export function acceptHello(received: HelloMessage, limits: ReceiverLimits, code
     throw limitError(`dump of ${hello.vmcoreSize} bytes exceeds this receiver's limit of ${limits.maxDumpBytes}`);
   }
   const core = describeCore(hello.elfHeaders, hello.notes, hello.vmcoreSize);
+  const beyond = loadsOutOfBounds(core.programHeaders.filter((ph) => ph.type === PT_LOAD && ph.memsz > 0));
+  if (beyond) throw badInput(`HELLO describes a core with ${beyond}: no kernel makes one`);
   if (core.pageSize !== hello.pageSize) {
     throw badInput(`HELLO page size ${hello.pageSize} disagrees with VMCOREINFO PAGESIZE ${core.pageSize}`);
   }

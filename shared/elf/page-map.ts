@@ -141,3 +141,36 @@ export function rankOfPfn(map: PageMap, pfn: number): number {
   }
   return -1;
 }
+
+/**
+ * Bounds on a core's PT_LOADs that the kernel's own cores keep far inside:
+ * one per memory range (tens, hundreds on large machines), overlapping only
+ * where x86_64 and arm64 map the kernel image a second time (tens of MiB).
+ * Work that walks each PT_LOAD (the ELF export) stays linear in the memory
+ * described within them; a core beyond them was made to cost something else.
+ */
+export const MAX_PT_LOADS = 16_384;
+export const MAX_PT_LOAD_OVERLAP_BYTES = 2 * 2 ** 30;
+
+/** Bytes that more than one of `loads` covers, counted once per extra cover (sum of sizes minus their union). */
+export function loadOverlapBytes(loads: ReadonlyArray<{ paddr: number; memsz: number }>): number {
+  const sorted = [...loads].sort((a, b) => a.paddr - b.paddr);
+  let total = 0;
+  let union = 0;
+  let coveredEnd = 0;
+  for (const { paddr, memsz } of sorted) {
+    total += memsz;
+    const end = paddr + memsz;
+    union += Math.max(0, end - Math.max(paddr, coveredEnd));
+    coveredEnd = Math.max(coveredEnd, end);
+  }
+  return total - union;
+}
+
+/** Why `loads` are beyond those bounds, or undefined when they are within them. */
+export function loadsOutOfBounds(loads: ReadonlyArray<{ paddr: number; memsz: number }>): string | undefined {
+  if (loads.length > MAX_PT_LOADS) return `${loads.length} PT_LOAD segments (at most ${MAX_PT_LOADS})`;
+  const overlap = loadOverlapBytes(loads);
+  if (overlap > MAX_PT_LOAD_OVERLAP_BYTES) return `PT_LOAD segments covering ${overlap} bytes more than once (at most ${MAX_PT_LOAD_OVERLAP_BYTES})`;
+  return undefined;
+}

@@ -17,6 +17,7 @@ import {
   ELF_HEADER_SIZE, PROGRAM_HEADER_SIZE, PT_LOAD, PT_NOTE, ET_CORE, parseElfHeader, parseProgramHeaders,
 } from '../elf/core.js';
 import type { KdumpFileReader } from './reader.js';
+import { loadsOutOfBounds } from '../elf/page-map.js';
 
 export interface ElfExportSegment {
   vaddr: bigint;
@@ -176,7 +177,10 @@ export function encodeElfHeaders(plan: ElfExportPlan): Buffer {
 export async function planStoredDumpExport(reader: KdumpFileReader, elfHeaders: Buffer | undefined, machine = 62): Promise<ElfExportPlan> {
   const original = elfHeaders ? loadRangesFromElfHeaders(elfHeaders) : undefined;
   const pages: DumpablePages = reader;
-  const segments = capSegmentCount(planSegments(pages, original?.loads));
+  // Planning walks each PT_LOAD's pages: headers beyond the kernel's bounds (stored before HELLO refused them)
+  // get the physical-only layout, one pass over the bitmap.
+  const loads = original && !loadsOutOfBounds(original.loads) ? original.loads : undefined;
+  const segments = capSegmentCount(planSegments(pages, loads));
   return planElfExport(original?.machine ?? machine, reader.pageSize, segments, reader.subHeader.sizeNote);
 }
 

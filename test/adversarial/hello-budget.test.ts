@@ -3,7 +3,9 @@
  * span pfn 0 to the core's highest pfn, so a 2 KB HELLO describing a page at
  * 4 TiB would have the receiver write 256 MiB of them: refused at HELLO, with
  * nothing written. A real sparse machine still fits, and the free-space check
- * counts the bitmaps and descriptors with the pages.
+ * counts the bitmaps and descriptors with the pages. PT_LOADs that cover the
+ * same memory many times over (which made the ELF export walk it as often)
+ * are refused at HELLO too.
  */
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +13,8 @@ import { ErrorCode } from '../../shared/errors.js';
 import { encodeControl } from '../../shared/protocol/messages.js';
 import { pageCodecByName } from '../../shared/kdump/page-codec.js';
 import { acceptHello } from '../../receiver/hello.js';
+import { PROGRAM_HEADER_SIZE, PT_LOAD } from '../../shared/elf/core.js';
+import { loadsOutOfBounds, MAX_PT_LOADS } from '../../shared/elf/page-map.js';
 import { sampleX86Loads } from '../helpers/elf-core-builder.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { helloFor } from '../helpers/protocol-messages.js';
@@ -66,5 +70,42 @@ describe('what a HELLO makes the receiver commit on disk', () => {
     } finally {
       await tight.stop();
     }
+  });
+});
+
+/** `headers` (ELF header and program headers) with `copies` more copies of its largest PT_LOAD, all over the same memory. */
+function withOverlappingCopies(headers: Buffer, copies: number): Buffer {
+  const phoff = Number(headers.readBigUInt64LE(32));
+  const phnum = headers.readUInt16LE(56);
+  let largest = -1;
+  let largestSize = -1n;
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * PROGRAM_HEADER_SIZE;
+    const memsz = headers.readBigUInt64LE(at + 40);
+    if (headers.readUInt32LE(at) === PT_LOAD && memsz > largestSize) [largest, largestSize] = [i, memsz];
+  }
+  const phdr = headers.subarray(phoff + largest * PROGRAM_HEADER_SIZE, phoff + (largest + 1) * PROGRAM_HEADER_SIZE);
+  const out = Buffer.concat([headers.subarray(0, phoff + phnum * PROGRAM_HEADER_SIZE), ...Array.from({ length: copies }, () => phdr)]);
+  out.writeUInt16LE(phnum + copies, 56);
+  return out;
+}
+
+describe('PT_LOADs no kernel writes', () => {
+  // 48 MiB of memory in one range: 60 more copies of it overlap by 2.8 GiB.
+  const fixture = useSyntheticCore({ loads: [...sampleX86Loads(), { paddr: 0x100_0000, memsz: 48 * MiB }] });
+
+  it('a HELLO whose PT_LOADs cover the same memory 61 times over is refused at HELLO (BAD_INPUT), before anything is planned', () => {
+    const hello = helloFor(fixture.source, { elfHeaders: withOverlappingCopies(fixture.source.headerBytes, 60) });
+    expect(() => acceptHello(hello, LIMITS, pageCodecByName('none'))).toThrow(/PT_LOAD segments covering \d+ bytes more than once \(at most 2147483648\): no kernel makes one/);
+  });
+
+  it('a few overlapping copies (the kernel maps its image twice) are accepted', () => {
+    const hello = helloFor(fixture.source, { elfHeaders: withOverlappingCopies(fixture.source.headerBytes, 2) });
+    expect(acceptHello(hello, LIMITS, pageCodecByName('none')).plan.totalPages).toBe(acceptHello(helloFor(fixture.source), LIMITS, pageCodecByName('none')).plan.totalPages);
+  });
+
+  it('more PT_LOADs than any kernel writes are refused', () => {
+    expect(loadsOutOfBounds(Array.from({ length: MAX_PT_LOADS + 1 }, (_, i) => ({ paddr: i * 8192, memsz: 4096 })))).toMatch(/16385 PT_LOAD segments \(at most 16384\)/);
+    expect(loadsOutOfBounds(Array.from({ length: MAX_PT_LOADS }, (_, i) => ({ paddr: i * 8192, memsz: 4096 })))).toBeUndefined();
   });
 });
