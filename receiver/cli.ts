@@ -13,6 +13,7 @@ import { Catalog, isPostgresUrl, levelLowered, type DumpLevelRecord, type DumpRe
 import { escapeControls, jsonForTerminal } from './terminal-text.js';
 import { crashCommand } from './api/dump-view.js';
 import { DEFAULT_CONNECTION_CAPS } from './connection-guard.js';
+import { DEFAULT_HOST_QUOTAS } from './hello.js';
 import { openDumpStorage } from './storage/open-storage.js';
 import type { DumpStorage } from './storage/dump-storage.js';
 import { startReceiver } from './server.js';
@@ -154,6 +155,8 @@ program.command('serve')
   .option('--max-uploads <n>', 'uploads received at once; more are told to retry later', positiveInt('--max-uploads'), DEFAULTS.maxUploads)
   .option('--min-free-bytes <n>', 'free disk kept in reserve: dumps that could eat into it are refused', positiveInt('--min-free-bytes'), DEFAULTS.minFreeBytes)
   .option('--idle-timeout <s>', 'close connections that complete no frame for this many seconds', positiveInt('--idle-timeout'), DEFAULTS.idleTimeoutSeconds)
+  .option('--max-uploads-per-host <n>', 'of those, from one host', positiveInt('--max-uploads-per-host'), DEFAULT_HOST_QUOTAS.maxUploadsPerHost)
+  .option('--max-unfinished-per-host <n>', 'unfinished dumps one host keeps for resuming; a new one replaces its oldest', positiveInt('--max-unfinished-per-host'), DEFAULT_HOST_QUOTAS.maxUnfinishedPerHost)
   .option('--max-connections <n>', 'upload connections open at once (TCP and WebSocket); more are told to retry later', positiveInt('--max-connections'), DEFAULT_CONNECTION_CAPS.maxConnections)
   .option('--max-connections-per-peer <n>', 'of those, from one address (behind a proxy, all senders share its address)', positiveInt('--max-connections-per-peer'), DEFAULT_CONNECTION_CAPS.maxPerPeer)
   .option('--first-frame-bytes <n>', 'bytes the first frames (HELLOs, before any token is checked) of all connections may hold together', positiveInt('--first-frame-bytes'), DEFAULT_CONNECTION_CAPS.firstFrameBytes)
@@ -194,6 +197,8 @@ program.command('serve')
       maxChunkBytes: opts.maxChunkBytes,
       checkpointChunks: opts.checkpointChunks,
       maxUploads: opts.maxUploads,
+      maxUploadsPerHost: opts.maxUploadsPerHost,
+      maxUnfinishedPerHost: opts.maxUnfinishedPerHost,
       minFreeBytes: opts.minFreeBytes,
       idleTimeoutMs: opts.idleTimeout * 1000,
       connectionCaps: { maxConnections: opts.maxConnections, maxPerPeer: opts.maxConnectionsPerPeer, firstFrameBytes: opts.firstFrameBytes },

@@ -27,7 +27,13 @@ export interface ReceiverLimits {
   maxUploads: number;
   /** Free disk the receiver keeps: checked at HELLO against the dump's worst case, and at every checkpoint. */
   minFreeBytes: number;
+  /** Uploads one host may have in flight at once (default 2): one host cannot hold every slot. */
+  maxUploadsPerHost?: number;
+  /** Unfinished dumps one host may keep (default 4): a new one replaces its oldest that no connection holds. */
+  maxUnfinishedPerHost?: number;
 }
+
+export const DEFAULT_HOST_QUOTAS = { maxUploadsPerHost: 2, maxUnfinishedPerHost: 4 } as const;
 
 export interface AcceptedHello {
   hello: HelloMessage;

@@ -49,6 +49,10 @@ export interface ReceiverConfig {
   maxDumpBytes: number;
   maxChunkBytes: number;
   maxUploads: number;
+  /** Of those, from one host (default 2). */
+  maxUploadsPerHost?: number;
+  /** Unfinished dumps a host keeps; a new one replaces its oldest (default 4). */
+  maxUnfinishedPerHost?: number;
   minFreeBytes: number;
   /** A connection that sends nothing for this long is closed (also reaps half-open ones). */
   idleTimeoutMs: number;
@@ -115,7 +119,10 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     storage,
     catalog,
     pageCodecByName(config.pageCodec),
-    { maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes, maxUploads: config.maxUploads, minFreeBytes: config.minFreeBytes },
+    {
+      maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes, maxUploads: config.maxUploads, minFreeBytes: config.minFreeBytes,
+      maxUploadsPerHost: config.maxUploadsPerHost, maxUnfinishedPerHost: config.maxUnfinishedPerHost,
+    },
     { everyChunks: config.checkpointChunks, minFreeBytes: config.minFreeBytes },
     { open: config.open },
     { owner: config.receiverId ?? defaultReceiverId(), ttlMs: config.leaseTtlMs ?? 30_000 },
@@ -155,6 +162,9 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
       if (found) webhook.enqueue({ ...found.record, panicLine: found.triage.panicLine, signature: found.triage.signature });
     },
   });
+  registry.onUnfinishedDropped = (record) => {
+    log.warn({ dump: record.dumpId, host: record.hostId, path: record.path }, 'unfinished dump dropped: a newer dump of its host took its place (--max-unfinished-per-host)');
+  };
   registry.onStored = (dumpId) => {
     triage.enqueue(dumpId);
     retention?.nudge();

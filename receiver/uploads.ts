@@ -10,7 +10,8 @@ import { PROTOCOL_VERSION, type HelloMessage, type ProbeMessage, type ProbeOkMes
 import type { PageCodec } from '../shared/kdump/page-codec.js';
 import type { Catalog, DumpRecord } from './catalog.js';
 import { DumpIngest, type CheckpointPolicy, type DumpTarget } from './dump-ingest.js';
-import { acceptHello, type AcceptedHello, type ReceiverLimits } from './hello.js';
+import { acceptHello, DEFAULT_HOST_QUOTAS, type AcceptedHello, type ReceiverLimits } from './hello.js';
+import { deleteDumpNow } from './dump-deletion.js';
 import { checkHostId, claimDumpFolder, dumpKeyCandidates } from '../shared/dump-folders.js';
 import { freeBytes, requireSpace } from './disk-space.js';
 import { dropDumpObject, type DumpStorage } from './storage/dump-storage.js';
@@ -139,6 +140,11 @@ export class UploadRegistry {
     if (this.attached.size >= this.limits.maxUploads) {
       throw new NetdumpError(ErrorCode.UNAVAILABLE, `receiver busy: ${this.attached.size} uploads in flight (limit ${this.limits.maxUploads})`);
     }
+    const perHost = this.limits.maxUploadsPerHost ?? DEFAULT_HOST_QUOTAS.maxUploadsPerHost;
+    const fromHost = [...this.attached.values()].filter((a) => a.hostId === hostId).length;
+    if (fromHost >= perHost) {
+      throw new NetdumpError(ErrorCode.UNAVAILABLE, `host ${hostId} has ${fromHost} uploads in flight (limit ${perHost} per host)`, { host: hostId });
+    }
     // Claimed before the first await, so a concurrent HELLO for the same dump sees it.
     const attachment: Attachment = { hostId, peer, attachedAt: Date.now() };
     this.attached.set(dumpId, attachment);
@@ -185,6 +191,7 @@ export class UploadRegistry {
         await this.catalog.restart(dumpId, { receivedAt: Date.now(), chunkPages: hello.chunkPages, dumpLevel: accepted.dumpLevel });
         return attach(await DumpIngest.start(accepted, this.targetFor(record.path), this.catalog, this.policy));
       }
+      await this.makeRoomForNewDump(hostId);
       const key = await this.insertNewDump(accepted);
       return attach(await DumpIngest.start(accepted, this.targetFor(key), this.catalog, this.policy));
     } catch (error) {
@@ -238,6 +245,32 @@ export class UploadRegistry {
    * same second gets .2, .3, ...) and creates its catalog row. The catalog's
    * unique path decides between receivers picking the same name at once.
    */
+  /**
+   * Unfinished dumps hold their partial files for a resume. A host may keep
+   * maxUnfinishedPerHost of them: its newest crash matters most, so a new
+   * dump replaces the host's oldest unfinished one that no connection holds,
+   * and a host can only ever crowd out itself.
+   */
+  private async makeRoomForNewDump(hostId: string): Promise<void> {
+    const quota = this.limits.maxUnfinishedPerHost ?? DEFAULT_HOST_QUOTAS.maxUnfinishedPerHost;
+    const receiving = await this.catalog.list({ hostId, status: 'receiving' });
+    let kept = receiving.length;
+    const idle = receiving.filter((r) => !this.attached.has(r.dumpId)).sort((a, b) => a.receivedAt - b.receivedAt);
+    for (const oldest of idle) {
+      if (kept < quota) break;
+      try {
+        await deleteDumpNow(oldest, { dataDir: this.dataDir, storage: this.storage, catalog: this.catalog, uploads: this });
+        kept--;
+        this.onUnfinishedDropped(oldest);
+      } catch {
+        // Taken by a connection meanwhile, or gone already: it stays counted.
+      }
+    }
+  }
+
+  /** Called with each unfinished dump dropped to keep its host within maxUnfinishedPerHost. */
+  onUnfinishedDropped: (record: DumpRecord) => void = () => {};
+
   private async insertNewDump(accepted: AcceptedHello): Promise<string> {
     const { hello } = accepted;
     for (const key of dumpKeyCandidates(hello.hostId, accepted.spec.crashTimeSec)) {
