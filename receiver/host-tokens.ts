@@ -65,8 +65,8 @@ export class HostTokens {
     // Hash and compare even for unknown hosts, so timing does not tell which hosts are enrolled.
     const expected = row?.token_sha256 ?? Buffer.alloc(32);
     const matches = timingSafeEqual(digest(token), expected);
-    if (!row) throw authError(`host ${hostId} is not enrolled`, { host: hostId });
-    if (row.revoked_at !== null) throw authError(`the token of host ${hostId} was revoked`, { host: hostId });
-    if (!matches) throw authError(`wrong token for host ${hostId}`, { host: hostId });
+    // One answer for unknown, revoked and wrong: the peer learns nothing of who is enrolled; the log says which it was.
+    const reason = !row ? 'not enrolled' : row.revoked_at !== null ? 'token revoked' : !matches ? 'wrong token' : undefined;
+    if (reason) throw authError(`token not accepted for host ${hostId}`, { host: hostId, reason });
   }
 }

@@ -163,11 +163,11 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
       const token = await catalog.hostTokens.add('web-1');
       await catalog.hostTokens.verify('web-1', token);
       const refusal = (hostId: string, t: string | undefined) => catalog.hostTokens.verify(hostId, t).then(() => undefined, (e) => e);
-      expect(await refusal('web-1', 'x'.repeat(43))).toMatchObject({ code: ErrorCode.AUTH, message: 'wrong token for host web-1' });
-      expect(await refusal('web-9', token)).toMatchObject({ message: 'host web-9 is not enrolled' });
+      expect(await refusal('web-1', 'x'.repeat(43))).toMatchObject({ code: ErrorCode.AUTH, message: 'token not accepted for host web-1', context: { reason: 'wrong token' } });
+      expect(await refusal('web-9', token)).toMatchObject({ message: 'token not accepted for host web-9', context: { reason: 'not enrolled' } });
       expect(await catalog.hostTokens.revoke('web-1')).toBe(true);
       expect(await catalog.hostTokens.revoke('web-1')).toBe(false);
-      expect(await refusal('web-1', token)).toMatchObject({ message: 'the token of host web-1 was revoked' });
+      expect(await refusal('web-1', token)).toMatchObject({ message: 'token not accepted for host web-1', context: { reason: 'token revoked' } });
       const replaced = await catalog.hostTokens.add('web-1');
       await catalog.hostTokens.verify('web-1', replaced);
       expect((await catalog.hostTokens.list()).map((h) => [h.hostId, h.revokedAt])).toEqual([['web-1', null]]);

@@ -43,10 +43,11 @@ describe('host enrolment and tokens', () => {
 
     const cases: Array<[string, string | undefined, RegExp]> = [
       ['host-a', undefined, /host host-a sent no token/],
-      ['host-a', 'x'.repeat(43), /wrong token for host host-a/],
-      ['host-a', tokenB, /wrong token for host host-a/], // host-b's token cannot write as host-a
-      ['host-c', tokenC, /the token of host host-c was revoked/],
-      ['host-z', tokenA, /host host-z is not enrolled/],
+      // Wrong, borrowed, revoked and unknown get the same words: a stranger learns nothing of who is enrolled.
+      ['host-a', 'x'.repeat(43), /: token not accepted for host host-a$/],
+      ['host-a', tokenB, /: token not accepted for host host-a$/], // host-b's token cannot write as host-a
+      ['host-c', tokenC, /: token not accepted for host host-c$/],
+      ['host-z', tokenA, /: token not accepted for host host-z$/],
     ];
     for (const [hostId, token, message] of cases) {
       const error = await refusal(hostId, token);
@@ -60,6 +61,8 @@ describe('host enrolment and tokens', () => {
     const logged = receiver.logLines.filter((l) => l.code === ErrorCode.AUTH);
     expect(logged).toHaveLength(cases.length);
     expect(logged.every((l) => typeof l.peer === 'string' && (l.peer as string).startsWith('127.0.0.1:') && typeof l.host === 'string')).toBe(true);
+    // The operator's log tells them apart.
+    expect(logged.map((l) => l.reason)).toEqual([undefined, 'wrong token', 'wrong token', 'token revoked', 'not enrolled']);
 
     const stored = await upload(fixture.source, options('host-a', tokenA));
     expect(await receiver.catalog.get(stored.dumpId)).toMatchObject({ status: 'complete', hostId: 'host-a' });
@@ -83,7 +86,7 @@ describe('host enrolment and tokens', () => {
     await writeFile(tokenFile, 'not-the-token\n');
     const refused = await runSender(['--server', receiver.tcpUrl, '--host-id', 'cli-host', '--token-file', tokenFile, '--deadline', '5', fixture.core.path]);
     expect(refused.code).toBe(ExitCode.REJECTED);
-    expect(refused.stderr).toMatch(/error AUTH: receiver refused: wrong token for host cli-host/);
+    expect(refused.stderr).toMatch(/error AUTH: receiver refused: token not accepted for host cli-host/);
     expect(refused.stderr).not.toMatch(/retrying/);
 
     await writeFile(tokenFile, `${token}\n`);

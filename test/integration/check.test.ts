@@ -80,7 +80,7 @@ describe('kdump-send --check', () => {
   it('a wrong token: the receiver\'s message and what to do, exit 4', async () => {
     const result = await check(fits, ['--check', '--server', closed.tcpUrl, '--token-file', wrongTokenFile]);
     expect(result.code).toBe(ExitCode.REJECTED);
-    expect(result.stdout).toContain(`FAIL  ${closed.tcpUrl}: reachable, token refused: wrong token for host check-host; `
+    expect(result.stdout).toContain(`FAIL  ${closed.tcpUrl}: reachable, token refused: token not accepted for host check-host; `
       + 'enrol this host on the receiver (kdump-receiver token add check-host) and put the token it prints in TOKEN_FILE');
     expect(lines(result.stdout).at(-1)).toBe('kdump-send --check: 1 of 6 checks failed (exit 4)');
   });

@@ -43,8 +43,8 @@ describe('PROBE', () => {
     }
     const cases: Array<[Partial<ProbeOptions>, RegExp]> = [
       [{}, /host probe-host sent no token/],
-      [{ token: 'x'.repeat(43) }, /wrong token for host probe-host/],
-      [{ hostId: 'other-host', token }, /host other-host is not enrolled/],
+      [{ token: 'x'.repeat(43) }, /token not accepted for host probe-host/],
+      [{ hostId: 'other-host', token }, /token not accepted for host other-host/],
     ];
     for (const [overrides, message] of cases) {
       const error = await refusal(probeReceiver(parseServerUrl(receiver.tcpUrl), options(overrides)));
