@@ -80,6 +80,10 @@ function checkHttpUrl(name: string, text: string): URL {
     throw badInput(`${name} ${JSON.stringify(text)} is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badInput(`${name} must be http or https, not ${url.protocol}`);
+  // fetch refuses URLs with credentials, and every retry would log them: say so at start instead.
+  if (url.username !== '' || url.password !== '') {
+    throw badInput(`${name} carries credentials (user:password@); pass them with --webhook-token-file or --webhook-secret-file instead`);
+  }
   return url;
 }
 

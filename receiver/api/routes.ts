@@ -283,9 +283,18 @@ function serveWebFile(deps: HttpDeps, name: string, res: http.ServerResponse): v
   res.end(file.body);
 }
 
+/** The request target as a URL; one that does not parse (`http://[`, say) is the client's mistake: 400, not a logged 500. */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://receiver');
+  } catch {
+    throw badRequest(`request target ${JSON.stringify((target ?? '').slice(0, 100))} is not a URL path`);
+  }
+}
+
 export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://receiver');
+    const url = requestUrl(req.url);
     const method = req.method ?? 'GET';
     const pathname = url.pathname;
     if (pathname === '/healthz') {

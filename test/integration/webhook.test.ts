@@ -245,6 +245,13 @@ describe('WebhookNotifier', () => {
       expect(catchNetdump(() => new WebhookNotifier({ url, publicBaseUrl: 'http://x/', ...options }, logger)).code).toBe(ErrorCode.BAD_INPUT);
     }
   });
+
+  it('refuses a URL with credentials at start, naming the flags that carry them, and never repeats the password', () => {
+    const error = catchNetdump(() => new WebhookNotifier({ url: 'https://ops:s3cret@hooks.example.org/kdump', publicBaseUrl: 'http://x/' }, logger));
+    expect(error.code).toBe(ErrorCode.BAD_INPUT);
+    expect(error.message).toMatch(/webhook url carries credentials \(user:password@\); pass them with --webhook-token-file or --webhook-secret-file instead/);
+    expect(error.message).not.toContain('s3cret');
+  });
 });
 
 describe('webhook pure parts', () => {
