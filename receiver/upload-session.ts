@@ -84,6 +84,10 @@ export class UploadSession {
           return;
         }
         this.ingest = claim.ingest;
+        const unusableCrashTime = claim.ingest.accepted.core.vmcoreinfo.other.get('CRASHTIME');
+        if (unusableCrashTime !== undefined) {
+          this.log.warn({ dump: message.dumpId, host: message.hostId, crashTime: unusableCrashTime }, 'VMCOREINFO CRASHTIME is no calendar time: the dump is filed under its receive time');
+        }
         this.log.info({ dump: message.dumpId, host: message.hostId, peer: this.peer.remote, transport: this.peer.transport,
           nextSeq: claim.ingest.nextSeq, chunks: claim.ingest.totalChunks, path: claim.ingest.key }, 'upload accepted');
         await this.send({ type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks });

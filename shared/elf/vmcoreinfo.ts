@@ -24,6 +24,8 @@ export interface Vmcoreinfo {
 }
 
 const GROUPED = /^(SYMBOL|SIZE|OFFSET|LENGTH|NUMBER)\((.+)\)$/;
+/** 10000-01-01T00:00:00Z: dump folders and API times are YYYY-MM-DD. */
+const LAST_CALENDAR_SECOND = 253_402_300_800;
 
 function parseInteger(text: string, hex: boolean, line: number): bigint {
   const clean = text.trim();
@@ -77,7 +79,14 @@ export function parseVmcoreinfo(desc: Buffer | string): Vmcoreinfo {
       case 'OSRELEASE': info.osRelease = value; break;
       case 'BUILD-ID': info.buildId = value; break;
       case 'PAGESIZE': info.pageSize = toSafeNumber(parseInteger(value, false, line), key, line); break;
-      case 'CRASHTIME': info.crashTime = toSafeNumber(parseInteger(value, false, line), key, line); break;
+      case 'CRASHTIME': {
+        // A clock no calendar shows (before 1970, after year 9999) is not a crash time: readers use the
+        // receive time instead, and the text stays in `other` for whoever wants to see it.
+        const seconds = toSafeNumber(parseInteger(value, false, line), key, line);
+        if (seconds >= 0 && seconds < LAST_CALENDAR_SECOND) info.crashTime = seconds;
+        else info.other.set(key, value);
+        break;
+      }
       case 'KERNELOFFSET': info.kernelOffset = parseInteger(value, true, line); break;
       default: info.other.set(key, value);
     }

@@ -15,7 +15,9 @@ import { pageCodecByName } from '../../shared/kdump/page-codec.js';
 import { acceptHello } from '../../receiver/hello.js';
 import { PROGRAM_HEADER_SIZE, PT_LOAD } from '../../shared/elf/core.js';
 import { loadsOutOfBounds, MAX_PT_LOADS } from '../../shared/elf/page-map.js';
-import { sampleX86Loads } from '../helpers/elf-core-builder.js';
+import { defaultVmcoreinfo, sampleX86Loads } from '../helpers/elf-core-builder.js';
+import { upload } from '../../sender/upload.js';
+import { parseServerUrl } from '../../sender/transport.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { helloFor } from '../helpers/protocol-messages.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -107,5 +109,26 @@ describe('PT_LOADs no kernel writes', () => {
   it('more PT_LOADs than any kernel writes are refused', () => {
     expect(loadsOutOfBounds(Array.from({ length: MAX_PT_LOADS + 1 }, (_, i) => ({ paddr: i * 8192, memsz: 4096 })))).toMatch(/16385 PT_LOAD segments \(at most 16384\)/);
     expect(loadsOutOfBounds(Array.from({ length: MAX_PT_LOADS }, (_, i) => ({ paddr: i * 8192, memsz: 4096 })))).toBeUndefined();
+  });
+});
+
+describe('a CRASHTIME no calendar shows', () => {
+  // 10^14 s: past what a Date holds. It made the receiver answer a retryable INTERNAL (the sender retried to its deadline).
+  const fixture = useSyntheticCore({ loads: sampleX86Loads(), vmcoreinfo: defaultVmcoreinfo({ crashTime: 100_000_000_000_000 }) });
+  let receiver: TestReceiver;
+  beforeAll(async () => { receiver = await startTestReceiver({}); });
+  afterAll(async () => { await receiver.stop(); });
+
+  it('the dump is stored under its receive time, the text is kept, and the receiver says so in its log', async () => {
+    const before = Date.now();
+    const stored = await upload(fixture.source, {
+      servers: [parseServerUrl(receiver.tcpUrl)], hostId: 'clock-host', chunkPages: 16,
+      connectTimeoutMs: 2000, replyTimeoutMs: 5000, deadlineMs: 10_000, framesInFlight: 2,
+    });
+    const record = (await receiver.catalog.get(stored.dumpId))!;
+    expect(record).toMatchObject({ status: 'complete', crashTime: null });
+    expect(record.path).toMatch(new RegExp(`^clock-host/${new Date(before).toISOString().slice(0, 10)}-`));
+    expect(receiver.logLines.find((l) => l.msg === 'VMCOREINFO CRASHTIME is no calendar time: the dump is filed under its receive time'))
+      .toMatchObject({ crashTime: '100000000000000', host: 'clock-host' });
   });
 });
