@@ -161,6 +161,7 @@ program.command('serve')
   .option('--max-connections-per-peer <n>', 'of those, from one address (behind a proxy, all senders share its address)', positiveInt('--max-connections-per-peer'), DEFAULT_CONNECTION_CAPS.maxPerPeer)
   .option('--first-frame-bytes <n>', 'bytes the first frames (HELLOs, before any token is checked) of all connections may hold together', positiveInt('--first-frame-bytes'), DEFAULT_CONNECTION_CAPS.firstFrameBytes)
   .option('--open', 'accept uploads from any host without a token (lab networks only)')
+  .option('--allowed-host <name>', 'with --open: a host name the web UI and API answer to (beside IP addresses, localhost, this machine\'s hostname and --public-url\'s); repeatable', (v: string, all: string[] = []) => [...all, v])
   .option('--tls-cert <file>', 'PEM certificate: both listeners speak TLS (senders use tls:// and wss://)')
   .option('--tls-key <file>', 'PEM key of --tls-cert')
   .option('--tls-client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)')
@@ -203,6 +204,8 @@ program.command('serve')
       idleTimeoutMs: opts.idleTimeout * 1000,
       connectionCaps: { maxConnections: opts.maxConnections, maxPerPeer: opts.maxConnectionsPerPeer, firstFrameBytes: opts.firstFrameBytes },
       open: Boolean(opts.open),
+      allowedHosts: opts.allowedHost,
+      publicUrl: opts.publicUrl,
       tls,
       retention: retentionPolicyFrom(opts) && { policy: retentionPolicyFrom(opts)!, intervalMs: opts.retentionInterval * 1000 },
       webhook: opts.webhookUrl ? {

@@ -17,6 +17,7 @@ import { CHUNK_HEADER_SIZE, MAX_HELLO_BYTES } from '../shared/protocol/messages.
 import { Catalog } from './catalog.js';
 import { serveTcpConnection, serveWsConnection, type Admission } from './transports.js';
 import { ConnectionGuard, DEFAULT_CONNECTION_CAPS, type ConnectionCaps } from './connection-guard.js';
+import { hostChecker } from './api/request-guard.js';
 import { UploadRegistry } from './uploads.js';
 import { UploadSession, type SessionPeer } from './upload-session.js';
 import { ReceiverMetrics } from './metrics.js';
@@ -62,6 +63,10 @@ export interface ReceiverConfig {
   checkpointChunks: number;
   /** Accept uploads without a token (labs only; logged as a warning). */
   open: boolean;
+  /** With open: host names the HTTP API and UI answer to, beside IP addresses, localhost, the listen host, this machine's hostname and publicUrl's. */
+  allowedHosts?: string[];
+  /** How operators reach this receiver (--public-url). */
+  publicUrl?: string;
   /** PEM certificate and key: both listeners speak TLS (tls://, wss://). With clientCa, clients must present a certificate it signed. */
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** Deletes old dumps by these rules, every intervalMs and after each stored dump. Undefined: keep everything. */
@@ -232,6 +237,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   if (config.http) {
     wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
     const onRequest = createHttpHandler({
+      checkHost: config.open ? hostChecker(openReceiverNames(config)) : undefined,
       storage,
       catalog,
       registry,
@@ -283,4 +289,19 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     await storage.close();
   })());
   return result;
+}
+
+/** The names an --open receiver's HTTP API answers to, beside IP addresses and localhost. */
+function openReceiverNames(config: ReceiverConfig): string[] {
+  const names = [os.hostname(), ...(config.allowedHosts ?? [])];
+  const listenHost = config.http?.slice(0, config.http.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (listenHost) names.push(listenHost);
+  if (config.publicUrl) {
+    try {
+      names.push(new URL(config.publicUrl).hostname);
+    } catch {
+      // --public-url is checked where it is used (notices)
+    }
+  }
+  return names;
 }

@@ -17,6 +17,7 @@ import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { planStoredDumpExport, streamElfCore } from '../../shared/kdump/elf-export.js';
 import { ApiError, badRequest, conflict, notFound, sendApiError, sendJson } from './api-error.js';
+import { checkStateChange } from './request-guard.js';
 import { authenticate, clearedSessionCookie, requireAdmin, sessionCookie, type AuthPolicy, type Operator } from './operator-auth.js';
 import { parseDumpQuery, parseGroupQuery } from './query-params.js';
 import { parseRange } from './byte-range.js';
@@ -42,6 +43,8 @@ export interface HttpDeps {
   /** Removes a dump's files and row; refuses (ApiError CONFLICT) a dump being received. */
   deleteDump(record: DumpRecord): Promise<void>;
   retention?: RetentionControl;
+  /** --open: throws FORBIDDEN for a Host this receiver does not answer to (request-guard.ts). */
+  checkHost?: (req: http.IncomingMessage) => void;
 }
 
 interface Request {
@@ -315,6 +318,9 @@ export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, r
       res.writeHead(200, { 'content-type': deps.metrics.contentType, 'cache-control': 'no-store' }).end(text);
       return;
     }
+    // Probes above answer any Host: load balancers and kubelets ask by address or service name.
+    deps.checkHost?.(req);
+    checkStateChange(req);
     // Node's server leaves the body out of answers to HEAD.
     const reading = method === 'GET' || method === 'HEAD';
     if (reading && (pathname === '/' || pathname === '/index.html')) return serveWebFile(deps, 'index.html', res);

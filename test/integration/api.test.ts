@@ -237,9 +237,10 @@ describe('HTTP API v1', () => {
   });
 
   it('signs the web UI in with a cookie and out again', async () => {
-    const bad = await api('/api/v1/session', null, { method: 'POST', body: JSON.stringify({ token: 'wrong' }) });
+    const json = { 'content-type': 'application/json' };
+    const bad = await api('/api/v1/session', null, { method: 'POST', headers: json, body: JSON.stringify({ token: 'wrong' }) });
     expect(bad.status).toBe(401);
-    const login = await api('/api/v1/session', null, { method: 'POST', body: JSON.stringify({ token: reader }) });
+    const login = await api('/api/v1/session', null, { method: 'POST', headers: json, body: JSON.stringify({ token: reader }) });
     expect(login.status).toBe(204);
     const cookie = login.headers.get('set-cookie')!;
     expect(cookie).toMatch(/^kdump_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict$/);
@@ -247,7 +248,7 @@ describe('HTTP API v1', () => {
     expect(await withCookie.json()).toMatchObject({ name: 'bob' });
     const logout = await api('/api/v1/session', null, { method: 'DELETE' });
     expect(logout.headers.get('set-cookie')).toMatch(/Max-Age=0/);
-    expect((await api('/api/v1/session', null, { method: 'POST', body: 'not json' })).status).toBe(400);
+    expect((await api('/api/v1/session', null, { method: 'POST', headers: json, body: 'not json' })).status).toBe(400);
   });
 
   it('exposes Prometheus metrics without a token', async () => {
