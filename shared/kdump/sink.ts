@@ -5,7 +5,9 @@
  *
  *   writeFront(offset, bytes)  [0, dataStart): header, notes, bitmaps,
  *                              descriptors. Synchronous; bytes are written or
- *                              copied on return (the caller reuses them).
+ *                              copied on return (the caller reuses them). In a
+ *                              new file, front bytes never written read as zero
+ *                              (a file's hole, a zeroed buffer).
  *   append(bytes)              page data at the current end, in order; bytes
  *                              written or copied on return; a returned
  *                              promise is backpressure and carries errors.

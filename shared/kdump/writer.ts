@@ -89,8 +89,7 @@ export class KdumpFileWriter {
 
   /** Reopens a partly written local file to continue appending after `dataEnd` (resume). */
   static async reopen(path: string, spec: KdumpFileSpec, dataEnd: number): Promise<KdumpFileWriter> {
-    const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
-    const sink = await FileSink.reopen(path, computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable).dataStart, dataEnd);
+    const sink = await FileSink.reopen(path, layoutOf(spec).dataStart, dataEnd);
     return new KdumpFileWriter(sink, path, spec, dataEnd, sink);
   }
 
@@ -148,11 +147,20 @@ export class KdumpFileWriter {
     this.pending = sink.append(Buffer.alloc(spec.pageSize)) ?? undefined;
   }
 
+  /**
+   * Windows with no pfn set are not written: a new file's front reads as zero
+   * where nothing was written (KdumpSink), so the holes of a sparse physical
+   * map cost neither writes nor disk.
+   */
   private writeBitmap(offset: number, runs: readonly PfnRun[]): void {
     const window = Buffer.alloc(Math.min(BITMAP_WINDOW_BYTES, this.layout.bitmapBytes));
+    let next = 0;
     for (let at = 0; at < this.layout.bitmapBytes; at += window.length) {
+      const firstPfn = at * 8;
       const part = window.subarray(0, Math.min(window.length, this.layout.bitmapBytes - at));
-      fillBitmapWindow(part, at * 8, runs);
+      while (next < runs.length && runs[next].startPfn + runs[next].pageCount <= firstPfn) next++;
+      if (next === runs.length || runs[next].startPfn >= firstPfn + part.length * 8) continue;
+      fillBitmapWindow(part, firstPfn, runs);
       this.sink.writeFront(offset + at, part);
     }
   }

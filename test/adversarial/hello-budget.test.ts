@@ -7,7 +7,9 @@
  * same memory many times over (which made the ELF export walk it as often)
  * are refused at HELLO too.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
 import { encodeControl } from '../../shared/protocol/messages.js';
@@ -53,6 +55,25 @@ describe('what a HELLO makes the receiver commit on disk', () => {
     const bitmaps = 2 * Math.ceil((512 * GiB + 64 * 4096) / 4096 / 8 / 4096) * 4096;
     expect(bitmaps).toBe(32 * MiB + 8192);
     expect(accepted.worstCaseBytes).toBeGreaterThan(bitmaps + accepted.plan.totalPages * 4096);
+  });
+
+  it('stored, its 32 MiB of bitmaps are holes where no pfn is set: the file takes little disk and reads back whole', async () => {
+    const stored = await upload(sparse.source, {
+      servers: [parseServerUrl(receiver.tcpUrl)], hostId: 'sparse-stored', chunkPages: 16,
+      connectTimeoutMs: 2000, replyTimeoutMs: 5000, deadlineMs: 10_000, framesInFlight: 2,
+    });
+    const file = path.join(receiver.dataDir, stored.path);
+    const { size, blocks } = await stat(file);
+    expect(size).toBeGreaterThan(32 * MiB);
+    expect(blocks * 512).toBeLessThan(4 * MiB);
+    const reader = await KdumpFileReader.open(file);
+    try {
+      expect(reader.pfnsIn(reader.dumpableBitmap)).toHaveLength(sparse.source.core.pageMap.totalPages);
+      expect(reader.isDumpable(Math.floor(512 * GiB / 4096))).toBe(true);
+      expect(reader.isDumpable(Math.floor(512 * GiB / 4096) - 1)).toBe(false);
+    } finally {
+      await reader.close();
+    }
   });
 
   it('the free-space check counts those bitmaps: a reserve the pages alone would fit is refused for them', async () => {
