@@ -129,8 +129,12 @@ function describeWithStorage(record: DumpRecord, opts: { dataDir: string; storag
 }
 
 /** The retention rules the flags ask for; undefined when none is set (keep everything). */
-function retentionPolicyFrom(opts: Record<string, number | undefined>): RetentionPolicy | undefined {
-  if (opts.keepPerHost === undefined && opts.maxTotalBytes === undefined && opts.retentionMinFreeBytes === undefined) return undefined;
+/**
+ * Always a policy: uploads that stopped --abandoned-after-days ago are deleted
+ * on every receiver, with or without the rules for complete dumps, so partial
+ * files a peer leaves behind never pile up.
+ */
+function retentionPolicyFrom(opts: Record<string, number | undefined>): RetentionPolicy {
   return checkRetentionPolicy({
     keepPerHost: opts.keepPerHost,
     maxTotalBytes: opts.maxTotalBytes,
@@ -168,7 +172,7 @@ program.command('serve')
   .option('--keep-per-host <n>', 'retention: keep the newest N complete dumps of each host', positiveInt('--keep-per-host'))
   .option('--max-total-bytes <n>', 'retention: delete oldest dumps while all dumps together exceed N bytes', positiveInt('--max-total-bytes'))
   .option('--retention-min-free-bytes <n>', 'retention: delete oldest dumps while the disk has less than N bytes free', positiveInt('--retention-min-free-bytes'))
-  .option('--abandoned-after-days <n>', 'retention: uploads that stopped this many days ago are deleted (needs a retention rule)', positiveInt('--abandoned-after-days'), 7)
+  .option('--abandoned-after-days <n>', 'uploads that stopped this many days ago are deleted (with or without the retention rules above)', positiveInt('--abandoned-after-days'), 7)
   .option('--retention-interval <s>', 'retention: seconds between runs (also runs after each stored dump)', positiveInt('--retention-interval'), 3600)
   .option('--webhook-url <url>', 'POST a JSON notice of each stored dump here')
   .option('--webhook-secret-file <file>', 'sign notices: X-Kdump-Signature: sha256=HMAC(secret, body)')
@@ -207,7 +211,7 @@ program.command('serve')
       allowedHosts: opts.allowedHost,
       publicUrl: opts.publicUrl,
       tls,
-      retention: retentionPolicyFrom(opts) && { policy: retentionPolicyFrom(opts)!, intervalMs: opts.retentionInterval * 1000 },
+      retention: { policy: retentionPolicyFrom(opts), intervalMs: opts.retentionInterval * 1000 },
       webhook: opts.webhookUrl ? {
         url: opts.webhookUrl,
         publicBaseUrl: opts.publicUrl,
@@ -271,7 +275,6 @@ program.command('retention')
   .option('--json', 'as JSON')
   .action(async (opts) => {
     const policy = retentionPolicyFrom(opts);
-    if (!policy) throw new Error('no retention rule given: --keep-per-host, --max-total-bytes or --retention-min-free-bytes');
     await withCatalog(opts, false, async (catalog) => {
       // This process cannot see the server's connections: files written recently count as live (see retention.ts).
       const storage = openDumpStorage(opts.storage, path.resolve(opts.dataDir));
