@@ -59,3 +59,11 @@ export function formatKernelLog(records: Iterable<LogRecord>): Buffer {
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * Records walked at most, in either log format: a dump's memory is its
+ * sender's to choose, and a ring of 2^31 descriptors would keep triage busy
+ * for hours. The largest real logs (log_buf_len=2G aside, CONFIG_LOG_BUF_SHIFT
+ * is at most 25: 32 MiB, about a million records) stay far inside.
+ */
+export const MAX_RECORDS_WALKED = 2 ** 22;

@@ -21,7 +21,7 @@
 import { badInput, corrupt } from '../errors.js';
 import type { Vmcoreinfo } from '../elf/vmcoreinfo.js';
 import type { KernelMemory } from './kernel-memory.js';
-import type { LogRecord } from './log-format.js';
+import { MAX_RECORDS_WALKED, type LogRecord } from './log-format.js';
 import { VmcoreinfoFields } from './vmcoreinfo-fields.js';
 
 const WORD = 8;
@@ -124,8 +124,11 @@ export async function readLocklessRecords(memory: KernelMemory, info: Vmcoreinfo
     throw corrupt(`printk ringbuffer at ${hex(ringAddress)}: head_id ${hex(headId)} is ${span} descriptors past tail_id ${hex(tailId)}, but the ring has ${count}`, where);
   }
 
+  // The newest descriptors only, up to a bound no kernel's log reaches: the panic is at the head end.
+  const walked = span >= MAX_RECORDS_WALKED ? BigInt(MAX_RECORDS_WALKED - 1) : span;
+  const firstId = (headId - walked) & DESC_ID_MASK;
   const records: LogRecord[] = [];
-  for (let step = 0n, id = tailId; step <= span; step++, id = (id + 1n) & DESC_ID_MASK) {
+  for (let step = 0n, id = firstId; step <= walked; step++, id = (id + 1n) & DESC_ID_MASK) {
     const index = id % count;
     const desc = await memory.read(descs + index * BigInt(layout.descSize), layout.descSize, `descriptor ${hex(id)}`);
     const state = descriptorState(id, desc.readBigUInt64LE(layout.stateVar));

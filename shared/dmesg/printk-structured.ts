@@ -15,7 +15,7 @@
 import { corrupt } from '../errors.js';
 import type { Vmcoreinfo } from '../elf/vmcoreinfo.js';
 import type { KernelMemory } from './kernel-memory.js';
-import type { LogRecord } from './log-format.js';
+import { MAX_RECORDS_WALKED, type LogRecord } from './log-format.js';
 import { VmcoreinfoFields } from './vmcoreinfo-fields.js';
 
 /** LOG_BUF_LEN_MAX: log_buf_len= is capped at 2 GiB. */
@@ -62,6 +62,9 @@ export async function readStructuredRecords(memory: KernelMemory, info: Vmcorein
   // Each step moves forward by at least a header, and only one wrap is
   // allowed, so the walk ends within 2 * log_buf_len / header steps.
   for (let index = first; index !== next;) {
+    if (records.length >= MAX_RECORDS_WALKED) {
+      throw corrupt(`log_buf at ${hex(buffer)} holds more than ${MAX_RECORDS_WALKED} records between log_first_idx ${first} and log_next_idx ${next}: no kernel's log does`, { vaddr: buffer });
+    }
     if (index > lastStart) {
       throw corrupt(`log_buf record index ${index} is beyond log_buf_len ${bufferLength} (log_buf at ${hex(buffer)})`, { vaddr: buffer, index });
     }

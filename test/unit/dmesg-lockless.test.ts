@@ -9,7 +9,7 @@ import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { extractKernelLog, extractKernelLogFromElfCore, kernelLogFormat } from '../../shared/dmesg/extract.js';
 import { X86_64KernelMemory } from '../../shared/dmesg/kernel-memory.js';
-import { escapeLogText, timestampPrefix } from '../../shared/dmesg/log-format.js';
+import { escapeLogText, MAX_RECORDS_WALKED, timestampPrefix } from '../../shared/dmesg/log-format.js';
 import { DESC_ID_MASK } from '../../shared/dmesg/printk-lockless.js';
 import { writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
 import {
@@ -220,6 +220,30 @@ describe('lockless ringbuffer', () => {
     expect(built.image.pageCount).toBeGreaterThan(140);
     expect(touched.size).toBe(4); // prb and the ring struct share a page; then descs, infos, text
   });
+});
+
+describe('a ring no kernel makes: 2^23 descriptors between tail and head', () => {
+  it(`walks only the newest MAX_RECORDS_WALKED (${MAX_RECORDS_WALKED}) and still finds the last records (where the panic is)`, async () => {
+    const headId = 2n ** 23n - 1n;
+    const built = buildLocklessRing({
+      countBits: 23, sizeBits: 24, tailId: 0n, headId,
+      records: [headId - 1n, headId].map((id) => ({ id, tsNsec: 5_000_000_000n, text: `near the head ${id}` })),
+    });
+    const pages = built.image.pages();
+    const info = parseVmcoreinfo(vmcoreinfoText(built.vmcoreinfoLines));
+    // Pages the builder never wrote read as zero: descriptors in state reserved, skipped as the kernel's readers do.
+    const zero = Buffer.alloc(4096);
+    const memory = new X86_64KernelMemory({ pageSize: 4096, readPage: (pfn) => pages.readPage(pfn) ?? zero }, info, 0n);
+    let descriptorReads = 0;
+    const counting = Object.create(memory) as typeof memory;
+    counting.read = (address, length, what) => {
+      if (what.startsWith('descriptor ')) descriptorReads++;
+      return memory.read(address, length, what);
+    };
+    const log = (await extractKernelLog(counting, info)).toString();
+    expect(log).toBe(`[    5.000000] near the head ${headId - 1n}\n[    5.000000] near the head ${headId}\n`);
+    expect(descriptorReads).toBe(MAX_RECORDS_WALKED);
+  }, 120_000);
 });
 
 describe.runIf(VMCORE_DMESG !== undefined)('lockless ringbuffer against vmcore-dmesg (kexec-tools) on the same rings as ELF cores', () => {
