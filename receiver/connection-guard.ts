@@ -7,6 +7,9 @@
  *   - bytes of first frames being assembled, across all connections: a real
  *     HELLO is kilobytes (megabytes for thousands of CPUs), so the budget is
  *     shared rather than one 16 MiB frame per connection.
+ *     Frames over LARGE_FIRST_FRAME share at most half of it: strangers
+ *     announcing 16 MiB frames and stalling cannot keep out the kilobyte
+ *     HELLOs of the hosts that crashed.
  * A connection turned away gets UNAVAILABLE: a sender tries again later.
  */
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
@@ -19,6 +22,9 @@ export interface ConnectionCaps {
   /** Bytes of first frames all connections together may be assembling. */
   firstFrameBytes: number;
 }
+
+/** A first frame larger than this is a large one (a HELLO with thousands of CPUs' notes, or a stranger's). */
+export const LARGE_FIRST_FRAME = 2 ** 20;
 
 export const DEFAULT_CONNECTION_CAPS: ConnectionCaps = {
   maxConnections: 512,
@@ -39,6 +45,7 @@ export class ConnectionGuard {
   private open = 0;
   private readonly perPeer = new Map<string, number>();
   private firstFrameInUse = 0;
+  private largeFirstFramesInUse = 0;
 
   constructor(private readonly caps: ConnectionCaps = DEFAULT_CONNECTION_CAPS) {}
 
@@ -62,18 +69,21 @@ export class ConnectionGuard {
     let released = false;
     const giveBack = () => {
       this.firstFrameInUse -= reserved;
+      if (reserved > LARGE_FIRST_FRAME) this.largeFirstFramesInUse -= reserved;
       reserved = 0;
     };
     return {
       reserveFirstFrame: (bytes) => {
         if (released) return new NetdumpError(ErrorCode.UNAVAILABLE, 'connection closed');
         if (reserved > 0) return undefined;
-        if (this.firstFrameInUse + bytes > this.caps.firstFrameBytes) {
-          return new NetdumpError(ErrorCode.UNAVAILABLE,
-            `receiver busy: no room for a first frame of ${bytes} bytes (the first frames of all connections share ${this.caps.firstFrameBytes})`);
+        const large = bytes > LARGE_FIRST_FRAME;
+        if (this.firstFrameInUse + bytes > this.caps.firstFrameBytes || (large && this.largeFirstFramesInUse + bytes > this.caps.firstFrameBytes / 2)) {
+          return new NetdumpError(ErrorCode.UNAVAILABLE, `receiver busy: no room for a first frame of ${bytes} bytes ` +
+            `(the first frames of all connections share ${this.caps.firstFrameBytes}, those over ${LARGE_FIRST_FRAME} half of it)`);
         }
         reserved = bytes;
         this.firstFrameInUse += bytes;
+        if (large) this.largeFirstFramesInUse += bytes;
         return undefined;
       },
       firstFrameHandled: giveBack,
