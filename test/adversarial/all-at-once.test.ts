@@ -9,7 +9,7 @@
  * beyond the quotas. Bounded: ~40 s.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ import { freePort } from '../helpers/ports.js';
 import { chunkMessage, helloFor } from '../helpers/protocol-messages.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startReceiverProcess, type ReceiverProcess } from '../helpers/receiver-process.js';
+import { rssBytes } from '../helpers/proc-stats.js';
 
 const MiB = 2 ** 20;
 const TiB = 2 ** 40;
@@ -32,7 +33,6 @@ const FIRST_FRAME_BUDGET = 32 * MiB;
 /** What this test holds the receiver to: its idle RSS plus the first-frame budget and room for two uploads' buffers. */
 const RSS_GROWTH_BOUND = FIRST_FRAME_BUDGET + 96 * MiB;
 
-const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('every attack at once', () => {

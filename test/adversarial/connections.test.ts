@@ -5,7 +5,6 @@
  * caps, peers that never read. Each attack is bounded in count and time, and
  * a legitimate sender's dump is stored while it goes on.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,14 +16,13 @@ import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/e
 import { freePort } from '../helpers/ports.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startReceiverProcess, type ReceiverProcess } from '../helpers/receiver-process.js';
+import { openFds, rssBytes } from '../helpers/proc-stats.js';
 
 const MiB = 2 ** 20;
 const FIRST_FRAME_BUDGET = 32 * MiB;
 const PER_PEER = 48;
 const IDLE_S = 2;
 
-const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** /healthz answered within this bound every time it is asked during `during`; returns the slowest answer (ms). */

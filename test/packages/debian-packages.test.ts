@@ -177,7 +177,8 @@ describe.skipIf(packagesMissing().length > 0)(`the Debian packages${packagesMiss
   }, 900_000);
 });
 
-describe.skipIf(!existsSync(PACKAGES.senderRpm) || !existsSync('/usr/bin/rpm'))('the RPMs (deploy/packages/build-rpm.sh; only read here: no RHEL or SUSE system to install them in)', () => {
+const rpmsMissing = !existsSync(PACKAGES.senderRpm) || !existsSync('/usr/bin/rpm');
+describe.skipIf(rpmsMissing)(`the RPMs (deploy/packages/build-rpm.sh; only read here: no RHEL or SUSE system to install them in)${rpmsMissing ? ' (need dist/packages/*.rpm and rpm: npm test installs rpm and builds them)' : ''}`, () => {
   const query = (rpm: string, ...args: string[]) => run('rpm', ['-qp', ...args, rpm]).then((r) => r.stdout);
 
   it('the sender carries the squashfs runtime, the dracut module and the configuration as a noreplace conffile', async () => {
