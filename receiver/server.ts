@@ -119,19 +119,19 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     await storage.close();
     throw error;
   });
-  const registry = new UploadRegistry(
-    config.dataDir,
+  const registry = new UploadRegistry({
+    dataDir: config.dataDir,
     storage,
     catalog,
-    pageCodecByName(config.pageCodec),
-    {
+    codec: pageCodecByName(config.pageCodec),
+    limits: {
       maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes, maxUploads: config.maxUploads, minFreeBytes: config.minFreeBytes,
       maxUploadsPerHost: config.maxUploadsPerHost, maxUnfinishedPerHost: config.maxUnfinishedPerHost,
     },
-    { everyChunks: config.checkpointChunks, minFreeBytes: config.minFreeBytes },
-    { open: config.open },
-    { owner: config.receiverId ?? defaultReceiverId(), ttlMs: config.leaseTtlMs ?? 30_000 },
-  );
+    checkpointChunks: config.checkpointChunks,
+    auth: { open: config.open },
+    lease: { owner: config.receiverId ?? defaultReceiverId(), ttlMs: config.leaseTtlMs ?? 30_000 },
+  });
   // A SQLite catalog is this receiver's alone: leases an earlier process held died with it.
   if (catalog.dialect === 'sqlite') await catalog.clearLeases();
   if (config.open) {

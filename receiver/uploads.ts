@@ -55,24 +55,48 @@ interface Attachment {
   bytesInAtAttach?: number;
 }
 
+/** What an UploadRegistry works with. */
+export interface UploadRegistryDeps {
+  /** Local data directory: checked for free space when dumps are stored there. */
+  dataDir: string;
+  storage: DumpStorage;
+  catalog: Catalog;
+  /** How stored pages are compressed. */
+  codec: PageCodec;
+  limits: ReceiverLimits;
+  /** Make data durable and ACK every this many chunks. */
+  checkpointChunks: number;
+  auth: AuthPolicy;
+  /** Default: this receiver alone ('local'), 30 s. */
+  lease?: LeasePolicy;
+}
+
 export class UploadRegistry {
   private readonly attached = new Map<string, Attachment>();
   /** Called with each dump that completes (after its catalog row says so). */
   onStored: (dumpId: string) => void = () => {};
 
-  constructor(
-    /** Local data directory: checked for free space when dumps are stored there. */
-    private readonly dataDir: string,
-    private readonly storage: DumpStorage,
-    private readonly catalog: Catalog,
-    private readonly codec: PageCodec,
-    private readonly limits: ReceiverLimits,
-    private readonly policy: CheckpointPolicy,
-    private readonly auth: AuthPolicy,
-    private readonly lease: LeasePolicy = { owner: 'local', ttlMs: 30_000 },
-  ) {
+  private readonly dataDir: string;
+  private readonly storage: DumpStorage;
+  private readonly catalog: Catalog;
+  private readonly codec: PageCodec;
+  private readonly limits: ReceiverLimits;
+  private readonly policy: CheckpointPolicy;
+  private readonly auth: AuthPolicy;
+  private readonly lease: LeasePolicy;
+
+  constructor(deps: UploadRegistryDeps) {
+    this.dataDir = deps.dataDir;
+    this.storage = deps.storage;
+    this.catalog = deps.catalog;
+    this.codec = deps.codec;
+    this.limits = deps.limits;
+    this.auth = deps.auth;
+    this.lease = deps.lease ?? { owner: 'local', ttlMs: 30_000 };
+    // The reserve a HELLO is held to is the one checkpoints keep.
+    this.policy = { everyChunks: deps.checkpointChunks, minFreeBytes: deps.limits.minFreeBytes };
     // Renewed well before expiry: a receiver that stops renewing (dead, partitioned) loses its dumps to the others.
-    this.renewal = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(lease.ttlMs / 3)));
+    this.renewal = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.lease.ttlMs / 3)));
     this.renewal.unref();
   }
 
