@@ -100,6 +100,26 @@ function readFixedString(buf: Buffer, at: number, length: number): string {
   return field.subarray(0, nul === -1 ? length : nul).toString('latin1');
 }
 
+/**
+ * struct disk_dump_header (makedumpfile's diskdump_mod.h) on 64-bit hosts:
+ * the byte offset of each field. The struct timeval follows the utsname
+ * (12 + 390 = 402), aligned to 8: 408.
+ */
+export const DISK_DUMP_HEADER = {
+  signature: 0, headerVersion: 8, utsname: 12, timestampSec: 408, timestampUsec: 416, status: 424, blockSize: 428,
+  subHdrSize: 432, bitmapBlocks: 436, maxMapnr32: 440, totalRamBlocks: 444, deviceBlocks: 448, writtenBlocks: 452,
+  currentCpu: 456, nrCpus: 460,
+} as const;
+
+/** struct kdump_sub_header: the byte offset of each field. */
+export const KDUMP_SUB_HEADER = {
+  physBase: 0, dumpLevel: 8, split: 12, startPfn: 16, endPfn: 24, offsetVmcoreinfo: 32, sizeVmcoreinfo: 40, offsetNote: 48,
+  sizeNote: 56, offsetEraseinfo: 64, sizeEraseinfo: 72, startPfn64: 80, endPfn64: 88, maxMapnr64: 96,
+} as const;
+
+/** struct page_desc: offset (64-bit, written as two 32-bit halves), size, flags, page_flags. */
+export const PAGE_DESC = { offset: 0, size: 8, flags: 12, pageFlags: 16 } as const;
+
 export function encodeUtsname(uts: Utsname): Buffer {
   const out = Buffer.alloc(UTSNAME_SIZE);
   [uts.sysname, uts.nodename, uts.release, uts.version, uts.machine, uts.domainname].forEach((text, i) =>
@@ -115,64 +135,63 @@ export function decodeUtsname(buf: Buffer): Utsname {
 
 export function encodeDiskDumpHeader(h: DiskDumpHeader): Buffer {
   const out = Buffer.alloc(DISK_DUMP_HEADER_SIZE);
-  out.write(KDUMP_SIGNATURE, 0, 'latin1');
-  out.writeInt32LE(h.headerVersion, 8);
-  encodeUtsname(h.utsname).copy(out, 12);
-  // struct timeval after utsname, aligned to 8 bytes: 12 + 390 = 402 -> 408.
-  out.writeBigInt64LE(BigInt(h.timestampSec), 408);
-  out.writeBigInt64LE(BigInt(h.timestampUsec), 416);
-  out.writeUInt32LE(h.status, 424);
-  out.writeInt32LE(h.blockSize, 428);
-  out.writeInt32LE(h.subHdrSize, 432);
-  out.writeUInt32LE(h.bitmapBlocks, 436);
-  out.writeUInt32LE(h.maxMapnr32, 440);
-  out.writeUInt32LE(h.totalRamBlocks, 444);
-  out.writeUInt32LE(h.deviceBlocks, 448);
-  out.writeUInt32LE(h.writtenBlocks, 452);
-  out.writeUInt32LE(h.currentCpu, 456);
-  out.writeInt32LE(h.nrCpus, 460);
+  out.write(KDUMP_SIGNATURE, DISK_DUMP_HEADER.signature, 'latin1');
+  out.writeInt32LE(h.headerVersion, DISK_DUMP_HEADER.headerVersion);
+  encodeUtsname(h.utsname).copy(out, DISK_DUMP_HEADER.utsname);
+  out.writeBigInt64LE(BigInt(h.timestampSec), DISK_DUMP_HEADER.timestampSec);
+  out.writeBigInt64LE(BigInt(h.timestampUsec), DISK_DUMP_HEADER.timestampUsec);
+  out.writeUInt32LE(h.status, DISK_DUMP_HEADER.status);
+  out.writeInt32LE(h.blockSize, DISK_DUMP_HEADER.blockSize);
+  out.writeInt32LE(h.subHdrSize, DISK_DUMP_HEADER.subHdrSize);
+  out.writeUInt32LE(h.bitmapBlocks, DISK_DUMP_HEADER.bitmapBlocks);
+  out.writeUInt32LE(h.maxMapnr32, DISK_DUMP_HEADER.maxMapnr32);
+  out.writeUInt32LE(h.totalRamBlocks, DISK_DUMP_HEADER.totalRamBlocks);
+  out.writeUInt32LE(h.deviceBlocks, DISK_DUMP_HEADER.deviceBlocks);
+  out.writeUInt32LE(h.writtenBlocks, DISK_DUMP_HEADER.writtenBlocks);
+  out.writeUInt32LE(h.currentCpu, DISK_DUMP_HEADER.currentCpu);
+  out.writeInt32LE(h.nrCpus, DISK_DUMP_HEADER.nrCpus);
   return out;
 }
 
 export function decodeDiskDumpHeader(buf: Buffer): DiskDumpHeader {
   if (buf.length < DISK_DUMP_HEADER_SIZE) throw corrupt(`kdump header truncated: ${buf.length} of ${DISK_DUMP_HEADER_SIZE} bytes`, { offset: 0 });
-  const signature = buf.toString('latin1', 0, 8);
+  const signature = buf.toString('latin1', DISK_DUMP_HEADER.signature, DISK_DUMP_HEADER.signature + KDUMP_SIGNATURE.length);
   if (signature !== KDUMP_SIGNATURE) throw corrupt(`not a kdump-compressed file (signature ${JSON.stringify(signature)} at offset 0)`, { offset: 0 });
   return {
     signature,
-    headerVersion: buf.readInt32LE(8),
-    utsname: decodeUtsname(buf.subarray(12, 12 + UTSNAME_SIZE)),
-    timestampSec: Number(buf.readBigInt64LE(408)),
-    timestampUsec: Number(buf.readBigInt64LE(416)),
-    status: buf.readUInt32LE(424),
-    blockSize: buf.readInt32LE(428),
-    subHdrSize: buf.readInt32LE(432),
-    bitmapBlocks: buf.readUInt32LE(436),
-    maxMapnr32: buf.readUInt32LE(440),
-    totalRamBlocks: buf.readUInt32LE(444),
-    deviceBlocks: buf.readUInt32LE(448),
-    writtenBlocks: buf.readUInt32LE(452),
-    currentCpu: buf.readUInt32LE(456),
-    nrCpus: buf.readInt32LE(460),
+    headerVersion: buf.readInt32LE(DISK_DUMP_HEADER.headerVersion),
+    utsname: decodeUtsname(buf.subarray(DISK_DUMP_HEADER.utsname, DISK_DUMP_HEADER.utsname + UTSNAME_SIZE)),
+    timestampSec: Number(buf.readBigInt64LE(DISK_DUMP_HEADER.timestampSec)),
+    timestampUsec: Number(buf.readBigInt64LE(DISK_DUMP_HEADER.timestampUsec)),
+    status: buf.readUInt32LE(DISK_DUMP_HEADER.status),
+    blockSize: buf.readInt32LE(DISK_DUMP_HEADER.blockSize),
+    subHdrSize: buf.readInt32LE(DISK_DUMP_HEADER.subHdrSize),
+    bitmapBlocks: buf.readUInt32LE(DISK_DUMP_HEADER.bitmapBlocks),
+    maxMapnr32: buf.readUInt32LE(DISK_DUMP_HEADER.maxMapnr32),
+    totalRamBlocks: buf.readUInt32LE(DISK_DUMP_HEADER.totalRamBlocks),
+    deviceBlocks: buf.readUInt32LE(DISK_DUMP_HEADER.deviceBlocks),
+    writtenBlocks: buf.readUInt32LE(DISK_DUMP_HEADER.writtenBlocks),
+    currentCpu: buf.readUInt32LE(DISK_DUMP_HEADER.currentCpu),
+    nrCpus: buf.readInt32LE(DISK_DUMP_HEADER.nrCpus),
   };
 }
 
 export function encodeSubHeader(s: KdumpSubHeader): Buffer {
   const out = Buffer.alloc(KDUMP_SUB_HEADER_SIZE);
-  out.writeBigUInt64LE(s.physBase, 0);
-  out.writeInt32LE(s.dumpLevel, 8);
-  out.writeInt32LE(s.split, 12);
-  out.writeBigUInt64LE(BigInt(s.startPfn), 16);
-  out.writeBigUInt64LE(BigInt(s.endPfn), 24);
-  out.writeBigInt64LE(BigInt(s.offsetVmcoreinfo), 32);
-  out.writeBigUInt64LE(BigInt(s.sizeVmcoreinfo), 40);
-  out.writeBigInt64LE(BigInt(s.offsetNote), 48);
-  out.writeBigUInt64LE(BigInt(s.sizeNote), 56);
-  out.writeBigInt64LE(BigInt(s.offsetEraseinfo), 64);
-  out.writeBigUInt64LE(BigInt(s.sizeEraseinfo), 72);
-  out.writeBigUInt64LE(BigInt(s.startPfn64), 80);
-  out.writeBigUInt64LE(BigInt(s.endPfn64), 88);
-  out.writeBigUInt64LE(BigInt(s.maxMapnr64), 96);
+  out.writeBigUInt64LE(s.physBase, KDUMP_SUB_HEADER.physBase);
+  out.writeInt32LE(s.dumpLevel, KDUMP_SUB_HEADER.dumpLevel);
+  out.writeInt32LE(s.split, KDUMP_SUB_HEADER.split);
+  out.writeBigUInt64LE(BigInt(s.startPfn), KDUMP_SUB_HEADER.startPfn);
+  out.writeBigUInt64LE(BigInt(s.endPfn), KDUMP_SUB_HEADER.endPfn);
+  out.writeBigInt64LE(BigInt(s.offsetVmcoreinfo), KDUMP_SUB_HEADER.offsetVmcoreinfo);
+  out.writeBigUInt64LE(BigInt(s.sizeVmcoreinfo), KDUMP_SUB_HEADER.sizeVmcoreinfo);
+  out.writeBigInt64LE(BigInt(s.offsetNote), KDUMP_SUB_HEADER.offsetNote);
+  out.writeBigUInt64LE(BigInt(s.sizeNote), KDUMP_SUB_HEADER.sizeNote);
+  out.writeBigInt64LE(BigInt(s.offsetEraseinfo), KDUMP_SUB_HEADER.offsetEraseinfo);
+  out.writeBigUInt64LE(BigInt(s.sizeEraseinfo), KDUMP_SUB_HEADER.sizeEraseinfo);
+  out.writeBigUInt64LE(BigInt(s.startPfn64), KDUMP_SUB_HEADER.startPfn64);
+  out.writeBigUInt64LE(BigInt(s.endPfn64), KDUMP_SUB_HEADER.endPfn64);
+  out.writeBigUInt64LE(BigInt(s.maxMapnr64), KDUMP_SUB_HEADER.maxMapnr64);
   return out;
 }
 
@@ -180,36 +199,36 @@ export function decodeSubHeader(buf: Buffer): KdumpSubHeader {
   if (buf.length < KDUMP_SUB_HEADER_SIZE) throw corrupt(`kdump sub-header truncated: ${buf.length} of ${KDUMP_SUB_HEADER_SIZE} bytes`);
   const n = (at: number) => Number(buf.readBigUInt64LE(at));
   return {
-    physBase: buf.readBigUInt64LE(0),
-    dumpLevel: buf.readInt32LE(8),
-    split: buf.readInt32LE(12),
-    startPfn: n(16),
-    endPfn: n(24),
-    offsetVmcoreinfo: n(32),
-    sizeVmcoreinfo: n(40),
-    offsetNote: n(48),
-    sizeNote: n(56),
-    offsetEraseinfo: n(64),
-    sizeEraseinfo: n(72),
-    startPfn64: n(80),
-    endPfn64: n(88),
-    maxMapnr64: n(96),
+    physBase: buf.readBigUInt64LE(KDUMP_SUB_HEADER.physBase),
+    dumpLevel: buf.readInt32LE(KDUMP_SUB_HEADER.dumpLevel),
+    split: buf.readInt32LE(KDUMP_SUB_HEADER.split),
+    startPfn: n(KDUMP_SUB_HEADER.startPfn),
+    endPfn: n(KDUMP_SUB_HEADER.endPfn),
+    offsetVmcoreinfo: n(KDUMP_SUB_HEADER.offsetVmcoreinfo),
+    sizeVmcoreinfo: n(KDUMP_SUB_HEADER.sizeVmcoreinfo),
+    offsetNote: n(KDUMP_SUB_HEADER.offsetNote),
+    sizeNote: n(KDUMP_SUB_HEADER.sizeNote),
+    offsetEraseinfo: n(KDUMP_SUB_HEADER.offsetEraseinfo),
+    sizeEraseinfo: n(KDUMP_SUB_HEADER.sizeEraseinfo),
+    startPfn64: n(KDUMP_SUB_HEADER.startPfn64),
+    endPfn64: n(KDUMP_SUB_HEADER.endPfn64),
+    maxMapnr64: n(KDUMP_SUB_HEADER.maxMapnr64),
   };
 }
 
 export function writePageDescriptor(out: Buffer, at: number, d: PageDescriptor): void {
-  out.writeUInt32LE(d.offset % 0x1_0000_0000, at);
-  out.writeUInt32LE(Math.floor(d.offset / 0x1_0000_0000), at + 4);
-  out.writeUInt32LE(d.size, at + 8);
-  out.writeUInt32LE(d.flags, at + 12);
-  out.writeBigUInt64LE(d.pageFlags, at + 16);
+  out.writeUInt32LE(d.offset % 0x1_0000_0000, at + PAGE_DESC.offset);
+  out.writeUInt32LE(Math.floor(d.offset / 0x1_0000_0000), at + PAGE_DESC.offset + 4);
+  out.writeUInt32LE(d.size, at + PAGE_DESC.size);
+  out.writeUInt32LE(d.flags, at + PAGE_DESC.flags);
+  out.writeBigUInt64LE(d.pageFlags, at + PAGE_DESC.pageFlags);
 }
 
 export function readPageDescriptor(buf: Buffer, at: number): PageDescriptor {
   return {
-    offset: buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x1_0000_0000,
-    size: buf.readUInt32LE(at + 8),
-    flags: buf.readUInt32LE(at + 12),
-    pageFlags: buf.readBigUInt64LE(at + 16),
+    offset: buf.readUInt32LE(at + PAGE_DESC.offset) + buf.readUInt32LE(at + PAGE_DESC.offset + 4) * 0x1_0000_0000,
+    size: buf.readUInt32LE(at + PAGE_DESC.size),
+    flags: buf.readUInt32LE(at + PAGE_DESC.flags),
+    pageFlags: buf.readBigUInt64LE(at + PAGE_DESC.pageFlags),
   };
 }
