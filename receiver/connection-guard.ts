@@ -49,11 +49,6 @@ export class ConnectionGuard {
 
   constructor(private readonly caps: ConnectionCaps = DEFAULT_CONNECTION_CAPS) {}
 
-  /** What is held now, for metrics and tests. */
-  get usage(): { connections: number; firstFrameBytes: number; peers: number } {
-    return { connections: this.open, firstFrameBytes: this.firstFrameInUse, peers: this.perPeer.size };
-  }
-
   /** A ticket for a new connection from `address`, or the refusal to send it. */
   admit(address: string): ConnectionTicket | NetdumpError {
     const fromPeer = this.perPeer.get(address) ?? 0;

@@ -75,6 +75,8 @@ export class UploadRegistry {
   private readonly attached = new Map<string, Attachment>();
   /** Called with each dump that completes (after its catalog row says so). */
   onStored: (dumpId: string) => void = () => {};
+  /** Called with each unfinished dump dropped to keep its host within maxUnfinishedPerHost. */
+  onUnfinishedDropped: (record: DumpRecord) => void = () => {};
 
   private readonly dataDir: string;
   private readonly storage: DumpStorage;
@@ -265,11 +267,6 @@ export class UploadRegistry {
   }
 
   /**
-   * Names the new dump after its host and crash time (a second crash in the
-   * same second gets .2, .3, ...) and creates its catalog row. The catalog's
-   * unique path decides between receivers picking the same name at once.
-   */
-  /**
    * Unfinished dumps hold their partial files for a resume. A host may keep
    * maxUnfinishedPerHost of them: its newest crash matters most, so a new
    * dump replaces the host's oldest unfinished one that no connection holds,
@@ -292,9 +289,11 @@ export class UploadRegistry {
     }
   }
 
-  /** Called with each unfinished dump dropped to keep its host within maxUnfinishedPerHost. */
-  onUnfinishedDropped: (record: DumpRecord) => void = () => {};
-
+  /**
+   * Names the new dump after its host and crash time (a second crash in the
+   * same second gets .2, .3, ...) and creates its catalog row. The catalog's
+   * unique path decides between receivers picking the same name at once.
+   */
   private async insertNewDump(accepted: AcceptedHello): Promise<string> {
     const { hello } = accepted;
     for (const key of dumpKeyCandidates(hello.hostId, accepted.spec.crashTimeSec)) {
