@@ -9,17 +9,17 @@ import path from 'node:path';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { Catalog, isPostgresUrl, levelLowered, type DumpLevelRecord, type DumpRecord } from './catalog.js';
+import { Catalog, isPostgresUrl, levelLowered, type DumpLevelRecord, type DumpRecord } from './catalog/catalog.js';
 import { escapeControls, jsonForTerminal } from './terminal-text.js';
 import { crashCommand } from './api/dump-view.js';
-import { DEFAULT_CONNECTION_CAPS } from './connection-guard.js';
-import { DEFAULT_HOST_QUOTAS } from './hello.js';
+import { DEFAULT_CONNECTION_CAPS } from './ingest/connection-guard.js';
+import { DEFAULT_HOST_QUOTAS } from './ingest/hello.js';
 import { openDumpStorage } from './storage/open-storage.js';
 import type { DumpStorage } from './storage/dump-storage.js';
 import { startReceiver } from './server.js';
-import { checkRetentionPolicy, type RetentionPolicy } from './retention-policy.js';
-import { planRetentionNow } from './retention.js';
-import { formatRetentionPlan, retentionPlanJson } from './retention-report.js';
+import { checkRetentionPolicy, type RetentionPolicy } from './retention/policy.js';
+import { planRetentionNow } from './retention/apply.js';
+import { formatRetentionPlan, retentionPlanJson } from './retention/report.js';
 
 export const DEFAULTS = {
   dataDir: process.env.KDUMP_RECEIVER_DATA ?? '/var/lib/kdump-receiver',

@@ -7,7 +7,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DumpStatus } from './catalog.js';
+import type { DumpStatus } from './catalog/catalog.js';
 
 export interface MetricsSources {
   dataDir: string;

@@ -14,22 +14,22 @@ import type { Logger } from 'pino';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { pageCodecByName } from '../shared/kdump/page-codec.js';
 import { CHUNK_HEADER_SIZE, MAX_HELLO_BYTES } from '../shared/protocol/messages.js';
-import { Catalog } from './catalog.js';
-import { serveTcpConnection, serveWsConnection, type Admission } from './transports.js';
-import { ConnectionGuard, DEFAULT_CONNECTION_CAPS, type ConnectionCaps } from './connection-guard.js';
+import { Catalog } from './catalog/catalog.js';
+import { serveTcpConnection, serveWsConnection, type Admission } from './ingest/transports.js';
+import { ConnectionGuard, DEFAULT_CONNECTION_CAPS, type ConnectionCaps } from './ingest/connection-guard.js';
 import { hostChecker } from './api/request-guard.js';
-import { UploadRegistry } from './uploads.js';
-import { UploadSession, type SessionPeer } from './upload-session.js';
+import { UploadRegistry } from './ingest/uploads.js';
+import { UploadSession, type SessionPeer } from './ingest/upload-session.js';
 import { ReceiverMetrics } from './metrics.js';
 import { createHttpHandler } from './api/routes.js';
 import { findWebRoot, loadWebFiles } from './api/static-files.js';
-import { deleteDumpNow } from './dump-deletion.js';
+import { deleteDumpNow } from './retention/delete-dump.js';
 import { TriageQueue } from './triage/triage-queue.js';
-import { runRetention, planRetentionNow, type RetentionDeps } from './retention.js';
-import { checkRetentionPolicy, type RetentionPolicy } from './retention-policy.js';
-import { retentionOutcomeJson, retentionPlanJson } from './retention-report.js';
-import { RetentionScheduler } from './retention-scheduler.js';
-import { WebhookNotifier, type WebhookOptions } from './webhook.js';
+import { runRetention, planRetentionNow, type RetentionDeps } from './retention/apply.js';
+import { checkRetentionPolicy, type RetentionPolicy } from './retention/policy.js';
+import { retentionOutcomeJson, retentionPlanJson } from './retention/report.js';
+import { RetentionScheduler } from './retention/scheduler.js';
+import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
 import { openDumpStorage } from './storage/open-storage.js';
 import type { DumpStorage } from './storage/dump-storage.js';
 
@@ -57,7 +57,7 @@ export interface ReceiverConfig {
   minFreeBytes: number;
   /** A connection that sends nothing for this long is closed (also reaps half-open ones). */
   idleTimeoutMs: number;
-  /** Connections at once, in all and per address, and the bytes their first frames may hold (receiver/connection-guard.ts). */
+  /** Connections at once, in all and per address, and the bytes their first frames may hold (receiver/ingest/connection-guard.ts). */
   connectionCaps?: ConnectionCaps;
   /** Make data durable and ACK every this many chunks. */
   checkpointChunks: number;

@@ -3,8 +3,8 @@
  * always gives the same JSON, which the UI and scripts rely on.
  */
 import path from 'node:path';
-import type { DumpGroup, DumpRecord, TriageRecord } from '../catalog.js';
-import type { UploadInFlight } from '../uploads.js';
+import type { DumpGroup, DumpRecord, TriageRecord } from '../catalog/catalog.js';
+import type { UploadInFlight } from '../ingest/uploads.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

@@ -6,7 +6,7 @@
  */
 import type http from 'node:http';
 import { ApiError } from './api-error.js';
-import type { OperatorRole, OperatorTokens } from '../operator-tokens.js';
+import type { OperatorRole, OperatorTokens } from '../catalog/operator-tokens.js';
 
 export const SESSION_COOKIE = 'kdump_session';
 

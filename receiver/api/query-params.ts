@@ -3,7 +3,7 @@
  * naming the parameter and the value, never a silently empty result.
  */
 import { badRequest } from './api-error.js';
-import type { DumpQuery, DumpStatus } from '../catalog.js';
+import type { DumpQuery, DumpStatus } from '../catalog/catalog.js';
 
 const STATUSES: readonly DumpStatus[] = ['receiving', 'complete', 'failed'];
 const KNOWN_DUMP_FILTERS = new Set(['host', 'kernel', 'signature', 'status', 'since', 'until', 'limit', 'offset']);

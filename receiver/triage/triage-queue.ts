@@ -10,7 +10,7 @@ import { keysFor } from '../../shared/dump-folders.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { extractKernelLogFromKdumpSource } from '../../shared/dmesg/extract.js';
 import type { DumpStorage } from '../storage/dump-storage.js';
-import type { Catalog, TriageRecord } from '../catalog.js';
+import type { Catalog, TriageRecord } from '../catalog/catalog.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { summarizeCrash } from './crash-summary.js';
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
 import { encodeControl } from '../../shared/protocol/messages.js';
 import { pageCodecByName } from '../../shared/kdump/page-codec.js';
-import { acceptHello } from '../../receiver/hello.js';
+import { acceptHello } from '../../receiver/ingest/hello.js';
 import { PROGRAM_HEADER_SIZE, PT_LOAD } from '../../shared/elf/core.js';
 import { loadsOutOfBounds, MAX_PT_LOADS } from '../../shared/elf/page-map.js';
 import { defaultVmcoreinfo, sampleX86Loads } from '../helpers/elf-core-builder.js';
@@ -79,7 +79,7 @@ describe('what a HELLO makes the receiver commit on disk', () => {
   it('the free-space check counts those bitmaps: a reserve the pages alone would fit is refused for them', async () => {
     const accepted = acceptHello(helloFor(sparse.source), LIMITS, pageCodecByName('none'));
     const pagesOnly = accepted.plan.totalPages * 4096;
-    const { freeBytes } = await import('../../receiver/disk-space.js');
+    const { freeBytes } = await import('../../receiver/ingest/disk-space.js');
     const free = await freeBytes(receiver.dataDir);
     // A reserve leaving room for the pages (and then some) but not for the 32 MiB of bitmaps.
     const tight = await startTestReceiver({ minFreeBytes: free - pagesOnly - 16 * MiB });

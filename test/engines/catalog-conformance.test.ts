@@ -7,10 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Catalog, isPostgresUrl, type DumpLevelRecord, type DumpRecord, type TriageRecord } from '../../receiver/catalog.js';
-import type { SqlDriver } from '../../receiver/sql/driver.js';
-import { PostgresDriver } from '../../receiver/sql/postgres.js';
-import { SqliteDriver } from '../../receiver/sql/sqlite.js';
+import { Catalog, isPostgresUrl, type DumpLevelRecord, type DumpRecord, type TriageRecord } from '../../receiver/catalog/catalog.js';
+import type { SqlDriver } from '../../receiver/catalog/sql/driver.js';
+import { PostgresDriver } from '../../receiver/catalog/sql/postgres.js';
+import { SqliteDriver } from '../../receiver/catalog/sql/sqlite.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { createDatabase, POSTGRES_SKIP_HINT, usePostgres, havePostgres } from '../helpers/postgres.js';
 

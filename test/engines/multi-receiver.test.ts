@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Catalog } from '../../receiver/catalog.js';
+import { Catalog } from '../../receiver/catalog/catalog.js';
 import { ExitCode } from '../../sender/exit-codes.js';
 import { runSender } from '../helpers/cli.js';
 import { startReceiverProcess, type ReceiverProcess } from '../helpers/receiver-process.js';

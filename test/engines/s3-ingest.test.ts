@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Catalog } from '../../receiver/catalog.js';
+import { Catalog } from '../../receiver/catalog/catalog.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { parseServerUrl } from '../../sender/transport.js';

@@ -19,7 +19,7 @@ import { decodeMessage, encodeControl, PROTOCOL_VERSION, type HelloMessage } fro
 import { payloadChecksum } from '../../shared/protocol/digest.js';
 import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import { pageCodecByName } from '../../shared/kdump/page-codec.js';
-import { acceptHello } from '../../receiver/hello.js';
+import { acceptHello } from '../../receiver/ingest/hello.js';
 import { Chunker, frameCapacity } from '../../sender/chunker.js';
 import { parseServerUrl } from '../../sender/transport.js';
 import { dumpIdFor, upload } from '../../sender/upload.js';

@@ -8,13 +8,13 @@ import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import type { Catalog } from '../../receiver/catalog.js';
-import type { PlannedDeletion } from '../../receiver/retention-policy.js';
+import type { Catalog } from '../../receiver/catalog/catalog.js';
+import type { PlannedDeletion } from '../../receiver/retention/policy.js';
 import {
   applyRetention, dumpFolderOf, loadRetentionDumps, planRetentionNow, runRetention,
   type RetentionCatalog, type RetentionDeps, type RetentionRecord, type UploadGuard,
-} from '../../receiver/retention.js';
-import { formatRetentionOutcome } from '../../receiver/retention-report.js';
+} from '../../receiver/retention/apply.js';
+import { formatRetentionOutcome } from '../../receiver/retention/report.js';
 
 // The real Catalog must keep fitting the part of RetentionCatalog it has already.
 const catalogFits: Catalog extends RetentionCatalog ? true : never = true;

@@ -13,7 +13,7 @@ import { ErrorCode } from '../../shared/errors.js';
 import { catchNetdump } from '../helpers/errors.js';
 import {
   WebhookNotifier, dumpStoredPayload, judgeStatus, retryDelayMs, signBody, type StoredDump, type WebhookOptions,
-} from '../../receiver/webhook.js';
+} from '../../receiver/notify/webhook.js';
 
 interface Received {
   headers: http.IncomingHttpHeaders;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DumpRecord } from '../../receiver/catalog.js';
+import type { DumpRecord } from '../../receiver/catalog/catalog.js';
 import { crashCommand, shellArgument } from '../../receiver/api/dump-view.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'netdump-crash-cmd-'));

@@ -4,9 +4,9 @@ import { ErrorCode } from '../../shared/errors.js';
 import { catchNetdump } from '../helpers/errors.js';
 import {
   DEFAULT_ABANDONED_AFTER_MS, checkRetentionPolicy, planRetention, type RetentionDump, type RetentionPlan, type RetentionSituation,
-} from '../../receiver/retention-policy.js';
-import { formatRetentionPlan, retentionPlanJson } from '../../receiver/retention-report.js';
-import { RetentionScheduler } from '../../receiver/retention-scheduler.js';
+} from '../../receiver/retention/policy.js';
+import { formatRetentionPlan, retentionPlanJson } from '../../receiver/retention/report.js';
+import { RetentionScheduler } from '../../receiver/retention/scheduler.js';
 
 const DAY = 24 * 3600 * 1000;
 const NOW = Date.UTC(2026, 0, 31);

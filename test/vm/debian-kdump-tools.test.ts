@@ -21,7 +21,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DumpRecord, TriageRecord } from '../../receiver/catalog.js';
+import type { DumpRecord, TriageRecord } from '../../receiver/catalog/catalog.js';
 import { ROOT, run } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { KVER, VMLINUX } from '../helpers/real-fixtures.js';

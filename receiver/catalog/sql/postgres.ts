@@ -4,7 +4,7 @@
  * store is below 2^53, and the catalog's callers do arithmetic on them.
  */
 import pg from 'pg';
-import { ErrorCode, NetdumpError } from '../../shared/errors.js';
+import { ErrorCode, NetdumpError } from '../../../shared/errors.js';
 import { numberedPlaceholders, type SqlDriver, type SqlValue } from './driver.js';
 
 const INT8_OID = 20;

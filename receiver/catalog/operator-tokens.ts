@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { SqlDriver } from './sql/driver.js';
-import { badInput } from '../shared/errors.js';
+import { badInput } from '../../shared/errors.js';
 
 export type OperatorRole = 'read' | 'admin';
 export const OPERATOR_ROLES: readonly OperatorRole[] = ['read', 'admin'];

@@ -6,12 +6,12 @@
  * unless the error says the whole upload is wrong.
  */
 import type { Logger } from 'pino';
-import { ErrorCode, NetdumpError, protocolError, toNetdumpError } from '../shared/errors.js';
-import { decodeMessage, encodeControl, type ControlMessage } from '../shared/protocol/messages.js';
+import { ErrorCode, NetdumpError, protocolError, toNetdumpError } from '../../shared/errors.js';
+import { decodeMessage, encodeControl, type ControlMessage } from '../../shared/protocol/messages.js';
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
-import type { ReceiverMetrics } from './metrics.js';
-import { levelLowered } from './catalog.js';
+import type { ReceiverMetrics } from '../metrics.js';
+import { levelLowered } from '../catalog/catalog.js';
 
 export interface SessionPeer {
   remote: string;

@@ -5,17 +5,17 @@
  * is written, so the sender resends it after reconnecting.
  */
 import { requireSpace } from './disk-space.js';
-import { corrupt, ErrorCode, NetdumpError, protocolError } from '../shared/errors.js';
-import { lz4DecompressExact } from '../shared/codec/lz4.js';
-import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, payloadChecksum } from '../shared/protocol/digest.js';
-import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../shared/protocol/messages.js';
-import { KdumpFileWriter } from '../shared/kdump/writer.js';
-import { computeLayout } from '../shared/kdump/layout.js';
-import { keysFor } from '../shared/dump-folders.js';
-import type { ChunkPlan } from '../shared/protocol/chunk-plan.js';
-import type { Catalog, ProgressUpdate } from './catalog.js';
+import { corrupt, ErrorCode, NetdumpError, protocolError } from '../../shared/errors.js';
+import { lz4DecompressExact } from '../../shared/codec/lz4.js';
+import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, payloadChecksum } from '../../shared/protocol/digest.js';
+import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../../shared/protocol/messages.js';
+import { KdumpFileWriter } from '../../shared/kdump/writer.js';
+import { computeLayout } from '../../shared/kdump/layout.js';
+import { keysFor } from '../../shared/dump-folders.js';
+import type { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
+import type { Catalog, ProgressUpdate } from '../catalog/catalog.js';
 import type { AcceptedHello } from './hello.js';
-import { parseWriterState, type DumpObjectPlan, type DumpObjectWriter, type DumpStorage } from './storage/dump-storage.js';
+import { parseWriterState, type DumpObjectPlan, type DumpObjectWriter, type DumpStorage } from '../storage/dump-storage.js';
 
 /** Make chunks durable and tell the sender (ACK) at least this often. */
 export interface CheckpointPolicy {

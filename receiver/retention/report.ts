@@ -2,8 +2,8 @@
  * Retention plans and outcomes for people (a CLI table) and for programs
  * (plain JSON with stable field names). A dry run is a plan printed this way.
  */
-import type { RetentionPlan } from './retention-policy.js';
-import type { RetentionOutcome } from './retention.js';
+import type { RetentionPlan } from './policy.js';
+import type { RetentionOutcome } from './apply.js';
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');

@@ -6,7 +6,7 @@
  * thrown: retention must not take the receiver down.
  */
 import type { Logger } from 'pino';
-import { toNetdumpError } from '../shared/errors.js';
+import { toNetdumpError } from '../../shared/errors.js';
 
 export interface RetentionSchedulerOptions {
   intervalMs: number;

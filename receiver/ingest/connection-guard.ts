@@ -12,7 +12,7 @@
  *     HELLOs of the hosts that crashed.
  * A connection turned away gets UNAVAILABLE: a sender tries again later.
  */
-import { ErrorCode, NetdumpError } from '../shared/errors.js';
+import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 
 export interface ConnectionCaps {
   /** Upload connections open at once (TCP and WebSocket together). */

@@ -3,7 +3,7 @@
  * PostgreSQL database several receivers share. One row per dump; the row is
  * created at HELLO (status receiving) and updated at each durable ACK
  * (resume point) and at the end (complete or failed). The same SQL serves
- * both engines (receiver/sql/); test/engines runs one suite against each.
+ * both engines (receiver/catalog/sql/); test/engines runs one suite against each.
  */
 import path from 'node:path';
 import { HostTokens } from './host-tokens.js';

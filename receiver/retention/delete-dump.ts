@@ -2,10 +2,10 @@
  * Deleting one dump on an operator's request: never one being received, and
  * no sender can attach to it while its files go (the registry holds it).
  */
-import { conflict } from './api/api-error.js';
-import type { DumpRecord } from './catalog.js';
-import { deleteDumpData, type RetentionCatalog, type UploadGuard } from './retention.js';
-import type { DumpStorage } from './storage/dump-storage.js';
+import { conflict } from '../api/api-error.js';
+import type { DumpRecord } from '../catalog/catalog.js';
+import { deleteDumpData, type RetentionCatalog, type UploadGuard } from './apply.js';
+import type { DumpStorage } from '../storage/dump-storage.js';
 
 export async function deleteDumpNow(
   record: DumpRecord,

@@ -1,6 +1,6 @@
 /**
  * Carrying out retention: read the dumps' state from the catalog and the
- * disk, plan with receiver/retention-policy.ts, then delete each planned dump's
+ * disk, plan with receiver/retention/policy.ts, then delete each planned dump's
  * folder DIR/<host>/<stamp>/ and its catalog row.
  *
  * Folder first, row second. A crash between the two leaves a row whose folder
@@ -13,12 +13,12 @@
 import { lstat, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { badInput, toNetdumpError, type ErrorCode } from '../shared/errors.js';
-import { checkHostId, keysFor, pathsFor } from '../shared/dump-folders.js';
-import { dropDumpObject, type DumpStorage } from './storage/dump-storage.js';
-import type { DumpRecord } from './catalog.js';
-import { freeBytes } from './disk-space.js';
-import { planRetention, type PlannedDeletion, type RetentionDump, type RetentionPlan, type RetentionPolicy } from './retention-policy.js';
+import { badInput, toNetdumpError, type ErrorCode } from '../../shared/errors.js';
+import { checkHostId, keysFor, pathsFor } from '../../shared/dump-folders.js';
+import { dropDumpObject, type DumpStorage } from '../storage/dump-storage.js';
+import type { DumpRecord } from '../catalog/catalog.js';
+import { freeBytes } from '../ingest/disk-space.js';
+import { planRetention, type PlannedDeletion, type RetentionDump, type RetentionPlan, type RetentionPolicy } from './policy.js';
 
 export type RetentionRecord = Pick<DumpRecord, 'dumpId' | 'hostId' | 'status' | 'path' | 'bytesStored' | 'receivedAt' | 'finishedAt'>;
 

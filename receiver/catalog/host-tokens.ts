@@ -7,8 +7,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SqlDriver } from './sql/driver.js';
-import { NetdumpError, ErrorCode } from '../shared/errors.js';
-import { checkHostId } from '../shared/dump-folders.js';
+import { NetdumpError, ErrorCode } from '../../shared/errors.js';
+import { checkHostId } from '../../shared/dump-folders.js';
 
 export interface HostTokenInfo {
   hostId: string;

@@ -2,7 +2,7 @@
  * Which dumps to delete, decided without touching the disk: the caller brings
  * the dumps, the free space and the set of dumps attached to a connection, and
  * gets back an ordered list of deletions with the rule that chose each one.
- * Deleting is receiver/retention.ts's job.
+ * Deleting is receiver/retention/apply.ts's job.
  *
  * Rules, applied in this order; a dump is chosen at most once, by the first
  * rule that picks it, and the byte rules count what earlier rules freed:
@@ -23,8 +23,8 @@
  * which can be anything. The dumpId tie-break is arbitrary but stable, so two
  * runs over the same catalog choose the same dumps.
  */
-import { badInput } from '../shared/errors.js';
-import type { DumpStatus } from './catalog.js';
+import { badInput } from '../../shared/errors.js';
+import type { DumpStatus } from '../catalog/catalog.js';
 
 export interface RetentionPolicy {
   /** Complete dumps kept per host, newest first. At least 1. */

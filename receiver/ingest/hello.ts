@@ -4,19 +4,19 @@
  * ELF/VMCOREINFO code on the bytes the sender shipped; any inconsistency is
  * refused before a byte touches the disk.
  */
-import { badInput, limitError, protocolError } from '../shared/errors.js';
-import { describeCore, type CoreDescription } from '../shared/elf/core-description.js';
-import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
-import { PROTOCOL_VERSION, type HelloMessage } from '../shared/protocol/messages.js';
-import { kdumpSpecFor } from '../shared/kdump/spec.js';
-import { decodePfnRuns } from '../shared/protocol/pfn-runs.js';
-import { loadsOutOfBounds, rankOfPfn } from '../shared/elf/page-map.js';
-import { PT_LOAD } from '../shared/elf/core.js';
-import type { PfnRun } from '../shared/kdump/layout.js';
-import { layoutOf, type KdumpFileSpec } from '../shared/kdump/writer.js';
-import type { PageCodec } from '../shared/kdump/page-codec.js';
-import { checkDumpId, checkHostId } from '../shared/dump-folders.js';
-import type { DumpLevelRecord } from './catalog.js';
+import { badInput, limitError, protocolError } from '../../shared/errors.js';
+import { describeCore, type CoreDescription } from '../../shared/elf/core-description.js';
+import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
+import { PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
+import { kdumpSpecFor } from '../../shared/kdump/spec.js';
+import { decodePfnRuns } from '../../shared/protocol/pfn-runs.js';
+import { loadsOutOfBounds, rankOfPfn } from '../../shared/elf/page-map.js';
+import { PT_LOAD } from '../../shared/elf/core.js';
+import type { PfnRun } from '../../shared/kdump/layout.js';
+import { layoutOf, type KdumpFileSpec } from '../../shared/kdump/writer.js';
+import type { PageCodec } from '../../shared/kdump/page-codec.js';
+import { checkDumpId, checkHostId } from '../../shared/dump-folders.js';
+import type { DumpLevelRecord } from '../catalog/catalog.js';
 
 export interface ReceiverLimits {
   /** Largest vmcore a HELLO may announce. */

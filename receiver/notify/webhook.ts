@@ -18,8 +18,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { badInput } from '../shared/errors.js';
-import type { DumpRecord } from './catalog.js';
+import { badInput } from '../../shared/errors.js';
+import type { DumpRecord } from '../catalog/catalog.js';
 
 export interface WebhookOptions {
   /** Where to POST (http or https). */

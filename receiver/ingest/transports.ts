@@ -6,15 +6,15 @@
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { FrameDecoder, framePrefix } from '../shared/protocol/frame-decoder.js';
-import { NetdumpError, ErrorCode, toNetdumpError } from '../shared/errors.js';
+import { FrameDecoder, framePrefix } from '../../shared/protocol/frame-decoder.js';
+import { NetdumpError, ErrorCode, toNetdumpError } from '../../shared/errors.js';
 import type { SessionPeer, UploadSession } from './upload-session.js';
 import type { ConnectionTicket } from './connection-guard.js';
 
 export type SessionFactory = (peer: SessionPeer) => UploadSession;
 
 /**
- * How a connection was let in (receiver/connection-guard.ts): with a ticket
+ * How a connection was let in (receiver/ingest/connection-guard.ts): with a ticket
  * that holds its place and its first frame's bytes, or with the refusal it is
  * sent before it is closed (busy, or a client certificate not accepted).
  */

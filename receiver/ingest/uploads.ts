@@ -5,16 +5,16 @@
  * last durable checkpoint; the next HELLO for it, on any connection or after
  * a receiver restart, resumes from the catalog.
  */
-import { NetdumpError, ErrorCode, badInput, protocolError, toNetdumpError } from '../shared/errors.js';
-import { PROTOCOL_VERSION, type HelloMessage, type ProbeMessage, type ProbeOkMessage } from '../shared/protocol/messages.js';
-import type { PageCodec } from '../shared/kdump/page-codec.js';
-import type { Catalog, DumpRecord } from './catalog.js';
+import { NetdumpError, ErrorCode, badInput, protocolError, toNetdumpError } from '../../shared/errors.js';
+import { PROTOCOL_VERSION, type HelloMessage, type ProbeMessage, type ProbeOkMessage } from '../../shared/protocol/messages.js';
+import type { PageCodec } from '../../shared/kdump/page-codec.js';
+import type { Catalog, DumpRecord } from '../catalog/catalog.js';
 import { DumpIngest, type CheckpointPolicy, type DumpTarget } from './dump-ingest.js';
 import { acceptHello, DEFAULT_HOST_QUOTAS, type AcceptedHello, type ReceiverLimits } from './hello.js';
-import { deleteDumpNow } from './dump-deletion.js';
-import { checkHostId, claimDumpFolder, dumpKeyCandidates } from '../shared/dump-folders.js';
+import { deleteDumpNow } from '../retention/delete-dump.js';
+import { checkHostId, claimDumpFolder, dumpKeyCandidates } from '../../shared/dump-folders.js';
 import { freeBytes, requireSpace } from './disk-space.js';
-import { dropDumpObject, type DumpStorage } from './storage/dump-storage.js';
+import { dropDumpObject, type DumpStorage } from '../storage/dump-storage.js';
 
 /** Reported in PROBE_OK. */
 export const RECEIVER_VERSION = '0.1.0';

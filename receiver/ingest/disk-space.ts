@@ -5,7 +5,7 @@
  * because refusing early is cheaper than a half-written dump on a full disk.
  */
 import { statfs } from 'node:fs/promises';
-import { limitError } from '../shared/errors.js';
+import { limitError } from '../../shared/errors.js';
 
 export async function freeBytes(dir: string): Promise<number> {
   const stats = await statfs(dir);
