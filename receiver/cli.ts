@@ -3,28 +3,26 @@
  * kdump-receiver: collect crash dumps from kdump-send and keep them indexed.
  *   serve   run the receiver
  *   list    the catalog, newest first
- *   show    one dump in full
+ *   show    one dump in full (cli/show-dump.ts)
  */
 import path from 'node:path';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
-import { Catalog, isPostgresUrl, levelLowered, type DumpLevelRecord, type DumpRecord } from './catalog/catalog.js';
-import { escapeControls, jsonForTerminal } from './terminal-text.js';
-import { crashCommand } from './api/dump-view.js';
+import { escapeControls, jsonForTerminal } from './cli/terminal-text.js';
+import { showDump } from './cli/show-dump.js';
+import { DEFAULT_DATA_DIR, catalogOption, dataDirOption, iso, storageOption, withCatalog } from './cli/catalog-options.js';
+import { addCredentialCommandGroups } from './cli/credential-commands.js';
 import { DEFAULT_CONNECTION_CAPS } from './ingest/connection-guard.js';
 import { DEFAULT_HOST_QUOTAS } from './ingest/hello.js';
 import { openDumpStorage } from './storage/open-storage.js';
-import type { DumpStorage } from './storage/dump-storage.js';
 import { startReceiver } from './server.js';
 import { checkRetentionPolicy, type RetentionPolicy } from './retention/policy.js';
 import { planRetentionNow } from './retention/apply.js';
 import { formatRetentionPlan, retentionPlanJson } from './retention/report.js';
 
 export const DEFAULTS = {
-  dataDir: process.env.KDUMP_RECEIVER_DATA ?? '/var/lib/kdump-receiver',
-  /** Undefined: DATA_DIR/index.db. */
-  catalog: process.env.KDUMP_RECEIVER_CATALOG,
+  dataDir: DEFAULT_DATA_DIR,
   tcp: '127.0.0.1:7341',
   http: '127.0.0.1:7342',
   pageCodec: 'lzo',
@@ -44,89 +42,7 @@ function positiveInt(name: string) {
   };
 }
 
-/** Where every command finds the catalog: --data-dir (and its index.db), or --catalog for a shared database. */
-const dataDirOption = () => new Option('--data-dir <dir>', 'data directory').default(DEFAULTS.dataDir);
-const catalogOption = () => new Option('--catalog <url>',
-  'catalog database: postgres://USER:PASSWORD@HOST/DB, shared by several receivers (default DATA_DIR/index.db)').default(DEFAULTS.catalog);
-
-/** Where dumps are kept; serve, show and retention must agree on it. */
-const storageOption = () => new Option('--storage <url>', 'where dumps go: "local" (the data directory) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&forcePathStyle=true'
-  + ' (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)').env('KDUMP_RECEIVER_STORAGE');
-
-/** Runs `use` on the catalog the options name, closing it after. Reading never creates a SQLite catalog. */
-async function withCatalog<T>(opts: { dataDir: string; catalog?: string }, writable: boolean, use: (catalog: Catalog) => Promise<T>): Promise<T> {
-  const location = opts.catalog ?? Catalog.inDataDir(opts.dataDir);
-  if (!isPostgresUrl(location)) {
-    if (writable) mkdirSync(opts.dataDir, { recursive: true });
-    else if (!existsSync(location)) {
-      process.stderr.write(`kdump-receiver: no catalog at ${location} (no dumps received yet, or wrong --data-dir)\n`);
-      process.exit(2);
-    }
-  }
-  const catalog = await Catalog.open(location, { readonly: !writable && !isPostgresUrl(location) });
-  try {
-    return await use(catalog);
-  } finally {
-    await catalog.close();
-  }
-}
-
-const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-
-/** "31", or "1 (asked 31, lowered: see level notes)" when the sender applied less. */
-function levelText(level: DumpLevelRecord): string {
-  if (level.applied === null) return '-';
-  if (level.asked === level.applied) return String(level.applied);
-  return `${level.applied} (asked ${level.asked ?? '-'}${levelLowered(level) ? ', lowered: see level notes' : ''})`;
-}
-
-/** One row per note, the label on the first. */
-function noteRows(notes: string[]): Array<[string, string]> {
-  if (notes.length === 0) return [['level notes', '-']];
-  return notes.map((note, i) => [i === 0 ? 'level notes' : '', note]);
-}
-
-const rulesText = (rules: string | null) => (rules === null ? 'unknown (sender did not say)' : rules === '' ? 'none' : rules);
-
-function describe(record: DumpRecord, storage: DumpStorage): string {
-  const location = storage.locationOf(record.path);
-  const local = storage.backend === 'local';
-  const rows: Array<[string, string | number | null]> = [
-    ['dump id', record.dumpId],
-    ['host', record.hostId],
-    ['status', record.status + (record.failure ? ` (${record.failure})` : '')],
-    ['kernel', record.osRelease],
-    ['build id', record.buildId],
-    ['crashed at', record.crashTime === null ? '-' : iso(record.crashTime * 1000)],
-    ['received at', iso(record.receivedAt)],
-    ['finished at', iso(record.finishedAt)],
-    ['duration', record.durationMs === null ? '-' : `${(record.durationMs / 1000).toFixed(2)} s`],
-    ['vmcore size', mb(record.vmcoreSize)],
-    ['bytes in', mb(record.bytesIn)],
-    ['bytes stored', mb(record.bytesStored)],
-    ['pages', `${record.pagesTotal} total, ${record.pagesZero} zero, ${record.pagesStored} stored`],
-    ['page codec', record.pageCodec],
-    ['dump level', levelText(record.dumpLevel)],
-    ['page rules', rulesText(record.dumpLevel.rules)],
-    ...noteRows(record.dumpLevel.notes),
-    ['path', location + (local && record.status !== 'complete' ? '.incomplete' : '')],
-    ['open with', record.status !== 'complete' ? '-'
-      : local ? crashCommand(record, location) : `${crashCommand(record, 'FILE')} (FILE: GET /api/v1/dumps/${record.dumpId}/file)`],
-  ];
-  // Values come from the sender (kernel, notes, ...): no control character reaches the terminal.
-  return rows.map(([k, v]) => `${k.padEnd(13)} ${escapeControls(String(v ?? '-'))}`).join('\n');
-}
-
-function describeWithStorage(record: DumpRecord, opts: { dataDir: string; storage?: string }): string {
-  // Only names where the dump is: opening the storage makes no request.
-  const storage = openDumpStorage(opts.storage, path.resolve(opts.dataDir));
-  try {
-    return describe(record, storage);
-  } finally {
-    void storage.close();
-  }
-}
 
 /** The retention rules the flags ask for; undefined when none is set (keep everything). */
 /**
@@ -198,13 +114,11 @@ program.command('serve')
       tcp: off(opts.tcp),
       http: off(opts.http),
       pageCodec: opts.pageCodec,
-      maxDumpBytes: opts.maxDumpBytes,
-      maxChunkBytes: opts.maxChunkBytes,
+      limits: {
+        maxDumpBytes: opts.maxDumpBytes, maxChunkBytes: opts.maxChunkBytes, maxUploads: opts.maxUploads, minFreeBytes: opts.minFreeBytes,
+        maxUploadsPerHost: opts.maxUploadsPerHost, maxUnfinishedPerHost: opts.maxUnfinishedPerHost,
+      },
       checkpointChunks: opts.checkpointChunks,
-      maxUploads: opts.maxUploads,
-      maxUploadsPerHost: opts.maxUploadsPerHost,
-      maxUnfinishedPerHost: opts.maxUnfinishedPerHost,
-      minFreeBytes: opts.minFreeBytes,
       idleTimeoutMs: opts.idleTimeout * 1000,
       connectionCaps: { maxConnections: opts.maxConnections, maxPerPeer: opts.maxConnectionsPerPeer, firstFrameBytes: opts.firstFrameBytes },
       open: Boolean(opts.open),
@@ -220,7 +134,7 @@ program.command('serve')
       } : undefined,
       logger,
     });
-    logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir), storage: receiver.storage.backend },
+    logger.info({ tcp: receiver.tcpAddress, http: receiver.httpAddress, dataDir: path.resolve(opts.dataDir), storage: receiver.storage.description },
       'kdump-receiver ready');
     const stop = async (signal: string) => {
       logger.info({ signal }, 'shutting down');
@@ -257,12 +171,18 @@ program.command('show')
   .addOption(dataDirOption()).addOption(catalogOption()).addOption(storageOption())
   .option('--json', 'as JSON')
   .action(async (id: string, opts) => {
-    const matches = await withCatalog(opts, false, (catalog) => catalog.find(id));
-    if (matches.length !== 1) {
-      process.stderr.write(`kdump-receiver: ${matches.length === 0 ? 'no dump' : 'more than one dump'} matches ${JSON.stringify(id)}\n`);
-      process.exit(matches.length === 0 ? 3 : 2);
+    const found = await withCatalog(opts, false, async (catalog) => {
+      const matches = await catalog.find(id);
+      return { count: matches.length, dump: matches.length === 1 ? await catalog.getWithTriage(matches[0].dumpId) : undefined };
+    });
+    if (!found.dump) {
+      process.stderr.write(`kdump-receiver: ${found.count === 0 ? 'no dump' : 'more than one dump'} matches ${JSON.stringify(id)}\n`);
+      process.exit(found.count > 1 ? 2 : 3);
     }
-    process.stdout.write(opts.json ? `${jsonForTerminal(matches[0])}\n` : `${describeWithStorage(matches[0], opts)}\n`);
+    // Only names where the dump is: opening the storage makes no request.
+    const storage = openDumpStorage(opts.storage, path.resolve(opts.dataDir));
+    process.stdout.write(`${showDump(found.dump.record, found.dump.triage, storage, opts.json ? 'json' : 'text')}\n`);
+    await storage.close();
   });
 
 program.command('retention')
@@ -278,85 +198,13 @@ program.command('retention')
     await withCatalog(opts, false, async (catalog) => {
       // This process cannot see the server's connections: files written recently count as live (see retention.ts).
       const storage = openDumpStorage(opts.storage, path.resolve(opts.dataDir));
-      const plan = await planRetentionNow(policy, { dataDir: path.resolve(opts.dataDir), storage, catalog, uploads: { isAttached: () => false } })
+      const plan = await planRetentionNow(policy, { storage, catalog, uploads: { isAttached: () => false } })
         .finally(() => storage.close());
       process.stdout.write(opts.json ? `${JSON.stringify(retentionPlanJson(plan), null, 2)}\n` : `${formatRetentionPlan(plan)}\n`);
     });
   });
 
-const token = program.command('token').description('enrol hosts: each gets an upload token bound to its host id');
-
-
-token.command('add')
-  .description('enrol HOST (or replace its token); prints the token once, for the host\'s --token-file')
-  .argument('<host>')
-  .addOption(dataDirOption()).addOption(catalogOption())
-  .action(async (host: string, opts) => {
-    process.stdout.write(`${await withCatalog(opts, true, (catalog) => catalog.hostTokens.add(host))}\n`);
-  });
-
-token.command('revoke')
-  .description('revoke HOST\'s token: its uploads are refused from now on')
-  .argument('<host>')
-  .addOption(dataDirOption()).addOption(catalogOption())
-  .action(async (host: string, opts) => {
-    const revoked = await withCatalog(opts, true, (catalog) => catalog.hostTokens.revoke(host));
-    if (!revoked) {
-      process.stderr.write(`kdump-receiver: host ${host} has no live token\n`);
-      process.exit(3);
-    }
-  });
-
-token.command('list')
-  .description('enrolled hosts (never the tokens: only their hashes are kept)')
-  .addOption(dataDirOption()).addOption(catalogOption())
-  .option('--json', 'as JSON')
-  .action(async (opts) => {
-    const hosts = await withCatalog(opts, false, (catalog) => catalog.hostTokens.list());
-    if (opts.json) {
-      process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
-      return;
-    }
-    for (const h of hosts) process.stdout.write(`${h.hostId.padEnd(24)} enrolled ${iso(h.createdAt)}${h.revokedAt ? `  REVOKED ${iso(h.revokedAt)}` : ''}\n`);
-  });
-
-const operator = program.command('operator').description('tokens for people and scripts using the HTTP API and web UI (roles: read, admin)');
-
-operator.command('add')
-  .description('add NAME (or replace its token); prints the token once')
-  .argument('<name>')
-  .option('--role <role>', 'read (see everything) or admin (also delete dumps, apply retention)', 'read')
-  .addOption(dataDirOption()).addOption(catalogOption())
-  .action(async (name: string, opts) => {
-    process.stdout.write(`${await withCatalog(opts, true, (catalog) => catalog.operatorTokens.add(name, opts.role))}\n`);
-  });
-
-operator.command('revoke')
-  .description('revoke NAME\'s token')
-  .argument('<name>')
-  .addOption(dataDirOption()).addOption(catalogOption())
-  .action(async (name: string, opts) => {
-    const revoked = await withCatalog(opts, true, (catalog) => catalog.operatorTokens.revoke(name));
-    if (!revoked) {
-      process.stderr.write(`kdump-receiver: operator ${name} has no live token\n`);
-      process.exit(3);
-    }
-  });
-
-operator.command('list')
-  .description('operators and their roles (never the tokens: only their hashes are kept)')
-  .addOption(dataDirOption()).addOption(catalogOption())
-  .option('--json', 'as JSON')
-  .action(async (opts) => {
-    const operators = await withCatalog(opts, false, (catalog) => catalog.operatorTokens.list());
-    if (opts.json) {
-      process.stdout.write(`${JSON.stringify(operators, null, 2)}\n`);
-      return;
-    }
-    for (const o of operators) {
-      process.stdout.write(`${o.name.padEnd(24)} ${o.role.padEnd(6)} added ${iso(o.createdAt)}${o.revokedAt ? `  REVOKED ${iso(o.revokedAt)}` : ''}\n`);
-    }
-  });
+addCredentialCommandGroups(program);
 
 program.parseAsync().catch((error) => {
   process.stderr.write(`kdump-receiver: ${(error as Error).message}\n`);

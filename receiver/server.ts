@@ -19,6 +19,7 @@ import { serveTcpConnection, serveWsConnection, type Admission } from './ingest/
 import { ConnectionGuard, DEFAULT_CONNECTION_CAPS, type ConnectionCaps } from './ingest/connection-guard.js';
 import { hostChecker } from './api/request-guard.js';
 import { UploadRegistry } from './ingest/uploads.js';
+import type { ReceiverLimits } from './ingest/hello.js';
 import { UploadSession, type SessionPeer } from './ingest/upload-session.js';
 import { ReceiverMetrics } from './metrics.js';
 import { createHttpHandler } from './api/routes.js';
@@ -47,14 +48,8 @@ export interface ReceiverConfig {
   tcp?: string;
   http?: string;
   pageCodec: string;
-  maxDumpBytes: number;
-  maxChunkBytes: number;
-  maxUploads: number;
-  /** Of those, from one host (default 2). */
-  maxUploadsPerHost?: number;
-  /** Unfinished dumps a host keeps; a new one replaces its oldest (default 4). */
-  maxUnfinishedPerHost?: number;
-  minFreeBytes: number;
+  /** What one HELLO, one host and all uploads together may take (receiver/ingest/hello.ts). */
+  limits: ReceiverLimits;
   /** A connection that sends nothing for this long is closed (also reaps half-open ones). */
   idleTimeoutMs: number;
   /** Connections at once, in all and per address, and the bytes their first frames may hold (receiver/ingest/connection-guard.ts). */
@@ -120,20 +115,16 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     throw error;
   });
   const registry = new UploadRegistry({
-    dataDir: config.dataDir,
     storage,
     catalog,
     codec: pageCodecByName(config.pageCodec),
-    limits: {
-      maxDumpBytes: config.maxDumpBytes, maxChunkBytes: config.maxChunkBytes, maxUploads: config.maxUploads, minFreeBytes: config.minFreeBytes,
-      maxUploadsPerHost: config.maxUploadsPerHost, maxUnfinishedPerHost: config.maxUnfinishedPerHost,
-    },
+    limits: config.limits,
     checkpointChunks: config.checkpointChunks,
     auth: { open: config.open },
     lease: { owner: config.receiverId ?? defaultReceiverId(), ttlMs: config.leaseTtlMs ?? 30_000 },
   });
   // A SQLite catalog is this receiver's alone: leases an earlier process held died with it.
-  if (catalog.dialect === 'sqlite') await catalog.clearLeases();
+  if (!catalog.sharedByReceivers) await catalog.clearLeases();
   if (config.open) {
     log.warn('open mode: any host can upload dumps without a token; use only on a trusted lab network');
   } else if (!(await catalog.hostTokens.list()).some((t) => t.revokedAt === null)) {
@@ -142,7 +133,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   // The largest CHUNK: type byte, header, zero bitmap of 4 KiB pages, and a
   // payload no larger than the raw pages (the sender ships raw when lz4 does not help).
   // A HELLO carries the notes: up to MAX_HELLO_BYTES (thousands of CPUs' NT_PRSTATUS).
-  const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(config.maxChunkBytes / 4096 / 8) + config.maxChunkBytes, MAX_HELLO_BYTES);
+  const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(config.limits.maxChunkBytes / 4096 / 8) + config.limits.maxChunkBytes, MAX_HELLO_BYTES);
   const connectionLimits = { maxFrameBytes, idleTimeoutMs: config.idleTimeoutMs };
   const guard = new ConnectionGuard(config.connectionCaps ?? DEFAULT_CONNECTION_CAPS);
   const metrics = new ReceiverMetrics({
@@ -153,7 +144,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   const webhook = config.webhook && new WebhookNotifier(config.webhook, log.child({ component: 'webhook' }), {
     onOutcome: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
   });
-  const retentionDeps: RetentionDeps = { dataDir: config.dataDir, storage, catalog, uploads: registry, logger: log.child({ component: 'retention' }) };
+  const retentionDeps: RetentionDeps = { storage, catalog, uploads: registry, logger: log.child({ component: 'retention' }) };
   const retentionPolicy = config.retention && checkRetentionPolicy(config.retention.policy);
   const retention = config.retention && retentionPolicy && new RetentionScheduler({
     intervalMs: config.retention.intervalMs,
@@ -206,7 +197,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     const secure = socket as tls.TLSSocket;
     if (secure.authorized) return undefined;
     const reason = String(secure.authorizationError ?? 'no certificate');
-    return new NetdumpError(ErrorCode.AUTH, `client certificate not accepted: ${reason}`, { final: true });
+    return new NetdumpError(ErrorCode.AUTH, `client certificate not accepted: ${reason}`);
   };
   /**
    * A place among the connections and, for `firstFrameBytes` (a WebSocket's
@@ -246,7 +237,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
       secure: Boolean(tlsOptions),
       logger: log.child({ component: 'http' }),
       webFiles: loadWebFiles(findWebRoot()),
-      deleteDump: (record) => deleteDumpNow(record, { dataDir: config.dataDir, storage, catalog, uploads: registry }),
+      deleteDump: (record) => deleteDumpNow(record, { storage, catalog, uploads: registry }),
       retention: retentionPolicy && {
         dryRun: async () => ({ policy: retentionPolicy, ...retentionPlanJson(await planRetentionNow(retentionPolicy, retentionDeps)) }),
         run: async () => retentionOutcomeJson((await runRetention(retentionPolicy, retentionDeps)).outcome),

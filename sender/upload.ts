@@ -74,7 +74,8 @@ export function dumpIdFor(hostId: string, source: VmcoreSource, dumpLevel = 1): 
  * way (refused connection, reset, timeout) is worth another attempt.
  */
 function isRetryable(error: NetdumpError): boolean {
-  if (error.context.fromReceiver === true) return error.context.retryable === true;
+  if (error.fromPeer) return error.retryable;
+  // Ours, not the receiver's: only the way there failing is worth another attempt; the rest would fail again.
   return error.code === ErrorCode.UNAVAILABLE;
 }
 
@@ -102,7 +103,7 @@ class Inbox {
       return;
     }
     if (message.type === 'error') {
-      this.fail(new NetdumpError(message.code, `receiver refused: ${message.message}`, { retryable: message.retryable, fromReceiver: true }));
+      this.fail(new NetdumpError(message.code, `receiver refused: ${message.message}`, {}, { retryable: message.retryable, fromPeer: true }));
       return;
     }
     if (this.waiter && this.waiter.type === message.type) {

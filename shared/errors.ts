@@ -31,16 +31,43 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 /** Context that says where an error happened: which dump, which byte, which frame. */
 export type ErrorContext = Record<string, string | number | bigint | boolean | undefined>;
 
+/** Codes after which the same operation may succeed when tried again: busy or unreachable, data damaged on the way (resent), our own trouble. */
+const RETRYABLE_BY_CODE = new Set<ErrorCode>([ErrorCode.UNAVAILABLE, ErrorCode.CORRUPT, ErrorCode.INTERNAL]);
+
+export interface NetdumpErrorOptions {
+  cause?: unknown;
+  /** Whether trying the same thing again may succeed; by default, as the code says (RETRYABLE_BY_CODE). */
+  retryable?: boolean;
+  /** Said by the peer in an ERROR message rather than found here: its verdict on retrying stands. */
+  fromPeer?: boolean;
+}
+
+/**
+ * An error of the closed set. What the caller does next is on the error
+ * itself, typed: `retryable` (the sender resends, the receiver tells the
+ * sender so), `fromPeer` (a refusal, not a failure on the way). The context
+ * only says where, for logs; no decision is ever read from it.
+ */
 export class NetdumpError extends Error {
   readonly code: ErrorCode;
   readonly context: ErrorContext;
+  readonly retryable: boolean;
+  readonly fromPeer: boolean;
 
-  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options: NetdumpErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'NetdumpError';
     this.code = code;
     this.context = context;
+    this.retryable = options.retryable ?? RETRYABLE_BY_CODE.has(code);
+    this.fromPeer = options.fromPeer ?? false;
   }
+}
+
+/** The same error, final: whatever its code, trying the same thing again fails the same way. */
+export function finalError(error: NetdumpError): NetdumpError {
+  if (!error.retryable) return error;
+  return new NetdumpError(error.code, error.message, error.context, { cause: error.cause, fromPeer: error.fromPeer, retryable: false });
 }
 
 export function badInput(message: string, context?: ErrorContext): NetdumpError {

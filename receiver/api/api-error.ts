@@ -4,6 +4,7 @@
  * request id and the client gets the id.
  */
 import type http from 'node:http';
+import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 
 export const ApiErrorCode = {
   BAD_REQUEST: 400,
@@ -12,6 +13,7 @@ export const ApiErrorCode = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RANGE_NOT_SATISFIABLE: 416,
   INTERNAL: 500,
@@ -28,6 +30,29 @@ export class ApiError extends Error {
   get status(): number {
     return ApiErrorCode[this.code];
   }
+}
+
+/**
+ * What a domain error (shared/errors.ts) is to an HTTP client. Errors that
+ * are ours (INTERNAL, and CORRUPT: a stored dump that fails its own checks)
+ * are logged, and the client gets a request id instead of the message.
+ */
+const STATUS_OF_CODE: Record<ErrorCode, ApiErrorCode | 'LOGGED'> = {
+  [ErrorCode.BAD_INPUT]: 'BAD_REQUEST',
+  [ErrorCode.PROTOCOL]: 'BAD_REQUEST',
+  [ErrorCode.LIMIT]: 'TOO_LARGE',
+  [ErrorCode.AUTH]: 'UNAUTHENTICATED',
+  [ErrorCode.UNAVAILABLE]: 'UNAVAILABLE',
+  [ErrorCode.CORRUPT]: 'LOGGED',
+  [ErrorCode.INTERNAL]: 'LOGGED',
+};
+
+/** The ApiError a domain error answers as; undefined for the ones to log and hide. */
+export function apiErrorFor(error: NetdumpError): ApiError | undefined {
+  const code = STATUS_OF_CODE[error.code];
+  if (code === 'LOGGED') return undefined;
+  // A store or catalog that does not answer now may answer soon.
+  return new ApiError(code, error.message, code === 'UNAVAILABLE' ? { 'retry-after': '5' } : {});
 }
 
 export const badRequest = (message: string) => new ApiError('BAD_REQUEST', message);

@@ -1,14 +1,90 @@
 /**
  * The JSON shapes of docs/api.md, made from catalog rows. Pure: the same row
- * always gives the same JSON, which the UI and scripts rely on.
+ * always gives the same JSON, which the UI and scripts rely on. The view
+ * types are the contract: the web UI (receiver/web, `// @ts-check`) and the
+ * CLI's `show` read these and nothing else, so each fact has one place: a
+ * detail is its summary plus what only a detail carries.
  */
 import path from 'node:path';
-import type { DumpGroup, DumpRecord, TriageRecord } from '../catalog/catalog.js';
+import type { DumpGroup, DumpLevelRecord, DumpRecord, TriageRecord } from '../catalog/catalog.js';
 import type { UploadInFlight } from '../ingest/uploads.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function dumpSummary(record: DumpRecord, triage: TriageRecord) {
+type Iso = string;
+
+/** One dump in a list (GET /api/v1/dumps, a group's dumps). */
+export interface DumpSummaryView {
+  id: string;
+  host: string;
+  kernel: string | null;
+  status: DumpRecord['status'];
+  crashTime: Iso | null;
+  receivedAt: Iso | null;
+  finishedAt: Iso | null;
+  vmcoreBytes: number;
+  storedBytes: number;
+  pages: { total: number; stored: number; zero: number };
+  /** The sender's own words (peer text): shown as text. */
+  dumpLevel: Pick<DumpLevelRecord, 'asked' | 'applied' | 'rules' | 'notes'>;
+  failure: string | null;
+  panicLine: string | null;
+  /** The BUG/Oops line if there is one, else the panic line. */
+  reason: string | null;
+  signature: string | null;
+  /** Why the kernel log could not be read, when it could not. */
+  triageError: string | null;
+}
+
+/** One dump in full (GET /api/v1/dumps/ID): the summary, then what only a detail carries. */
+export interface DumpDetailView extends DumpSummaryView {
+  /** Where the file is now (its .incomplete while it arrives), or its s3:// URL. */
+  path: string;
+  buildId: string | null;
+  /** Upload bytes received (compressed, as on the wire), resends included. */
+  bytesIn: number;
+  pageCodec: DumpRecord['pageCodec'];
+  durationMs: number | null;
+  /** What triage read beyond the summary's reason, panic line, signature and error. */
+  triage: {
+    bugLine: string | null;
+    ripSymbol: string | null;
+    callTrace: string[];
+    signatureText: string | null;
+    triagedAt: Iso | null;
+  };
+  /** The command that opens the dump, ready to paste; null until it is complete. */
+  crashCommand: string | null;
+  links: { file: string; elf: string; dmesg: string };
+}
+
+export interface GroupView {
+  signature: string;
+  signatureText: string | null;
+  reason: string | null;
+  panicLine: string | null;
+  count: number;
+  hosts: string[];
+  kernels: string[];
+  firstSeen: Iso | null;
+  lastSeen: Iso | null;
+  latestDumpId: string;
+}
+
+export interface UploadView {
+  id: string;
+  host: string;
+  kernel: string | null;
+  peer: string;
+  startedAt: Iso | null;
+  pagesTotal: number;
+  pagesDone: number;
+  bytesIn: number;
+  fraction: number;
+  bytesPerSecond: number;
+}
+
+export function dumpSummary(record: DumpRecord, triage: TriageRecord): DumpSummaryView {
   return {
     id: record.dumpId,
     host: record.hostId,
@@ -60,36 +136,33 @@ export function crashCommand(record: DumpRecord, file: string): string | null {
 }
 
 /**
- * `where.location`: where the dump is kept (a local path, an s3:// URL);
- * `where.local`: whether crash can open it there, else the command names the
- * file as downloaded from links.file.
+ * `where.location`: where the dump is kept for people (DumpStorage.locationOf);
+ * `where.filePath`: the file on this machine that holds it now
+ * (DumpStorage.filePath), for crash to open; without one, the command names
+ * the file as downloaded from links.file.
  */
-export function dumpDetail(record: DumpRecord, triage: TriageRecord, where: { location: string; local: boolean }) {
-  const absolutePath = where.location + (where.local && record.status !== 'complete' ? '.incomplete' : '');
+export function dumpDetail(record: DumpRecord, triage: TriageRecord, where: { location: string; filePath?: string }): DumpDetailView {
   const base = `/api/v1/dumps/${record.dumpId}`;
   return {
     ...dumpSummary(record, triage),
-    path: absolutePath,
+    path: where.filePath ?? where.location,
     buildId: record.buildId,
+    bytesIn: record.bytesIn,
     pageCodec: record.pageCodec,
     durationMs: record.durationMs,
     triage: {
-      panicLine: triage.panicLine,
       bugLine: triage.bugLine,
       ripSymbol: triage.ripSymbol,
       callTrace: triage.callTrace ?? [],
-      reason: triage.reason,
-      signature: triage.signature,
       signatureText: triage.signatureText,
-      error: triage.error,
       triagedAt: iso(triage.triagedAt),
     },
-    crashCommand: crashCommand(record, where.local ? absolutePath : downloadName(record, '.kdump')),
+    crashCommand: crashCommand(record, where.filePath ?? downloadName(record, '.kdump')),
     links: { file: `${base}/file`, elf: `${base}/elf`, dmesg: `${base}/dmesg` },
   };
 }
 
-export function groupView(group: DumpGroup) {
+export function groupView(group: DumpGroup): GroupView {
   return {
     signature: group.signature,
     signatureText: group.signatureText,
@@ -104,7 +177,7 @@ export function groupView(group: DumpGroup) {
   };
 }
 
-export function uploadView(upload: UploadInFlight, now: number) {
+export function uploadView(upload: UploadInFlight, now: number): UploadView {
   const seconds = Math.max((now - upload.attachedAt) / 1000, 0.001);
   return {
     id: upload.dumpId,

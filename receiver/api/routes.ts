@@ -14,13 +14,14 @@ import type { ReceiverMetrics } from '../metrics.js';
 import { keysFor } from '../../shared/dump-folders.js';
 import type { DumpObjectReader, DumpStorage } from '../storage/dump-storage.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
-import { ErrorCode, NetdumpError } from '../../shared/errors.js';
+import { NetdumpError } from '../../shared/errors.js';
 import { planStoredDumpExport, streamElfCore } from '../../shared/kdump/elf-export.js';
-import { ApiError, badRequest, conflict, notFound, sendApiError, sendJson } from './api-error.js';
+import { ApiError, apiErrorFor, badRequest, conflict, notFound, sendApiError, sendJson } from './api-error.js';
 import { checkStateChange } from './request-guard.js';
 import { authenticate, clearedSessionCookie, requireAdmin, sessionCookie, type AuthPolicy, type Operator } from './operator-auth.js';
 import { parseDumpQuery, parseGroupQuery } from './query-params.js';
 import { parseRange } from './byte-range.js';
+import type { DeleteNowOutcome } from '../retention/delete-dump.js';
 import { downloadName, dumpDetail, dumpSummary, groupView, uploadView } from './dump-view.js';
 import type { StaticFile } from './static-files.js';
 
@@ -40,8 +41,8 @@ export interface HttpDeps {
   secure: boolean;
   logger: Logger;
   webFiles: Map<string, StaticFile>;
-  /** Removes a dump's files and row; refuses (ApiError CONFLICT) a dump being received. */
-  deleteDump(record: DumpRecord): Promise<void>;
+  /** Removes a dump's data and row, unless a connection is receiving it. */
+  deleteDump(record: DumpRecord): Promise<DeleteNowOutcome>;
   retention?: RetentionControl;
   /** --open: throws FORBIDDEN for a Host this receiver does not answer to (request-guard.ts). */
   checkHost?: (req: http.IncomingMessage) => void;
@@ -96,13 +97,15 @@ async function listDumps(deps: HttpDeps, r: Request) {
 
 async function showDump(deps: HttpDeps, r: Request) {
   const { record, triage } = await dumpOr404(deps, r.params[0]);
-  sendJson(r.res, 200, dumpDetail(record, triage, { location: deps.storage.locationOf(record.path), local: deps.storage.backend === 'local' }));
+  sendJson(r.res, 200, dumpDetail(record, triage, { location: deps.storage.locationOf(record.path), filePath: deps.storage.filePath(record.path, { finished: record.status === 'complete' }) }));
 }
 
 async function deleteDump(deps: HttpDeps, r: Request) {
   requireAdmin(r.operator, 'deleting a dump');
   const { record } = await dumpOr404(deps, r.params[0]);
-  await deps.deleteDump(record);
+  if ((await deps.deleteDump(record)) === 'receiving') {
+    throw conflict(`dump ${record.dumpId} is being received now; delete it once its upload has ended`);
+  }
   deps.logger.info({ dump: record.dumpId, host: record.hostId, operator: r.operator.name }, 'dump deleted by an operator');
   r.res.writeHead(204).end();
 }
@@ -352,9 +355,9 @@ export function createHttpHandler(deps: HttpDeps): (req: http.IncomingMessage, r
         return;
       }
       if ((error as NodeJS.ErrnoException)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away mid-download
-      if (error instanceof NetdumpError && error.code === ErrorCode.UNAVAILABLE) {
-        // The catalog database is away: say so, and that it is worth retrying.
-        sendApiError(res, new ApiError('UNAVAILABLE', error.message, { 'retry-after': '5' }));
+      const answer = error instanceof NetdumpError ? apiErrorFor(error) : undefined;
+      if (answer) {
+        sendApiError(res, answer);
         return;
       }
       const requestId = randomUUID();

@@ -1,8 +1,9 @@
 /**
- * The web UI's files (receiver/web), served as they are: no build step, a
- * fixed list of names, so no request path ever reaches the filesystem.
+ * The web UI's files (receiver/web), served as they are: no build step. The
+ * folder is read once, at start, into a map of names; requests only look
+ * names up in that map, so no request path ever reaches the filesystem.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,13 +28,25 @@ export interface StaticFile {
   contentType: string;
 }
 
-/** Reads the UI's files once, at start: a few tens of KiB. */
+/**
+ * Reads the UI's files once, at start (a few tens of KiB): every .html, .js,
+ * .css and .svg file under webRoot, subfolders included, named by its path
+ * below webRoot with `/` between folders (`index.html`, `js/dom.js`). Hidden
+ * files and folders and symbolic links are left out.
+ */
 export function loadWebFiles(webRoot: string | undefined): Map<string, StaticFile> {
   const files = new Map<string, StaticFile>();
-  if (!webRoot) return files;
-  for (const name of ['index.html', 'app.js', 'style.css', 'favicon.svg']) {
-    const file = path.join(webRoot, name);
-    if (existsSync(file)) files.set(name, { body: readFileSync(file), contentType: TYPES[path.extname(name)] ?? 'application/octet-stream' });
-  }
+  if (!webRoot || !existsSync(webRoot)) return files;
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name.startsWith('.')) continue;
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file, `${prefix}${entry.name}/`);
+      else if (entry.isFile() && Object.hasOwn(TYPES, path.extname(entry.name))) {
+        files.set(`${prefix}${entry.name}`, { body: readFileSync(file), contentType: TYPES[path.extname(entry.name)] });
+      }
+    }
+  };
+  walk(webRoot, '');
   return files;
 }

@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SqlDriver } from './sql/driver.js';
+import { sqlDialect, type SqlDialect } from './sql/dialect.js';
 import { NetdumpError, ErrorCode } from '../../shared/errors.js';
 import { checkHostId } from '../../shared/dump-folders.js';
 
@@ -16,12 +17,12 @@ export interface HostTokenInfo {
   revokedAt: number | null;
 }
 
-const schema = (dialect: SqlDriver['dialect']) => `
+const schema = ({ int, bytes }: SqlDialect) => `
 CREATE TABLE IF NOT EXISTS host_tokens (
   host_id TEXT PRIMARY KEY,
-  token_sha256 ${dialect === 'postgres' ? 'BYTEA' : 'BLOB'} NOT NULL,
-  created_at ${dialect === 'postgres' ? 'BIGINT' : 'INTEGER'} NOT NULL,
-  revoked_at ${dialect === 'postgres' ? 'BIGINT' : 'INTEGER'}
+  token_sha256 ${bytes} NOT NULL,
+  created_at ${int} NOT NULL,
+  revoked_at ${int}
 );`;
 
 const digest = (token: string) => createHash('sha256').update(token, 'utf8').digest();
@@ -34,7 +35,7 @@ export class HostTokens {
   constructor(private readonly db: SqlDriver) {}
 
   async createSchema(): Promise<void> {
-    await this.db.exec(schema(this.db.dialect));
+    await this.db.exec(schema(sqlDialect(this.db.dialect)));
   }
 
   /** Enrols a host (or replaces its token); returns the new token, which is not stored anywhere. */

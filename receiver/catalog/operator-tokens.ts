@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { SqlDriver } from './sql/driver.js';
+import { sqlDialect, type SqlDialect } from './sql/dialect.js';
 import { badInput } from '../../shared/errors.js';
 
 export type OperatorRole = 'read' | 'admin';
@@ -20,13 +21,13 @@ export interface OperatorInfo {
   revokedAt: number | null;
 }
 
-const schema = (dialect: SqlDriver['dialect']) => `
+const schema = ({ int, bytes }: SqlDialect) => `
 CREATE TABLE IF NOT EXISTS operator_tokens (
   name TEXT PRIMARY KEY,
   role TEXT NOT NULL CHECK (role IN ('read', 'admin')),
-  token_sha256 ${dialect === 'postgres' ? 'BYTEA' : 'BLOB'} NOT NULL UNIQUE,
-  created_at ${dialect === 'postgres' ? 'BIGINT' : 'INTEGER'} NOT NULL,
-  revoked_at ${dialect === 'postgres' ? 'BIGINT' : 'INTEGER'}
+  token_sha256 ${bytes} NOT NULL UNIQUE,
+  created_at ${int} NOT NULL,
+  revoked_at ${int}
 );`;
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
@@ -36,7 +37,7 @@ export class OperatorTokens {
   constructor(private readonly db: SqlDriver) {}
 
   async createSchema(): Promise<void> {
-    await this.db.exec(schema(this.db.dialect));
+    await this.db.exec(schema(sqlDialect(this.db.dialect)));
   }
 
   /** Adds NAME (or replaces its token and role); returns the new token, which is not stored anywhere. */

@@ -24,11 +24,10 @@ export interface CheckpointPolicy {
   minFreeBytes: number;
 }
 
-/** Where a dump goes: a key in the receiver's storage; `localDir` when that is a local disk whose free space matters. */
+/** Where a dump goes: a key in the receiver's storage. */
 export interface DumpTarget {
   storage: DumpStorage;
   key: string;
-  localDir?: string;
 }
 
 /** What the storage backend must be ready to take for this dump (shared/kdump/layout.ts). */
@@ -235,7 +234,7 @@ export class DumpIngest {
       const bytes = Buffer.alloc(crcs.length * 4);
       crcs.forEach((crc, i) => bytes.writeUInt32LE(crc, i * 4));
       const state = await this.object.checkpoint();
-      if (this.target.localDir) await requireSpace(this.target.localDir, 0, this.policy.minFreeBytes, `the rest of dump ${this.dumpId}`);
+      await requireSpace(this.target.storage, 0, this.policy.minFreeBytes, `the rest of dump ${this.dumpId}`);
       await this.catalog.saveResumePoint(this.dumpId, snapshot, { firstSeq: from, crcs: bytes, storageState: JSON.stringify(state) });
       this.durableSeq = upTo;
       this.undurableCrcs = this.undurableCrcs.slice(crcs.length);

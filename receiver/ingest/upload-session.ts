@@ -6,7 +6,7 @@
  * unless the error says the whole upload is wrong.
  */
 import type { Logger } from 'pino';
-import { ErrorCode, NetdumpError, protocolError, toNetdumpError } from '../../shared/errors.js';
+import { ErrorCode, NetdumpError, finalError, protocolError, toNetdumpError } from '../../shared/errors.js';
 import { decodeMessage, encodeControl, type ControlMessage } from '../../shared/protocol/messages.js';
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
@@ -21,13 +21,15 @@ export interface SessionPeer {
 }
 
 /**
- * Errors after which the same upload may succeed on a new connection: busy
- * or transient, a chunk damaged in transit (resent after reconnecting), our
- * own I/O trouble. A HELLO we refuse stays refused, whatever its code.
+ * A refused HELLO or PROBE stays refused, whatever its code, unless the
+ * receiver was busy or in trouble of its own (disk, store): those may pass.
+ * Everything else says for itself whether the same upload may succeed on a
+ * new connection (NetdumpError.retryable: busy, a chunk damaged in transit,
+ * our own I/O trouble).
  */
-function retryable(error: NetdumpError): boolean {
-  if (error.context.final === true) return false;
-  return error.code === ErrorCode.UNAVAILABLE || error.code === ErrorCode.CORRUPT || error.code === ErrorCode.INTERNAL;
+function refusalOf(error: unknown): NetdumpError {
+  const refusal = toNetdumpError(error);
+  return refusal.code === ErrorCode.UNAVAILABLE || refusal.code === ErrorCode.INTERNAL ? refusal : finalError(refusal);
 }
 
 export class UploadSession {
@@ -65,18 +67,12 @@ export class UploadSession {
     } catch (error) {
       // Garbage instead of a HELLO will be garbage next time too.
       const failure = toNetdumpError(error);
-      if (!this.ingest && !this.completeDigest) failure.context.final = true;
-      throw failure;
+      throw this.ingest || this.completeDigest ? failure : finalError(failure);
     }
     switch (message.type) {
       case 'hello': {
         if (this.ingest || this.completeDigest) throw protocolError('second HELLO on one connection');
-        const claim = await this.registry.claim(message, this.peer.remote).catch((error) => {
-          const refusal = toNetdumpError(error);
-          // Busy or our own trouble (disk) may pass; a HELLO we judged wrong stays wrong.
-          if (refusal.code !== ErrorCode.UNAVAILABLE && refusal.code !== ErrorCode.INTERNAL) refusal.context.final = true;
-          throw refusal;
-        });
+        const claim = await this.registry.claim(message, this.peer.remote).catch((error) => { throw refusalOf(error); });
         if (claim.kind === 'complete') {
           const { record } = claim;
           this.completeDigest = { dumpId: record.dumpId, digest: record.digest ?? '', path: record.path, storedBytes: record.bytesStored };
@@ -96,12 +92,8 @@ export class UploadSession {
       case 'probe': {
         if (this.ingest || this.completeDigest || this.probing) throw protocolError('PROBE after HELLO or PROBE on one connection');
         this.probing = true;
-        const answer = await this.registry.probe(message).catch((error) => {
-          // Answered as a HELLO would be: only busy and our own trouble may pass.
-          const refusal = toNetdumpError(error);
-          if (refusal.code !== ErrorCode.UNAVAILABLE && refusal.code !== ErrorCode.INTERNAL) refusal.context.final = true;
-          throw refusal;
-        });
+        // Answered as a HELLO would be.
+        const answer = await this.registry.probe(message).catch((error) => { throw refusalOf(error); });
         this.metrics?.probes.inc({ outcome: 'ok' });
         this.log.info({ host: message.hostId, peer: this.peer.remote, transport: this.peer.transport, senderVersion: message.senderVersion },
           'probe answered');
@@ -128,7 +120,7 @@ export class UploadSession {
         if (this.completeDigest) {
           // The sender lost our DONE last time; the dump is already stored.
           if (message.digest !== this.completeDigest.digest) {
-            throw new NetdumpError(ErrorCode.CORRUPT, 'END digest differs from the stored dump\'s: the core changed since it was stored', { final: true });
+            throw new NetdumpError(ErrorCode.CORRUPT, 'END digest differs from the stored dump\'s: the core changed since it was stored', {}, { retryable: false });
           }
           const { dumpId, path, storedBytes } = this.completeDigest;
           await this.send({ type: 'done', dumpId, path, storedBytes });
@@ -145,7 +137,7 @@ export class UploadSession {
           // A digest mismatch means this copy can't be trusted: start over next time.
           const failure = toNetdumpError(error);
           this.ingest = undefined;
-          await this.registry.release(ingest, { error: failure, final: failure.code === ErrorCode.CORRUPT });
+          await this.registry.release(ingest, { error: failure, markFailed: failure.code === ErrorCode.CORRUPT });
           throw failure;
         }
         this.ingest = undefined;
@@ -178,7 +170,7 @@ export class UploadSession {
     if (this.probing) this.metrics?.probes.inc({ outcome: error.code });
     else this.metrics?.uploadFailures.inc({ code: error.code });
     try {
-      await this.send({ type: 'error', code: error.code, message: error.message, retryable: retryable(error) });
+      await this.send({ type: 'error', code: error.code, message: error.message, retryable: error.retryable });
     } catch {
       // The peer is gone already; nothing more to tell it.
     }

@@ -12,8 +12,8 @@ import type { Catalog, DumpRecord } from '../catalog/catalog.js';
 import { DumpIngest, type CheckpointPolicy, type DumpTarget } from './dump-ingest.js';
 import { acceptHello, DEFAULT_HOST_QUOTAS, type AcceptedHello, type ReceiverLimits } from './hello.js';
 import { deleteDumpNow } from '../retention/delete-dump.js';
-import { checkHostId, claimDumpFolder, dumpKeyCandidates } from '../../shared/dump-folders.js';
-import { freeBytes, requireSpace } from './disk-space.js';
+import { checkHostId, dumpKeyCandidates } from '../../shared/dump-folders.js';
+import { requireSpace } from './disk-space.js';
 import { dropDumpObject, type DumpStorage } from '../storage/dump-storage.js';
 
 /** Reported in PROBE_OK. */
@@ -57,8 +57,6 @@ interface Attachment {
 
 /** What an UploadRegistry works with. */
 export interface UploadRegistryDeps {
-  /** Local data directory: checked for free space when dumps are stored there. */
-  dataDir: string;
   storage: DumpStorage;
   catalog: Catalog;
   /** How stored pages are compressed. */
@@ -78,7 +76,6 @@ export class UploadRegistry {
   /** Called with each unfinished dump dropped to keep its host within maxUnfinishedPerHost. */
   onUnfinishedDropped: (record: DumpRecord) => void = () => {};
 
-  private readonly dataDir: string;
   private readonly storage: DumpStorage;
   private readonly catalog: Catalog;
   private readonly codec: PageCodec;
@@ -88,7 +85,6 @@ export class UploadRegistry {
   private readonly lease: LeasePolicy;
 
   constructor(deps: UploadRegistryDeps) {
-    this.dataDir = deps.dataDir;
     this.storage = deps.storage;
     this.catalog = deps.catalog;
     this.codec = deps.codec;
@@ -185,8 +181,8 @@ export class UploadRegistry {
         throw new NetdumpError(ErrorCode.UNAVAILABLE, `dump ${dumpId} is being received by receiver ${holder ?? '(another)'}`, { dump: dumpId });
       }
       const record = await this.catalog.get(dumpId);
-      if (record?.status !== 'complete' && this.storage.backend === 'local') {
-        await requireSpace(this.dataDir, accepted.worstCaseBytes - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
+      if (record?.status !== 'complete') {
+        await requireSpace(this.storage, accepted.worstCaseBytes - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
       }
       if (record && record.hostId !== hostId) {
         throw badInput(`dump ${dumpId} belongs to host ${record.hostId}, not ${hostId}`, { dump: dumpId });
@@ -249,12 +245,8 @@ export class UploadRegistry {
         throw new NetdumpError(ErrorCode.UNAVAILABLE, `receiver's ${what} does not answer: ${toNetdumpError(error).message}`);
       });
     }
-    let free: number | undefined;
-    if (this.storage.backend === 'local') {
-      // Any dump would be refused with less than the reserve free; a dump's own worst case is checked at its HELLO.
-      await requireSpace(this.dataDir, 0, this.limits.minFreeBytes, 'any dump');
-      free = await freeBytes(this.dataDir);
-    }
+    // Any dump would be refused with less than the reserve free; a dump's own worst case is checked at its HELLO.
+    const free = await requireSpace(this.storage, 0, this.limits.minFreeBytes, 'any dump');
     return {
       type: 'probe_ok', protocol: PROTOCOL_VERSION, receiverVersion: RECEIVER_VERSION, open: this.auth.open,
       freeBytes: free, minFreeBytes: free === undefined ? undefined : this.limits.minFreeBytes,
@@ -263,7 +255,7 @@ export class UploadRegistry {
   }
 
   private targetFor(key: string): DumpTarget {
-    return { storage: this.storage, key, localDir: this.storage.backend === 'local' ? this.dataDir : undefined };
+    return { storage: this.storage, key };
   }
 
   /**
@@ -279,13 +271,11 @@ export class UploadRegistry {
     const idle = receiving.filter((r) => !this.attached.has(r.dumpId)).sort((a, b) => a.receivedAt - b.receivedAt);
     for (const oldest of idle) {
       if (kept < quota) break;
-      try {
-        await deleteDumpNow(oldest, { dataDir: this.dataDir, storage: this.storage, catalog: this.catalog, uploads: this });
-        kept--;
-        this.onUnfinishedDropped(oldest);
-      } catch {
-        // Taken by a connection meanwhile, or gone already: it stays counted.
-      }
+      // Taken by a connection meanwhile, or failing to go: it stays counted.
+      const outcome = await deleteDumpNow(oldest, { storage: this.storage, catalog: this.catalog, uploads: this }).catch(() => 'failed' as const);
+      if (outcome !== 'deleted') continue;
+      kept--;
+      this.onUnfinishedDropped(oldest);
     }
   }
 
@@ -298,8 +288,7 @@ export class UploadRegistry {
     const { hello } = accepted;
     for (const key of dumpKeyCandidates(hello.hostId, accepted.spec.crashTimeSec)) {
       if (await this.catalog.pathInUse(key)) continue;
-      // Locally, an old folder the catalog forgot (deleted row, restored backup) is never written into.
-      if (this.storage.backend === 'local' && !(await claimDumpFolder(this.dataDir, key))) continue;
+      if (!(await this.storage.claim(key))) continue;
       try {
         await this.catalog.insert({
           dumpId: hello.dumpId,
@@ -341,11 +330,12 @@ export class UploadRegistry {
    * next HELLO, or, when `failure` is final, mark the dump failed (the next
    * HELLO then starts it over).
    */
-  async release(ingest: DumpIngest, failure?: { error: NetdumpError; final: boolean }): Promise<void> {
+  /** Detaches a dump from its connection; `markFailed` when what was received can't be trusted and the dump must start over. */
+  async release(ingest: DumpIngest, failure?: { error: NetdumpError; markFailed: boolean }): Promise<void> {
     try {
       await ingest.checkpoint().catch(() => {});
       await ingest.detach();
-      if (failure?.final) await this.catalog.markFailed(ingest.dumpId, `${failure.error.code}: ${failure.error.message}`);
+      if (failure?.markFailed) await this.catalog.markFailed(ingest.dumpId, `${failure.error.code}: ${failure.error.message}`);
     } finally {
       this.attached.delete(ingest.dumpId);
       await this.catalog.releaseLease(ingest.dumpId, this.lease.owner).catch(() => {});

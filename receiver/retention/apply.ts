@@ -1,23 +1,22 @@
 /**
  * Carrying out retention: read the dumps' state from the catalog and the
- * disk, plan with receiver/retention/policy.ts, then delete each planned dump's
- * folder DIR/<host>/<stamp>/ and its catalog row.
+ * store, plan with receiver/retention/policy.ts, then remove each planned
+ * dump from the store (DumpStorage.removeDump: locally its folder
+ * DIR/<host>/<stamp>/) and its catalog row.
  *
- * Folder first, row second. A crash between the two leaves a row whose folder
- * is gone; the next run still sees that row, the same rule still picks it (its
- * bytes still count, it is still old), removing a missing folder is a no-op,
- * and the row goes. The other order would leave a folder no row points to,
- * invisible to everything that reads the catalog, retention included: disk
- * leaked for good.
+ * Store first, row second. A crash between the two leaves a row whose data
+ * is gone; the next run still sees that row, the same rule still picks it
+ * (its bytes still count, it is still old), removing what is missing is a
+ * no-op, and the row goes. The other order would leave data no row points
+ * to, invisible to everything that reads the catalog, retention included:
+ * space leaked for good.
  */
-import { lstat, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { badInput, toNetdumpError, type ErrorCode } from '../../shared/errors.js';
-import { checkHostId, keysFor, pathsFor } from '../../shared/dump-folders.js';
-import { dropDumpObject, type DumpStorage } from '../storage/dump-storage.js';
+import { checkHostId } from '../../shared/dump-folders.js';
+import { parseWriterState, type DumpStorage } from '../storage/dump-storage.js';
 import type { DumpRecord } from '../catalog/catalog.js';
-import { freeBytes } from '../ingest/disk-space.js';
 import { planRetention, type PlannedDeletion, type RetentionDump, type RetentionPlan, type RetentionPolicy } from './policy.js';
 
 export type RetentionRecord = Pick<DumpRecord, 'dumpId' | 'hostId' | 'status' | 'path' | 'bytesStored' | 'receivedAt' | 'finishedAt'>;
@@ -49,9 +48,8 @@ export interface UploadGuard {
 }
 
 export interface RetentionDeps {
-  dataDir: string;
-  /** Where dumps are kept; the data directory when absent. */
-  storage?: DumpStorage;
+  /** Where dumps are kept. */
+  storage: DumpStorage;
   catalog: RetentionCatalog;
   uploads: UploadGuard;
   logger: Logger;
@@ -64,82 +62,52 @@ export interface RetentionOutcome {
   failed: Array<{ deletion: PlannedDeletion; code: ErrorCode; message: string }>;
 }
 
-async function mtimeMs(file: string): Promise<number> {
-  try {
-    return (await stat(file)).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-async function sizeOf(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return 0;
-  }
-}
-
 /**
  * The catalog's dumps as the planner sees them. For dumps not complete, the
- * catalog's numbers stop at the last checkpoint, so the files say how big
- * they are and when they were last written (a live upload keeps touching them).
+ * catalog's numbers stop at the last checkpoint; where the store sees more
+ * (a live upload keeps writing its file), it says how big they are and when
+ * they were last written.
  */
-export async function loadRetentionDumps(dataDir: string, catalog: RetentionCatalog, storage?: DumpStorage): Promise<RetentionDump[]> {
+export async function loadRetentionDumps(catalog: RetentionCatalog, storage: DumpStorage): Promise<RetentionDump[]> {
   return Promise.all((await catalog.list()).map(async (record): Promise<RetentionDump> => {
     const dump = {
       dumpId: record.dumpId, hostId: record.hostId, status: record.status, path: record.path,
       bytes: record.bytesStored, receivedAt: record.receivedAt, lastActivityAt: Math.max(record.receivedAt, record.finishedAt ?? 0),
     };
-    // Object storage has no file to look at: the catalog's last checkpoint is what is known.
-    if (record.status === 'complete' || isObjectStorage(storage)) return dump;
-    const files = pathsFor(dataDir, record.path);
-    const [dataTime, dataSize] = await Promise.all([mtimeMs(files.incomplete), sizeOf(files.incomplete)]);
-    return { ...dump, bytes: Math.max(dump.bytes, dataSize), lastActivityAt: Math.max(dump.lastActivityAt, dataTime) };
+    const activity = record.status === 'complete' ? undefined : await storage.unfinishedActivity(record.path);
+    if (!activity) return dump;
+    return { ...dump, bytes: Math.max(dump.bytes, activity.bytes), lastActivityAt: Math.max(dump.lastActivityAt, activity.lastWriteMs) };
   }));
 }
 
-/** Plans against the catalog and the disk as they are now; deletes nothing (a dry run). */
+/** Plans against the catalog and the store as they are now; deletes nothing (a dry run). */
 export async function planRetentionNow(policy: RetentionPolicy, deps: Omit<RetentionDeps, 'logger'>, now = Date.now()): Promise<RetentionPlan> {
-  const dumps = await loadRetentionDumps(deps.dataDir, deps.catalog, deps.storage);
+  const dumps = await loadRetentionDumps(deps.catalog, deps.storage);
   const attached = new Set(dumps.filter((d) => deps.uploads.isAttached(d.dumpId)).map((d) => d.dumpId));
-  // A free-space rule is about the local disk; object storage has no such limit to meet.
-  const free = isObjectStorage(deps.storage) ? Number.POSITIVE_INFINITY : await freeBytes(deps.dataDir);
+  // A free-space rule is about a disk; a store without one has no such limit to meet.
+  const free = (await deps.storage.freeBytes()) ?? Number.POSITIVE_INFINITY;
   return planRetention(dumps, policy, { now, freeBytes: free, attached });
 }
 
-function isObjectStorage(storage: DumpStorage | undefined): boolean {
-  return storage !== undefined && storage.backend !== 'local';
-}
-
 /**
- * Removes everything one dump has in storage: locally its folder
- * (deleteDumpFiles); in object storage the dump, its ELF headers and kernel
- * log, and an unfinished upload with its resume objects. Nothing there is
- * not an error.
+ * Removes everything one dump has in the store (DumpStorage.removeDump),
+ * once its catalog path is known to be the dump's own.
  */
 export async function deleteDumpData(
-  deps: { dataDir: string; storage?: DumpStorage; catalog: RetentionCatalog },
+  deps: { storage: DumpStorage; catalog: RetentionCatalog },
   record: Pick<RetentionRecord, 'dumpId' | 'hostId' | 'path' | 'status'>,
 ): Promise<void> {
-  const { storage } = deps;
-  if (!storage || !isObjectStorage(storage)) {
-    await deleteDumpFiles(deps.dataDir, record);
-    return;
-  }
-  const keys = keysFor(record.path);
+  const key = ownKeyOf(record.hostId, record.path);
   const stateText = record.status === 'complete' ? undefined : await deps.catalog.storageState?.(record.dumpId);
-  await dropDumpObject(storage, keys.dump, stateText);
-  for (const key of [keys.elfHeaders, keys.dmesg]) await storage.delete(key);
+  await deps.storage.removeDump(key, parseWriterState(stateText));
 }
 
 /**
- * The absolute folder of a dump, DIR/<host>/<stamp>, from its catalog path
- * <host>/<stamp>/<file>. Anything else is refused (BAD_INPUT) rather than
- * guessed at: a recursive delete must never leave the data directory or take
- * a host's whole folder.
+ * A dump's catalog path <host>/<stamp>/<file>, checked to be under its own
+ * host's place. Anything else is refused (BAD_INPUT) rather than guessed at:
+ * removing a dump must never take another host's or the whole host's data.
  */
-export function dumpFolderOf(dataDir: string, hostId: string, relativePath: string): string {
+export function ownKeyOf(hostId: string, relativePath: string): string {
   const parts = relativePath.split(/[\\/]/);
   const refuse = (why: string) => badInput(`refusing to delete ${JSON.stringify(relativePath)}: ${why}`, { host: hostId, path: relativePath });
   if (path.isAbsolute(relativePath)) throw refuse('absolute path');
@@ -147,33 +115,7 @@ export function dumpFolderOf(dataDir: string, hostId: string, relativePath: stri
   if (parts.some((p) => p === '' || p === '.' || p === '..')) throw refuse('empty, . or .. component');
   if (parts[0] !== hostId) throw refuse(`not under the host's folder ${JSON.stringify(hostId)}`);
   checkHostId(hostId);
-  return path.join(path.resolve(dataDir), parts[0], parts[1]);
-}
-
-/**
- * Removes one dump's folder DIR/<host>/<stamp>/ with everything in it (vmcore
- * or vmcore.incomplete, vmcore.elf-headers, dmesg.txt, ...). Refuses (BAD_INPUT) a catalog
- * path not of the form <host>/<folder>/<file>, and a host or dump folder that
- * is a symlink or resolves outside the data directory. A folder already gone
- * is not an error. The host folder stays: an upload may be allocating a new
- * dump folder in it at this moment.
- */
-export async function deleteDumpFiles(dataDir: string, record: Pick<RetentionRecord, 'hostId' | 'path'>): Promise<void> {
-  const folder = dumpFolderOf(dataDir, record.hostId, record.path);
-  const realDataDir = await realpath(dataDir);
-  for (const dir of [path.dirname(folder), folder]) {
-    let info;
-    try {
-      info = await lstat(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // gone already: a crashed earlier run, or deleted by hand
-      throw error;
-    }
-    if (!info.isDirectory()) throw badInput(`refusing to delete ${folder}: ${dir} is not a directory (symlink?)`, { path: folder });
-  }
-  const real = await realpath(folder);
-  if (path.dirname(path.dirname(real)) !== realDataDir) throw badInput(`refusing to delete ${folder}: it resolves to ${real}, outside ${realDataDir}`, { path: folder });
-  await rm(folder, { recursive: true, force: true });
+  return relativePath;
 }
 
 /** Deletes what the plan says, one dump at a time, re-checking each just before. Never throws for one dump's failure. */

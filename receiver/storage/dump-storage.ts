@@ -121,8 +121,13 @@ export interface DumpObjectReader {
   close(): Promise<void>;
 }
 
+/**
+ * Callers never ask which backend this is: what differs between stores
+ * (free space, a dump's place, files crash can open) is asked of the store.
+ */
 export interface DumpStorage {
-  readonly backend: 'local' | 's3';
+  /** What and where this store is, for logs: "local /var/lib/kdump-receiver", "s3://bucket/prefix/". */
+  readonly description: string;
   /** Starts the object `key` (replacing any unfinished one under that key). */
   createWriter(key: string, plan: DumpObjectPlan): Promise<DumpObjectWriter>;
   /** Continues an unfinished object from a state checkpoint() returned (same key and plan). */
@@ -142,6 +147,35 @@ export interface DumpStorage {
   ping(): Promise<void>;
   /** Where `key` is, for people: a path, an s3:// URL. */
   locationOf(key: string): string;
+  /**
+   * The file on this machine that holds `key` now (while it arrives, its
+   * unfinished file), for tools that open files, such as crash; undefined
+   * where the store keeps no such file.
+   */
+  filePath(key: string, state: { finished: boolean }): string | undefined;
+  /** Bytes free where dumps are written, for the free-space reserve; undefined where the store shows no such limit. */
+  freeBytes(): Promise<number | undefined>;
+  /**
+   * Takes the place of a new dump's key before its catalog row is written:
+   * false when something is there already, which the catalog does not know
+   * of (a deleted row, a restored backup) and which is never written into.
+   */
+  claim(key: string): Promise<boolean>;
+  /**
+   * Removes everything a dump has in the store: its object, finished or
+   * not, with its resume data (`state`, the catalog's writer state, names
+   * it; without it the store finds it by key), and the small objects put()
+   * beside it (ELF headers, kernel log). Nothing there is not an error; a
+   * place that is not the dump's own (a link leading out) is refused
+   * (BAD_INPUT) and left as it is.
+   */
+  removeDump(key: string, state?: WriterState): Promise<void>;
+  /**
+   * How big an unfinished object is and when it was last written, where the
+   * store can see more than the last checkpoint (a live upload keeps
+   * writing its file); undefined where it cannot, or there is none.
+   */
+  unfinishedActivity(key: string): Promise<{ bytes: number; lastWriteMs: number } | undefined>;
   /** Ends clients and connections. */
   close(): Promise<void>;
 }
@@ -168,9 +202,9 @@ export function parseWriterState(text: string | undefined): WriterState | undefi
 }
 
 /**
- * Drops what a dump has under `key`, finished or not: the object, an upload
- * in progress and its resume objects (`stateText`, the catalog's writer
- * state, names them; without it the backend finds them by key).
+ * Drops a dump's object under `key`, finished or not, with an upload in
+ * progress and its resume objects, so the same key can start over; the
+ * dump's place and what is beside it stay (removeDump takes those too).
  */
 export async function dropDumpObject(storage: DumpStorage, key: string, stateText: string | undefined): Promise<void> {
   await storage.discard(key, parseWriterState(stateText));

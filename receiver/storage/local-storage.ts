@@ -7,10 +7,11 @@
  * checkpoint; finish() truncates, syncs and renames into place.
  */
 import { createReadStream, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, realpath, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { ErrorCode, NetdumpError, corrupt } from '../../shared/errors.js';
+import { ErrorCode, NetdumpError, badInput, corrupt } from '../../shared/errors.js';
+import { claimDumpFolder } from '../../shared/dump-folders.js';
 import {
   checkFrontWrite, checkKey, checkPlan,
   type DumpObjectPlan, type DumpObjectReader, type DumpObjectWriter, type DumpStorage, type LocalWriterState, type WriterState,
@@ -126,10 +127,18 @@ class LocalObjectReader implements DumpObjectReader {
   }
 }
 
-export class LocalDumpStorage implements DumpStorage {
-  readonly backend = 'local';
+/** Bytes an unprivileged user may still write on the filesystem holding `dir`. */
+export async function filesystemFreeBytes(dir: string): Promise<number> {
+  const stats = await statfs(dir);
+  return stats.bavail * stats.bsize;
+}
 
+export class LocalDumpStorage implements DumpStorage {
   constructor(readonly dataDir: string) {}
+
+  get description(): string {
+    return `local ${path.resolve(this.dataDir)}`;
+  }
 
   /** The file a key names (keys are checked: no absolute paths, no '..'). */
   pathOf(key: string): string {
@@ -143,6 +152,48 @@ export class LocalDumpStorage implements DumpStorage {
 
   locationOf(key: string): string {
     return path.resolve(this.pathOf(key));
+  }
+
+  filePath(key: string, state: { finished: boolean }): string {
+    return this.locationOf(key) + (state.finished ? '' : '.incomplete');
+  }
+
+  freeBytes(): Promise<number> {
+    return filesystemFreeBytes(this.dataDir);
+  }
+
+  /** A dump's place is its folder, <host>/<stamp>/: made here, it is taken, even by a dump the catalog forgot. */
+  async claim(key: string): Promise<boolean> {
+    return claimDumpFolder(this.dataDir, checkKey(key));
+  }
+
+  async unfinishedActivity(key: string): Promise<{ bytes: number; lastWriteMs: number } | undefined> {
+    const info = await stat(`${this.pathOf(key)}.incomplete`).catch(() => undefined);
+    return info && { bytes: info.size, lastWriteMs: info.mtimeMs };
+  }
+
+  /**
+   * Removes the dump's folder DATA_DIR/<host>/<stamp>/ with everything in it
+   * (vmcore or vmcore.incomplete, vmcore.elf-headers, dmesg.txt, ...). A
+   * recursive delete must never leave the data directory or take a host's
+   * whole folder: a key not of the form <host>/<stamp>/<file>, and a host or
+   * dump folder that is a symlink or resolves elsewhere, are refused. The
+   * host folder stays: an upload may be claiming a new folder in it now.
+   */
+  async removeDump(key: string): Promise<void> {
+    const folder = path.dirname(path.resolve(this.pathOf(key)));
+    if (key.split('/').length !== 3) throw badInput(`refusing to delete ${folder}: ${JSON.stringify(key)} is not <host>/<folder>/<file>`, { path: key });
+    for (const dir of [path.dirname(folder), folder]) {
+      const info = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined; // gone already: a crashed earlier run, or deleted by hand
+        throw ioError('look at', dir, error);
+      });
+      if (!info) return;
+      if (!info.isDirectory()) throw badInput(`refusing to delete ${folder}: ${dir} is not a directory (symlink?)`, { path: folder });
+    }
+    const [real, realDataDir] = await Promise.all([realpath(folder), realpath(this.dataDir)]);
+    if (path.dirname(path.dirname(real)) !== realDataDir) throw badInput(`refusing to delete ${folder}: it resolves to ${real}, outside ${realDataDir}`, { path: folder });
+    await rm(folder, { recursive: true, force: true });
   }
 
   async createWriter(key: string, plan: DumpObjectPlan): Promise<DumpObjectWriter> {

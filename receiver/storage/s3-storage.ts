@@ -53,6 +53,7 @@ import {
   PutObjectCommand, S3Client, UploadPartCommand, type Part,
 } from '@aws-sdk/client-s3';
 import { BlockReadCache } from './block-read-cache.js';
+import { keysFor } from '../../shared/dump-folders.js';
 import { ErrorCode, NetdumpError, corrupt, limitError, type ErrorContext } from '../../shared/errors.js';
 import {
   checkFrontWrite, checkKey, checkPlan,
@@ -462,7 +463,6 @@ class S3ObjectReader implements DumpObjectReader {
 }
 
 export class S3DumpStorage implements DumpStorage {
-  readonly backend = 's3';
   readonly settings: Settings;
   private readonly client: S3Client;
   private readonly ownsClient: boolean;
@@ -676,6 +676,39 @@ export class S3DumpStorage implements DumpStorage {
     const objectKey = this.objectKey(key);
     const s3State = state?.backend === 's3' ? state : undefined;
     await this.discardObject(objectKey, s3State?.uploadId, s3State ? refsOf(s3State) : []);
+  }
+
+  /** The companions are named, not listed: a prefix listing could reach another dump's objects that share the name's start. */
+  async removeDump(key: string, state?: WriterState): Promise<void> {
+    await this.discard(key, state);
+    const keys = keysFor(key);
+    for (const each of [keys.dump, keys.elfHeaders, keys.dmesg]) await this.delete(each);
+  }
+
+  /** A bucket has no free space to watch, and between checkpoints nothing of an upload is visible. */
+  async freeBytes(): Promise<undefined> {
+    return undefined;
+  }
+
+  async unfinishedActivity(): Promise<undefined> {
+    return undefined;
+  }
+
+  /**
+   * A bucket reserves nothing ahead: between receivers picking one key at
+   * once, the catalog's unique path decides. This only keeps a complete
+   * object the catalog forgot from being replaced.
+   */
+  async claim(key: string): Promise<boolean> {
+    return !(await this.exists(key));
+  }
+
+  filePath(): undefined {
+    return undefined;
+  }
+
+  get description(): string {
+    return `s3://${this.settings.bucket}/${this.settings.prefix}`;
   }
 
   async put(key: string, bytes: Buffer): Promise<void> {

@@ -19,7 +19,7 @@ export interface ProbeOptions {
 
 /**
  * PROBE_OK, or throws a NetdumpError: the receiver's ERROR (context
- * fromReceiver, retryable as it said) or what went wrong on the way
+ * fromPeer, retryable as it said) or what went wrong on the way
  * (UNAVAILABLE; AUTH for a server certificate that does not check out).
  */
 export async function probeReceiver(server: ServerAddress, options: ProbeOptions): Promise<ProbeOkMessage> {
@@ -28,7 +28,7 @@ export async function probeReceiver(server: ServerAddress, options: ProbeOptions
   const onMessage = (message: Message) => {
     if (message.type === 'probe_ok') settle.resolve(message);
     else if (message.type === 'error') {
-      settle.reject(new NetdumpError(message.code, message.message, { retryable: message.retryable, fromReceiver: true }));
+      settle.reject(new NetdumpError(message.code, message.message, {}, { retryable: message.retryable, fromPeer: true }));
     } else settle.reject(new NetdumpError(ErrorCode.PROTOCOL, `unexpected ${message.type.toUpperCase()} from receiver`));
   };
   // A refusal sent as the connection opens (a client certificate not accepted) can beat the connect callback.

@@ -93,7 +93,7 @@ function accepted(url: string, hostId: string, answer: ProbeOkMessage, ramBytes:
 }
 
 function refused(server: ServerAddress, hostId: string, error: NetdumpError): Finding {
-  const fromReceiver = error.context.fromReceiver === true;
+  const fromReceiver = error.fromPeer;
   const said = peerText(error.message);
   const data = { code: error.code, fromReceiver, message: error.message };
   if (!fromReceiver) {

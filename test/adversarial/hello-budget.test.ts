@@ -79,10 +79,10 @@ describe('what a HELLO makes the receiver commit on disk', () => {
   it('the free-space check counts those bitmaps: a reserve the pages alone would fit is refused for them', async () => {
     const accepted = acceptHello(helloFor(sparse.source), LIMITS, pageCodecByName('none'));
     const pagesOnly = accepted.plan.totalPages * 4096;
-    const { freeBytes } = await import('../../receiver/ingest/disk-space.js');
-    const free = await freeBytes(receiver.dataDir);
+    const { filesystemFreeBytes } = await import('../../receiver/storage/local-storage.js');
+    const free = await filesystemFreeBytes(receiver.dataDir);
     // A reserve leaving room for the pages (and then some) but not for the 32 MiB of bitmaps.
-    const tight = await startTestReceiver({ minFreeBytes: free - pagesOnly - 16 * MiB });
+    const tight = await startTestReceiver({ limits: { minFreeBytes: free - pagesOnly - 16 * MiB } });
     try {
       const client = await RawClient.connect(tight.tcpAddress!.port);
       client.sendMessage(encodeControl(helloFor(sparse.source, { hostId: 'sparse-host' })));

@@ -18,7 +18,7 @@ describe('per-host quotas', () => {
   const fixture = useSyntheticCore({ loads: sampleX86Loads() });
   let receiver: TestReceiver;
   const clients: RawClient[] = [];
-  beforeAll(async () => { receiver = await startTestReceiver({ maxUploads: 8 }); });
+  beforeAll(async () => { receiver = await startTestReceiver({ limits: { maxUploads: 8 } }); });
   afterAll(async () => {
     for (const c of clients) c.close();
     await receiver.stop();

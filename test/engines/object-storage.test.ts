@@ -524,6 +524,75 @@ describe.each([local, s3])('dump storage: $name', (backend) => {
     expect(await storage.get(key)).toBeUndefined();
   });
 
+  it('removeDump takes a dump, unfinished or complete, with its resume data and what is beside it; again is no error', async (ctx) => {
+    backend.available(ctx);
+    const storage = backend.open();
+    const companions = (key: string) => [`${key}.elf-headers`, `${path.posix.dirname(key)}/dmesg.txt`];
+    const unfinished = newKey(backend);
+    const producer = new DumpProducer(MEDIUM);
+    const w = await storage.createWriter(unfinished, producer.plan);
+    await producer.begin(w);
+    const [state] = await producer.writeWithCheckpoints(w, 0, 40, 40);
+    await w.close();
+    const complete = newKey(backend);
+    const small = new DumpProducer(SMALL);
+    const done = await storage.createWriter(complete, small.plan);
+    await small.begin(done);
+    await small.writeRuns(done, 0, small.runCount);
+    small.end(done);
+    await done.finish();
+    for (const key of [unfinished, complete]) for (const companion of companions(key)) await storage.put(companion, Buffer.from(companion));
+    expect((await backend.leftovers(unfinished)).length).toBeGreaterThan(0);
+
+    await storage.removeDump(unfinished, viaJson(state));
+    await storage.removeDump(complete);
+    for (const key of [unfinished, complete]) {
+      expect(await backend.leftovers(key)).toEqual([]);
+      expect(await storage.exists(key)).toBe(false);
+      for (const companion of companions(key)) expect(await storage.get(companion), companion).toBeUndefined();
+      await storage.removeDump(key);
+    }
+  });
+
+  it('claim takes a fresh key, and never one that holds a complete dump', async (ctx) => {
+    backend.available(ctx);
+    const storage = backend.open();
+    const key = newKey(backend);
+    const producer = new DumpProducer(SMALL);
+    const w = await storage.createWriter(key, producer.plan);
+    await producer.begin(w);
+    await producer.writeRuns(w, 0, producer.runCount);
+    producer.end(w);
+    await w.finish();
+    expect(await storage.claim(key)).toBe(false);
+    expect(await storage.claim(newKey(backend))).toBe(true);
+  });
+
+  it('says what it can see of free space, files and a live upload, or that it cannot', async (ctx) => {
+    backend.available(ctx);
+    const storage = backend.open();
+    const key = newKey(backend);
+    const producer = new DumpProducer(MEDIUM);
+    const w = await storage.createWriter(key, producer.plan);
+    await producer.begin(w);
+    await producer.writeWithCheckpoints(w, 0, 40, 40);
+    const activity = await storage.unfinishedActivity(key);
+    const free = await storage.freeBytes();
+    const file = storage.filePath(key, { finished: false });
+    await w.close();
+    if (backend === local) {
+      // The file is there, and it is bigger than the last checkpoint while appends go on.
+      expect(activity!.bytes).toBe(w.dataEnd);
+      expect(Date.now() - activity!.lastWriteMs).toBeLessThan(60_000);
+      expect(free).toBeGreaterThan(0);
+      expect((await stat(file!)).size).toBe(w.dataEnd);
+      expect(storage.filePath(key, { finished: true })).toBe(storage.locationOf(key));
+    } else {
+      // A bucket shows neither free space nor an upload between checkpoints, and keeps no file crash could open.
+      expect([activity, free, file]).toEqual([undefined, undefined, undefined]);
+    }
+  });
+
   it('refuses keys that are not relative paths of plain names', async (ctx) => {
     backend.available(ctx);
     const storage = backend.open();

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { startReceiver, type ReceiverConfig, type RunningReceiver } from '../../receiver/server.js';
+import type { ReceiverLimits } from '../../receiver/ingest/hello.js';
 
 export interface TestReceiver extends RunningReceiver {
   dataDir: string;
@@ -16,7 +17,10 @@ export interface TestReceiver extends RunningReceiver {
   stop(): Promise<void>;
 }
 
-export async function startTestReceiver(overrides: Partial<ReceiverConfig> = {}): Promise<TestReceiver> {
+/** Any part of a receiver's configuration; `limits` field by field, over the tests' defaults. */
+export type TestReceiverOptions = Partial<Omit<ReceiverConfig, 'limits'>> & { limits?: Partial<ReceiverLimits> };
+
+export async function startTestReceiver(overrides: TestReceiverOptions = {}): Promise<TestReceiver> {
   const dataDir = overrides.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'netdump-rx-')));
   const logLines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(JSON.parse(line)); } });
@@ -25,16 +29,13 @@ export async function startTestReceiver(overrides: Partial<ReceiverConfig> = {})
     tcp: '127.0.0.1:0',
     http: '127.0.0.1:0',
     pageCodec: 'lzo',
-    maxDumpBytes: 2 ** 40,
-    maxChunkBytes: 4 * 2 ** 20,
     checkpointChunks: 16,
-    maxUploads: 64,
-    minFreeBytes: 64 * 2 ** 20,
     idleTimeoutMs: 30_000,
     // Most tests are not about enrolment; test/integration/auth.test.ts runs closed receivers.
     open: true,
     logger,
     ...overrides,
+    limits: { maxDumpBytes: 2 ** 40, maxChunkBytes: 4 * 2 ** 20, maxUploads: 64, minFreeBytes: 64 * 2 ** 20, ...overrides.limits },
   });
   return {
     ...receiver,

@@ -53,7 +53,7 @@ describe('host enrolment and tokens', () => {
       const error = await refusal(hostId, token);
       expect(error.code, `${hostId}`).toBe(ErrorCode.AUTH);
       expect(error.message).toMatch(message);
-      expect(error.context).toMatchObject({ fromReceiver: true, retryable: false });
+      expect(error).toMatchObject({ fromPeer: true, retryable: false });
     }
     // Refused before anything touched the data directory.
     expect((await readdir(receiver.dataDir)).filter((f) => !f.startsWith('index.db'))).toEqual([]);

@@ -29,7 +29,7 @@ describe('receiver limits', () => {
   });
 
   it('more uploads than --max-uploads: the extra one is told to come back (UNAVAILABLE, retryable)', async () => {
-    receiver = await startTestReceiver({ maxUploads: 2 });
+    receiver = await startTestReceiver({ limits: { maxUploads: 2 } });
     const first = await helloFrom('host-1');
     const second = await helloFrom('host-2');
     await first.next('accept');
@@ -49,7 +49,7 @@ describe('receiver limits', () => {
   });
 
   it('a dump larger than --max-dump-bytes is refused at HELLO (LIMIT, final)', async () => {
-    receiver = await startTestReceiver({ maxDumpBytes: 1024 * 1024 });
+    receiver = await startTestReceiver({ limits: { maxDumpBytes: 1024 * 1024 } });
     const client = await helloFrom('big-host');
     const error = await client.next('error');
     expect(error).toMatchObject({ code: ErrorCode.LIMIT, retryable: false });
@@ -57,7 +57,7 @@ describe('receiver limits', () => {
   });
 
   it('a dump whose worst case would eat into the free-disk reserve is refused before anything is written', async () => {
-    receiver = await startTestReceiver({ minFreeBytes: 2 ** 50 });
+    receiver = await startTestReceiver({ limits: { minFreeBytes: 2 ** 50 } });
     const client = await helloFrom('disk-host');
     const error = await client.next('error');
     expect(error).toMatchObject({ code: ErrorCode.LIMIT, retryable: false });

@@ -20,7 +20,7 @@ describe('load', () => {
 
   beforeAll(async () => {
     core = await writeElfCoreFile(SPEC);
-    receiver = await startTestReceiver({ maxUploads: SENDERS });
+    receiver = await startTestReceiver({ limits: { maxUploads: SENDERS } });
   });
   afterAll(async () => {
     await receiver.stop();

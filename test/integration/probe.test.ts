@@ -50,7 +50,7 @@ describe('PROBE', () => {
       const error = await refusal(probeReceiver(parseServerUrl(receiver.tcpUrl), options(overrides)));
       expect(error.code).toBe(ErrorCode.AUTH);
       expect(error.message).toMatch(message);
-      expect(error.context).toMatchObject({ fromReceiver: true, retryable: false });
+      expect(error).toMatchObject({ fromPeer: true, retryable: false });
     }
     const refusedLines = receiver.logLines.filter((l) => l.msg === 'probe refused');
     expect(refusedLines.map((l) => l.code)).toEqual([ErrorCode.AUTH, ErrorCode.AUTH, ErrorCode.AUTH]);
@@ -69,9 +69,9 @@ describe('PROBE', () => {
   });
 
   it('the refusals a HELLO meets before writing: bad host id, protocol version, busy (retryable), disk reserve', async () => {
-    receiver = await startTestReceiver({ open: true, maxUploads: 1 });
+    receiver = await startTestReceiver({ open: true, limits: { maxUploads: 1 } });
     const hostError = await refusal(probeReceiver(parseServerUrl(receiver.tcpUrl), options({ hostId: '../etc' })));
-    expect(hostError).toMatchObject({ code: ErrorCode.BAD_INPUT, context: { retryable: false } });
+    expect(hostError).toMatchObject({ code: ErrorCode.BAD_INPUT, fromPeer: true, retryable: false });
 
     const client = await RawClient.connect(receiver.tcpAddress!.port);
     client.sendMessage(encodeControl({ type: 'probe', protocol: 2, hostId: 'probe-host', senderVersion: 'test' }));
@@ -80,15 +80,15 @@ describe('PROBE', () => {
 
     const stalled = await startStalledUpload(receiver.tcpAddress!.port, fixture.source, { hostId: 'busy-host', chunks: 1 });
     const busy = await refusal(probeReceiver(parseServerUrl(receiver.tcpUrl), options()));
-    expect(busy).toMatchObject({ code: ErrorCode.UNAVAILABLE, context: { retryable: true } });
+    expect(busy).toMatchObject({ code: ErrorCode.UNAVAILABLE, fromPeer: true, retryable: true });
     expect(busy.message).toMatch(/receiver busy: 1 uploads in flight \(limit 1\)/);
     stalled.client.close();
   });
 
   it('a receiver short of its disk reserve says LIMIT', async () => {
-    receiver = await startTestReceiver({ open: true, minFreeBytes: 2 ** 60 });
+    receiver = await startTestReceiver({ open: true, limits: { minFreeBytes: 2 ** 60 } });
     const error = await refusal(probeReceiver(parseServerUrl(receiver.tcpUrl), options()));
-    expect(error).toMatchObject({ code: ErrorCode.LIMIT, context: { retryable: false } });
+    expect(error).toMatchObject({ code: ErrorCode.LIMIT, fromPeer: true, retryable: false });
     expect(error.message).toMatch(/not enough disk for any dump/);
     await nothingWritten();
   });

@@ -11,10 +11,11 @@ import pino from 'pino';
 import type { Catalog } from '../../receiver/catalog/catalog.js';
 import type { PlannedDeletion } from '../../receiver/retention/policy.js';
 import {
-  applyRetention, dumpFolderOf, loadRetentionDumps, planRetentionNow, runRetention,
+  applyRetention, loadRetentionDumps, ownKeyOf, planRetentionNow, runRetention,
   type RetentionCatalog, type RetentionDeps, type RetentionRecord, type UploadGuard,
 } from '../../receiver/retention/apply.js';
 import { formatRetentionOutcome } from '../../receiver/retention/report.js';
+import { LocalDumpStorage } from '../../receiver/storage/local-storage.js';
 
 // The real Catalog must keep fitting the part of RetentionCatalog it has already.
 const catalogFits: Catalog extends RetentionCatalog ? true : never = true;
@@ -47,7 +48,7 @@ beforeEach(async () => {
   attached = new Set();
   logLines = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(JSON.parse(line)); } });
-  deps = { dataDir, catalog, uploads, logger };
+  deps = { storage: new LocalDumpStorage(dataDir), catalog, uploads, logger };
 });
 
 afterEach(async () => {
@@ -108,7 +109,7 @@ describe('applyRetention', () => {
     const stale = await addDump('e1', 'web-1', 20, 'receiving');
     const live = await addDump('e2', 'web-1', 20, 'receiving');
     await utimes(path.join(folderOf(live), 'vmcore.incomplete'), new Date(), new Date());
-    const dumps = await loadRetentionDumps(dataDir, catalog);
+    const dumps = await loadRetentionDumps(catalog, deps.storage);
     expect(dumps.find((d) => d.dumpId === live.dumpId)).toMatchObject({ bytes: 1000 });
     const { outcome } = await runRetention({}, deps);
     expect(outcome.deleted.map((d) => [d.dumpId, d.reason])).toEqual([[stale.dumpId, 'abandoned']]);
@@ -210,7 +211,8 @@ describe('applyRetention', () => {
     expect(logLines.filter((l) => l.msg === 'retention could not delete dump')).toHaveLength(bad.length);
   });
 
-  it('dumpFolderOf maps <host>/<folder>/<file> to the folder inside the data directory', () => {
-    expect(dumpFolderOf('/srv/kdump', 'web-1', 'web-1/2026-01-02-03:04:05.2/vmcore')).toBe('/srv/kdump/web-1/2026-01-02-03:04:05.2');
+  it('ownKeyOf takes a catalog path <host>/<folder>/<file> under the dump\'s own host, and nothing else', () => {
+    expect(ownKeyOf('web-1', 'web-1/2026-01-02-03:04:05.2/vmcore')).toBe('web-1/2026-01-02-03:04:05.2/vmcore');
+    expect(() => ownKeyOf('web-1', 'web-2/2026-01-02-03:04:05.2/vmcore')).toThrow(/not under the host's folder "web-1"/);
   });
 });

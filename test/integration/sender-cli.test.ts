@@ -137,7 +137,7 @@ describe('kdump-send command line', () => {
       const list = await runReceiverCli(['list', '--data-dir', receiver.dataDir]);
       expect(list.stdout).toMatch(new RegExp(`${done.dumpId.slice(0, 12)}\\s+cli-host\\s+.*complete`));
       const show = await runReceiverCli(['show', done.dumpId, '--data-dir', receiver.dataDir, '--json']);
-      expect(JSON.parse(show.stdout)).toMatchObject({ dumpId: done.dumpId, status: 'complete', path: done.path });
+      expect(JSON.parse(show.stdout)).toMatchObject({ id: done.dumpId, status: 'complete', path: path.join(receiver.dataDir, done.path) });
       const missing = await runReceiverCli(['show', 'ffffffffffff', '--data-dir', receiver.dataDir]);
       expect(missing.code).toBe(3);
       expect(missing.stderr).toMatch(/no dump matches "ffffffffffff"/);

@@ -59,7 +59,7 @@ describe('TLS', () => {
       const bare = await failure(upload(fixture.source, options(url, { ca: certs.pki.ca })));
       expect(bare?.code, url).toBe(ErrorCode.AUTH);
       expect(bare?.message).toMatch(/receiver refused: client certificate not accepted/);
-      expect(bare?.context.retryable).toBe(false);
+      expect(bare).toMatchObject({ fromPeer: true, retryable: false });
     }
     const stranger = await runSender(['--server', wssUrl(), '--ca-file', certs.pki.caFile, '--client-cert', certs.pki.strangerCertFile,
       '--client-key', certs.pki.strangerKeyFile, '--deadline', '30', fixture.core.path]);

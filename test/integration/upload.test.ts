@@ -208,7 +208,7 @@ describe('upload over loopback', () => {
     });
 
     it('an oversized frame is refused from its length prefix', async () => {
-      receiver = await startTestReceiver({ maxChunkBytes: 64 * 1024 });
+      receiver = await startTestReceiver({ limits: { maxChunkBytes: 64 * 1024 } });
       const client = await RawClient.connect(receiver.tcpAddress!.port);
       const prefix = Buffer.alloc(4);
       prefix.writeUInt32BE(0x7fff_ffff);

@@ -129,7 +129,7 @@ for (const name of GENERATION_NAMES) {
       const reference = await readFile(g!.dmesg.busy!, 'utf8');
       expect(await readFile(path.join(path.dirname(stored), 'dmesg.txt'), 'utf8')).toBe(reference);
       const detail = await (await fetch(`http://127.0.0.1:${receiver.httpAddress!.port}/api/v1/dumps/${dumpId}`)).json() as any;
-      expect(detail.triage).toMatchObject({ panicLine: PANIC_LINE, error: null });
+      expect(detail).toMatchObject({ panicLine: PANIC_LINE, triageError: null });
       expect(detail.signature).toMatch(/^[0-9a-f]{16}$/);
       signatures.set(name, detail.signature);
     });

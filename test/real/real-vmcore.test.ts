@@ -141,7 +141,7 @@ describe.runIf(haveFixtures && haveTools)('real vmcores (need test/fixtures/cach
         const saved = await readFile(path.join(path.dirname(stored.get(hostId)!), 'dmesg.txt'), 'utf8');
         expect(saved).toBe(reference.stdout);
         const detail = await (await api(`/api/v1/dumps/${dumpIds.get(hostId)}`)).json() as any;
-        expect(detail.triage).toMatchObject({ panicLine: PANIC_LINE, error: null });
+        expect(detail).toMatchObject({ panicLine: PANIC_LINE, triageError: null });
         expect(detail.triage.callTrace).toContain('sysrq_handle_crash');
         expect(detail.signature).toMatch(/^[0-9a-f]{16}$/);
         const served = await api(`/api/v1/dumps/${dumpIds.get(hostId)}/dmesg`);

@@ -20,6 +20,7 @@ import { run, runSender } from '../helpers/cli.js';
 import { crashSession, FIXTURE_CACHE, KVER, onPath, unindentContinuations, VMLINUX } from '../helpers/real-fixtures.js';
 import { useObjectStore } from '../helpers/object-store.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+import type { DumpDetailView } from '../../receiver/api/dump-view.js';
 
 const ORIGINAL = path.join(FIXTURE_CACHE, 'busy.vmcore');
 const haveFixture = KVER !== '' && existsSync(VMLINUX) && existsSync(ORIGINAL);
@@ -110,9 +111,9 @@ describe.runIf(haveFixture && haveTools)(
     it('triage reads the log from the store; /dmesg serves it from there, equal to vmcore-dmesg', async () => {
       expect(dumpId).not.toBe('');
       await receiver!.triage.idle();
-      const detail = await (await fetch(api(`/api/v1/dumps/${dumpId}`))).json() as { triage: { panicLine: string | null; error: string | null } };
-      expect(detail.triage.error).toBeNull();
-      expect(detail.triage.panicLine).toMatch(/Kernel panic - not syncing: sysrq triggered crash/);
+      const detail = await (await fetch(api(`/api/v1/dumps/${dumpId}`))).json() as DumpDetailView;
+      expect(detail.triageError).toBeNull();
+      expect(detail.panicLine).toMatch(/Kernel panic - not syncing: sysrq triggered crash/);
       const served = await fetch(api(`/api/v1/dumps/${dumpId}/dmesg`));
       expect(served.status).toBe(200);
       expect(await served.text()).toBe(vmcoreDmesg);

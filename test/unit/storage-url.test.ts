@@ -31,10 +31,13 @@ describe('--storage', () => {
 
   it('picks the backend: local by default, S3 for s3://, and refuses anything else', async () => {
     const local = openDumpStorage(undefined, '/var/lib/kdump-receiver');
-    expect(local.backend).toBe('local');
+    expect(local.description).toBe('local /var/lib/kdump-receiver');
+    expect(local.filePath('web-1/x/vmcore', { finished: false })).toBe('/var/lib/kdump-receiver/web-1/x/vmcore.incomplete');
     expect(local.locationOf('web-1/2026-11-26-14:05:09/vmcore')).toBe('/var/lib/kdump-receiver/web-1/2026-11-26-14:05:09/vmcore');
     const s3 = openDumpStorage('s3://kdump-dumps/p?endpoint=http%3A%2F%2F127.0.0.1%3A1', '/unused');
-    expect(s3.backend).toBe('s3');
+    expect(s3.description).toBe('s3://kdump-dumps/p/');
+    expect(s3.filePath('web-1/x/vmcore', { finished: true })).toBeUndefined();
+    expect(await s3.freeBytes()).toBeUndefined();
     expect(s3.locationOf('web-1/x/vmcore')).toBe('s3://kdump-dumps/p/web-1/x/vmcore');
     await s3.close();
     expect(() => openDumpStorage('nfs://server/dumps', '/d')).toThrow(/use "local".*s3:\/\//);

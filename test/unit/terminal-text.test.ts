@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeControls, jsonForTerminal } from '../../receiver/terminal-text.js';
+import { escapeControls, jsonForTerminal } from '../../receiver/cli/terminal-text.js';
 
 describe('terminal-safe peer text', () => {
   it('escapes every C0 control (newline and tab too), DEL and C1, and nothing else', () => {

@@ -2,8 +2,8 @@
  * The few things the catalog asks of a SQL database, so one catalog serves
  * SQLite (one receiver, local disk) and PostgreSQL (several receivers). SQL
  * is written once with `?` placeholders; a driver turns them into its own.
- * Where the two dialects differ (types, JSON aggregates), the catalog asks
- * `dialect` and says why at that place.
+ * Where the two dialects differ (types, JSON aggregates, schema locking),
+ * sql/dialect.ts has one table per dialect, looked up by `dialect`.
  */
 export type SqlValue = string | number | bigint | Buffer | null;
 

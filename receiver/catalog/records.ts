@@ -1,0 +1,111 @@
+/**
+ * What the catalog stores and answers, as the rest of the receiver sees it:
+ * plain records, no SQL. Invariants: times are milliseconds since the epoch
+ * unless a field says otherwise; every number fits in 2^53 (the PostgreSQL
+ * driver returns BIGINT as a number); peer-supplied text is kept as sent.
+ */
+
+export type DumpStatus = 'receiving' | 'complete' | 'failed';
+
+export interface DumpRecord {
+  dumpId: string;
+  hostId: string;
+  osRelease: string | null;
+  buildId: string | null;
+  /** Seconds since the epoch (VMCOREINFO CRASHTIME). */
+  crashTime: number | null;
+  /** Milliseconds since the epoch. */
+  receivedAt: number;
+  finishedAt: number | null;
+  bytesIn: number;
+  bytesStored: number;
+  pagesTotal: number;
+  pagesZero: number;
+  pagesStored: number;
+  durationMs: number | null;
+  status: DumpStatus;
+  failure: string | null;
+  /** Path of the stored file relative to the data directory. */
+  path: string;
+  vmcoreSize: number;
+  pageCodec: string;
+  /** Resume state: chunks below nextSeq are durable; page data ends at dataEnd. */
+  nextSeq: number;
+  dataEnd: number;
+  /** dumpDigest of a complete dump, to answer a sender that resends END. */
+  digest: string | null;
+  /** Pages per chunk of this upload: resume points and the digest depend on it. */
+  chunkPages: number;
+  /** How the sender arrived at the stored dump level, as its HELLO said. */
+  dumpLevel: DumpLevelRecord;
+}
+
+/**
+ * The dump level a dump was asked for and the one its sender applied (the
+ * stored header's dump_level), from HELLO's dumpLevelReport. Peer-supplied
+ * text: shown to operators, never interpreted.
+ */
+export interface DumpLevelRecord {
+  /** makedumpfile -d bits the operator asked for; null for dumps catalogued before levels were recorded. */
+  asked: number | null;
+  /** The bits the sender applied; below `asked` when it dropped some it could not apply safely. */
+  applied: number | null;
+  /** Generation of page rules that judged the struct pages; '' when none did, null when unknown (older senders). */
+  rules: string | null;
+  /** One line per bit dropped or page kind kept, saying why. */
+  notes: string[];
+}
+
+/** Whether the sender stored more than asked for (a bit dropped): operators look at these dumps' notes. */
+export function levelLowered(level: DumpLevelRecord): boolean {
+  return level.asked !== null && level.applied !== null && level.applied < level.asked;
+}
+
+/** What triage of a stored dump found; every field null before triage ran. */
+export interface TriageRecord {
+  panicLine: string | null;
+  bugLine: string | null;
+  ripSymbol: string | null;
+  reason: string | null;
+  signature: string | null;
+  signatureText: string | null;
+  /** Top call-trace frames, function names only. */
+  callTrace: string[] | null;
+  /** Why the kernel log could not be read or understood, if it could not. */
+  error: string | null;
+  triagedAt: number | null;
+}
+
+export interface DumpQuery {
+  hostId?: string;
+  status?: DumpStatus;
+  osRelease?: string;
+  signature?: string;
+  /** Inclusive bounds on a dump's event time: its crash time, else when it started arriving (ms). */
+  sinceMs?: number;
+  untilMs?: number;
+  limit?: number;
+  offset?: number;
+}
+
+export interface DumpGroup {
+  signature: string;
+  signatureText: string | null;
+  reason: string | null;
+  panicLine: string | null;
+  count: number;
+  hosts: string[];
+  kernels: string[];
+  firstSeenMs: number;
+  lastSeenMs: number;
+  latestDumpId: string;
+}
+
+export interface ProgressUpdate {
+  nextSeq: number;
+  dataEnd: number;
+  bytesIn: number;
+  bytesStored: number;
+  pagesZero: number;
+  pagesStored: number;
+}
