@@ -4,7 +4,7 @@
 import { api, AuthRequired } from './api.js';
 import { showError } from './banners.js';
 import { $ } from './dom.js';
-import { showLogin } from './login.js';
+import { authRequired } from './auth-events.js';
 import { state } from './state.js';
 
 /** @typedef {import('./api.js').UploadList} UploadList */
@@ -38,7 +38,7 @@ export function startBadge() {
       setBadge(Array.isArray(data.uploads) ? data.uploads.length : 0);
     } catch (error) {
       if (loop !== state.badgeLoop) return;
-      if (error instanceof AuthRequired) return showLogin(error.message);
+      if (error instanceof AuthRequired) return authRequired(error.message);
       const badge = $('#uploads-badge');
       badge.textContent = 'Uploads: ?';
       badge.title = /** @type {Error} */ (error).message;

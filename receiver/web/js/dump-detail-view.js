@@ -7,7 +7,7 @@ import { showError } from './banners.js';
 import { byId, h, hashPart, metaRow, muted } from './dom.js';
 import { levelLowered, loweredPill } from './dump-table.js';
 import { bytesEl, count, duration, localTime, statusPill, timeEl } from './format.js';
-import { showLogin } from './login.js';
+import { authRequired } from './auth-events.js';
 import { go } from './router.js';
 import { state } from './state.js';
 
@@ -69,7 +69,7 @@ async function deleteDump(dump) {
     state.flash = `Deleted ${what}.`;
     go('#/dumps');
   } catch (error) {
-    if (error instanceof AuthRequired) showLogin(error.message);
+    if (error instanceof AuthRequired) authRequired(error.message);
     else showError(error);
   }
 }
@@ -90,7 +90,7 @@ async function loadDmesg(ctx, dump, box) {
     requestAnimationFrame(() => { pre.scrollTop = pre.scrollHeight; }); // the panic is at the end
   } catch (error) {
     if (!ctx.alive()) return;
-    if (error instanceof AuthRequired) return showLogin(error.message);
+    if (error instanceof AuthRequired) return authRequired(error.message);
     if (error instanceof ApiError && error.status === 404) {
       box.replaceChildren(h('div', { class: 'note', id: 'dmesg-missing' },
         h('strong', {}, 'No kernel log for this dump. '),

@@ -6,7 +6,8 @@ import { api, AuthRequired } from './api.js';
 import { stopBadge } from './badge.js';
 import { hideBanner, showError } from './banners.js';
 import { $, h } from './dom.js';
-import { render, setActiveNav } from './router.js';
+import { signedIn } from './auth-events.js';
+import { setActiveNav } from './nav.js';
 import { leaveView, state } from './state.js';
 
 export function renderWhoami() {
@@ -28,7 +29,7 @@ export function renderWhoami() {
 }
 
 /**
- * Replaces the view with the sign-in form; signing in renders the view it interrupted.
+ * Replaces the view with the sign-in form; signing in says so (signedIn), and the entry renders the view it interrupted.
  * @param {string | null} reason what the receiver said, if anything
  */
 export function showLogin(reason) {
@@ -53,7 +54,7 @@ export function showLogin(reason) {
       await api('/session', { method: 'POST', body: { token: input.value.trim() } });
       hideBanner('error-banner');
       state.loginShown = false;
-      await render();
+      signedIn();
     } catch (error) {
       showError(error);
       input.select();

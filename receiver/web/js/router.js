@@ -7,7 +7,9 @@ import { ApiError, api, AuthRequired } from './api.js';
 import { startBadge } from './badge.js';
 import { hideBanner, showBanner, showError } from './banners.js';
 import { $, h } from './dom.js';
-import { renderWhoami, showLogin } from './login.js';
+import { renderWhoami } from './login.js';
+import { authRequired } from './auth-events.js';
+import { setActiveNav } from './nav.js';
 import { leaveView, state } from './state.js';
 
 /** @typedef {import('./api.js').Whoami} Whoami */
@@ -43,14 +45,6 @@ function parseHash() {
     try { return decodeURIComponent(p); } catch { return p; }
   });
   return { parts, params };
-}
-
-/** @param {string | null} section */
-export function setActiveNav(section) {
-  for (const link of document.querySelectorAll('[data-nav]')) {
-    if (/** @type {HTMLElement} */ (link).dataset.nav === section) link.setAttribute('aria-current', 'page');
-    else link.removeAttribute('aria-current');
-  }
 }
 
 /**
@@ -99,7 +93,7 @@ export async function render() {
     if (ctx.alive() && content) view.replaceChildren(...[content].flat().filter((node) => node instanceof Node));
   } catch (error) {
     if (!ctx.alive()) return;
-    if (error instanceof AuthRequired) return showLogin(error.message);
+    if (error instanceof AuthRequired) return authRequired(error.message);
     showError(error);
     view.replaceChildren(h('div', { class: 'empty', id: 'load-failed' },
       h('p', {}, 'This page could not be loaded.'),

@@ -6,7 +6,7 @@ import { setBadge } from './badge.js';
 import { showError } from './banners.js';
 import { h, hashPart, muted } from './dom.js';
 import { bytesEl, count, formatBytes, timeEl } from './format.js';
-import { showLogin } from './login.js';
+import { authRequired } from './auth-events.js';
 
 /** @typedef {import('./api.js').UploadList} UploadList */
 /** @typedef {import('./api.js').UploadView} UploadView */
@@ -28,7 +28,7 @@ function poll(ctx, fn, ms) {
       await fn();
     } catch (error) {
       if (!ctx.alive()) return;
-      if (error instanceof AuthRequired) return showLogin(error.message);
+      if (error instanceof AuthRequired) return authRequired(error.message);
       showError(error);
     }
     if (ctx.alive()) timer = setTimeout(tick, ms);
