@@ -2,13 +2,22 @@
 // Benchmark: kdump-send -> kdump-receiver over loopback against the anchor
 // measured in the same run, `makedumpfile -F -l -d 1 VMCORE | nc` into
 // `nc -l | makedumpfile -R`. Prints each run, the medians, the ratio (ours /
-// anchor), both stored sizes, and peak RSS of sender and receiver; then the
-// receiver's peak RSS with N concurrent uploads.
+// anchor) of wall time and of the sending side's CPU-seconds (user + system,
+// of the process and its children: makedumpfile and nc for the anchor), CPU
+// per GiB of the core's memory and per GiB kept, the dump-level pass, both
+// stored sizes and peak RSS of sender and receiver; then the receiver's
+// ingest MB/s per receiver CPU-second with 1 and N concurrent uploads.
+//
+// --pinned: each side on one CPU of its own, as in a capture kernel (nr_cpus=1)
+// and a receiver host: the sender or `makedumpfile -F | nc` on CPU 0, the
+// receiver or `nc -l | makedumpfile -R` on CPU 1 (taskset). From the per-GiB
+// figures it projects a 64 GiB and a 1 TiB host, and says that it is a projection.
 //
 // usage: node bench/stream-vs-makedumpfile.mjs [--vmcore FILE] [--runs N] [--concurrent N] [--transport tcp|ws]
 //        [--load N] [--load-vmcore FILE]   (N senders at once on the smaller idle fixture: aggregate MB/s, receiver RSS)
 //        [--levels 1,31]   dump levels to compare (ours --dump-level N against makedumpfile -d N)
-// needs: npm run build; makedumpfile and netcat-openbsd (scripts/install-test-deps.sh); a vmcore
+//        [--pinned]        one CPU per side (taskset), as described above
+// needs: npm run build; makedumpfile, netcat-openbsd and time (scripts/install-test-deps.sh); a vmcore
 // (default test/fixtures/cache/busy.vmcore, made by test/fixtures/ensure-fixtures.sh).
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, readFile } from 'node:fs/promises';
@@ -30,13 +39,14 @@ const CONCURRENT = Number(opt('concurrent', '8'));
 const TRANSPORT = opt('transport', 'tcp');
 const LEVELS = opt('levels', '1,31').split(',').map(Number);
 const LOAD = Number(opt('load', '32'));
+const PINNED = args.includes('--pinned');
 const LOAD_VMCORE = path.resolve(opt('load-vmcore', path.join((await import('../test/fixtures/paths.mjs')).FIXTURE_CACHE, 'idle.vmcore')));
 // The sender as shipped to capture kernels (deploy/capture/bundle-sender.mjs); the unbundled build if there is none.
 const BUNDLE = path.join(ROOT, 'dist/capture/kdump-send.mjs');
 const SENDER = existsSync(BUNDLE) ? BUNDLE : path.join(ROOT, 'dist/sender/cli.js');
 const RECEIVER = path.join(ROOT, 'dist/receiver/cli.js');
 
-for (const [what, file] of [['vmcore', VMCORE], ['built sender (npm run build)', SENDER]]) {
+for (const [what, file] of [['vmcore', VMCORE], ['built sender (npm run build)', SENDER], ['GNU time (apt install time)', '/usr/bin/time']]) {
   if (!existsSync(file)) { console.error(`bench: missing ${what}: ${file}`); process.exit(2); }
 }
 
@@ -65,6 +75,32 @@ function watchPeakRss(pid) {
   return { stop: () => { clearInterval(timer); return peak; } };
 }
 
+/** The command line on one CPU when --pinned: 0 for the sending side, 1 for the receiving side. */
+const onCpu = (cpu, argv) => (PINNED ? ['taskset', '-c', String(cpu), ...argv] : argv);
+
+/** CPU-seconds (user + system) a process has used so far, from /proc; 0 once it is gone. */
+async function cpuSecondsOf(pid) {
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs argv under GNU time: wall and CPU-seconds of it and every child it
+ * waited for (a shell pipeline counts whole), and the largest peak RSS among
+ * them (time's own pid is not the one to watch).
+ */
+async function runTimed(work, argv, options = {}) {
+  const timing = path.join(work, `time-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const result = await runProcess('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timing, ...argv], options);
+  const [wall, user, system, maxRssKiB] = (await readFile(timing, 'utf8')).trim().split('\n').pop().split(' ').map(Number);
+  await rm(timing, { force: true });
+  return { ...result, wall, cpuSeconds: user + system, peakRss: maxRssKiB * 1024 };
+}
+
 function runProcess(command, argv, options = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
@@ -81,10 +117,11 @@ function runProcess(command, argv, options = {}) {
 async function anchorRun(work, run, level) {
   const port = await freePort();
   const out = path.join(work, `anchor-${run}.kdump`);
-  const receive = runProcess('sh', ['-c', `nc -l 127.0.0.1 ${port} | makedumpfile -R ${out}`]);
+  const [receiveCommand, ...receiveArgs] = onCpu(1, ['sh', '-c', `nc -l 127.0.0.1 ${port} | makedumpfile -R ${out}`]);
+  const receive = runProcess(receiveCommand, receiveArgs);
   await new Promise((r) => setTimeout(r, 300)); // nc listening
   const t0 = process.hrtime.bigint();
-  const send = await runProcess('sh', ['-c', `makedumpfile -F -l -d ${level} ${VMCORE} | nc -N 127.0.0.1 ${port}`]);
+  const send = await runTimed(work, onCpu(0, ['sh', '-c', `makedumpfile -F -l -d ${level} ${VMCORE} | nc -N 127.0.0.1 ${port}`]));
   const received = await receive;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (send.code !== 0 || received.code !== 0) throw new Error(`anchor failed: ${send.stderr} ${received.stderr}`);
@@ -93,14 +130,16 @@ async function anchorRun(work, run, level) {
   const durableSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const size = (await stat(out)).size;
   await rm(out);
-  return { seconds, durableSeconds, size };
+  return { seconds, durableSeconds, size, cpuSeconds: send.cpuSeconds };
 }
 
 async function startReceiver(dataDir) {
   const port = await freePort();
   const httpPort = await freePort();
-  const child = spawn(process.execPath, [RECEIVER, 'serve', '--open', '--max-uploads', '64', '--data-dir', dataDir, '--tcp', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [command, ...argv] = onCpu(1, [process.execPath, RECEIVER, 'serve', '--open', '--max-uploads', '64', '--data-dir', dataDir,
+    '--tcp', `127.0.0.1:${port}`, '--http', `127.0.0.1:${httpPort}`]);
+  // taskset execs node in its own place: the pid is the receiver's.
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const rss = watchPeakRss(child.pid);
   await new Promise((resolve, reject) => {
     let seen = '';
@@ -112,13 +151,16 @@ async function startReceiver(dataDir) {
   });
   child.stdout.resume();
   const url = TRANSPORT === 'ws' ? `ws://127.0.0.1:${httpPort}/upload` : `tcp://127.0.0.1:${port}`;
+  const cpuAtStart = await cpuSecondsOf(child.pid);
   return {
     url,
+    /** Peak RSS, and the CPU-seconds spent since it was ready. */
     stop: async () => {
       const peak = rss.stop();
+      const cpuSeconds = (await cpuSecondsOf(child.pid)) - cpuAtStart;
       child.kill('SIGTERM');
       await new Promise((r) => child.once('close', r));
-      return peak;
+      return { peak, cpuSeconds };
     },
   };
 }
@@ -127,14 +169,21 @@ async function oursRun(work, run, level) {
   const dataDir = path.join(work, `ours-${run}`);
   const receiver = await startReceiver(dataDir);
   const t0 = process.hrtime.bigint();
-  const sent = await runProcess(process.execPath, [SENDER, '--quiet', '--dump-level', String(level), '--server', receiver.url, '--host-id', 'bench', VMCORE]);
+  const sent = await runTimed(work, onCpu(0, [process.execPath, SENDER, '--progress-interval', '3600', '--dump-level', String(level),
+    '--server', receiver.url, '--host-id', 'bench', VMCORE]));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const receiverRss = await receiver.stop();
+  const { peak: receiverRss } = await receiver.stop();
   if (sent.code !== 0) throw new Error(`kdump-send exited ${sent.code}: ${sent.stderr}`);
   const done = JSON.parse(sent.stdout);
   const size = (await stat(path.join(dataDir, done.path))).size;
   await rm(dataDir, { recursive: true });
-  return { seconds, size, senderRss: sent.peakRss, receiverRss };
+  // The sender's own line: "keeping K of N pages ..., decided in S s".
+  const decided = /keeping (\d+) of (\d+) pages.*decided in ([\d.]+) s/.exec(sent.stderr);
+  if (!decided) throw new Error(`kdump-send did not say how long the dump-level pass took: ${sent.stderr}`);
+  return {
+    seconds, size, senderRss: sent.peakRss, receiverRss, cpuSeconds: sent.cpuSeconds,
+    keptPages: Number(decided[1]), totalPages: Number(decided[2]), passSeconds: Number(decided[3]),
+  };
 }
 
 async function concurrentRun(work, count, vmcore) {
@@ -142,22 +191,28 @@ async function concurrentRun(work, count, vmcore) {
   const receiver = await startReceiver(dataDir);
   await runProcess('sync', []);
   const t0 = process.hrtime.bigint();
-  const results = await Promise.all(Array.from({ length: count }, (_, i) =>
-    runProcess(process.execPath, [SENDER, '--quiet', '--dump-level', '1', '--deadline', '600', '--server', receiver.url, '--host-id', `bench-${i}`, vmcore])));
+  const results = await Promise.all(Array.from({ length: count }, (_, i) => {
+    const [command, ...argv] = onCpu(0, [process.execPath, SENDER, '--quiet', '--dump-level', '1', '--deadline', '600', '--server', receiver.url, '--host-id', `bench-${i}`, vmcore]);
+    return runProcess(command, argv);
+  }));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const receiverRss = await receiver.stop();
+  const { peak: receiverRss, cpuSeconds: receiverCpu } = await receiver.stop();
   const failed = results.filter((r) => r.code !== 0);
   if (failed.length) throw new Error(`${failed.length} concurrent uploads failed: ${failed[0].stderr}`);
   const stored = results.map((r) => JSON.parse(r.stdout)).length;
   await rm(dataDir, { recursive: true, force: true });
   const inputBytes = count * (await stat(vmcore)).size;
-  return { seconds, receiverRss, stored, throughput: inputBytes / seconds, senderRss: Math.max(...results.map((r) => r.peakRss)) };
+  return {
+    seconds, receiverRss, stored, throughput: inputBytes / seconds, senderRss: Math.max(...results.map((r) => r.peakRss)),
+    receiverCpu, perReceiverCpu: inputBytes / receiverCpu,
+  };
 }
 
 const work = await mkdtemp(path.join(tmpdir(), 'netdump-bench-'));
 try {
   const size = (await stat(VMCORE)).size;
-  console.log(`bench: ${VMCORE} (${mb(size)}), ${RUNS} runs each, transport ${TRANSPORT}, alternating anchor and ours; sender ${path.relative(ROOT, SENDER)}`);
+  console.log(`bench: ${VMCORE} (${mb(size)}), ${RUNS} runs each, transport ${TRANSPORT}, alternating anchor and ours; sender ${path.relative(ROOT, SENDER)}` +
+    (PINNED ? '; pinned: sending side on CPU 0, receiving side on CPU 1' : '; not pinned'));
   for (const level of LEVELS) {
     const anchor = [];
     const ours = [];
@@ -169,9 +224,15 @@ try {
       const o = await oursRun(work, run, level);
       anchor.push(a);
       ours.push(o);
-      console.log(`run ${run + 1}: anchor ${a.seconds.toFixed(2)} s (${a.durableSeconds.toFixed(2)} s with its file fsynced), ours ${o.seconds.toFixed(2)} s ` +
-        `(sender RSS ${mb(o.senderRss)}, receiver RSS ${mb(o.receiverRss)})`);
+      console.log(`run ${run + 1}: anchor ${a.seconds.toFixed(2)} s (${a.durableSeconds.toFixed(2)} s with its file fsynced, ${a.cpuSeconds.toFixed(2)} CPU s), ` +
+        `ours ${o.seconds.toFixed(2)} s (${o.cpuSeconds.toFixed(2)} CPU s, dump-level pass ${o.passSeconds.toFixed(2)} s; sender RSS ${mb(o.senderRss)}, receiver RSS ${mb(o.receiverRss)})`);
     }
+    const { totalPages, keptPages } = ours[0];
+    const memoryGiB = (totalPages * 4096) / 2 ** 30;
+    const keptGiB = (keptPages * 4096) / 2 ** 30;
+    const ourCpu = median(ours.map((r) => r.cpuSeconds));
+    const anchorCpu = median(anchor.map((r) => r.cpuSeconds));
+    const pass = median(ours.map((r) => r.passSeconds));
     const anchorSeconds = median(anchor.map((r) => r.seconds));
     const ourSeconds = median(ours.map((r) => r.seconds));
     const durableSeconds = median(anchor.map((r) => r.durableSeconds));
@@ -179,11 +240,28 @@ try {
     console.log(`  against the anchor with its output fsynced as ours is: ${durableSeconds.toFixed(2)} s, ratio ${(ourSeconds / durableSeconds).toFixed(2)}x`);
     console.log(`-d ${level} stored size: ours ${ours[0].size} bytes, makedumpfile -l -d ${level} ${anchor[0].size} bytes, ratio ${(ours[0].size / anchor[0].size).toFixed(4)} (target <= 1)`);
     console.log(`-d ${level} peak RSS: sender ${mb(Math.max(...ours.map((r) => r.senderRss)))} (target <= 80 MB), receiver ${mb(Math.max(...ours.map((r) => r.receiverRss)))}`);
+    console.log(`-d ${level} sending side CPU, median: ours ${ourCpu.toFixed(2)} s, anchor ${anchorCpu.toFixed(2)} s, ratio ${(ourCpu / anchorCpu).toFixed(2)}x (target <= 1.00x)`);
+    console.log(`  per GiB of memory (${memoryGiB.toFixed(2)} GiB): ours ${(ourCpu / memoryGiB).toFixed(3)} s, anchor ${(anchorCpu / memoryGiB).toFixed(3)} s;` +
+      ` per GiB kept (${keptGiB.toFixed(2)} GiB): ours ${(ourCpu / keptGiB).toFixed(3)} s, anchor ${(anchorCpu / keptGiB).toFixed(3)} s`);
+    console.log(`  dump-level pass: ${pass.toFixed(2)} s, ${(pass / memoryGiB).toFixed(3)} s per GiB of memory (target <= 0.050)`);
+    // A projection, not a measurement: the pass grows with memory, the rest with what is kept (the same share as here).
+    const restPerKept = (ourCpu - pass) / keptGiB;
+    const keptShare = keptGiB / memoryGiB;
+    for (const [name, gib] of [['64 GiB', 64], ['1 TiB', 1024]]) {
+      const passProjected = (pass / memoryGiB) * gib;
+      const projected = passProjected + restPerKept * keptShare * gib;
+      console.log(`  projected for a ${name} host with this core's mix (a projection, not measured): ours ${projected.toFixed(1)} CPU s, ` +
+        `of it the dump-level pass ${passProjected.toFixed(1)} s; anchor ${((anchorCpu / memoryGiB) * gib).toFixed(1)} CPU s`);
+    }
   }
-  if (CONCURRENT > 0) {
-    const c = await concurrentRun(work, CONCURRENT, VMCORE);
-    console.log(`${CONCURRENT} concurrent uploads of ${path.basename(VMCORE)}: ${c.seconds.toFixed(2)} s, ${c.stored} stored, ` +
-      `${mb(c.throughput)}/s of vmcore aggregate, receiver peak RSS ${mb(c.receiverRss)}, largest sender RSS ${mb(c.senderRss)}`);
+  for (const count of [1, CONCURRENT].filter((n, i, all) => n > 0 && all.indexOf(n) === i)) {
+    const c = await concurrentRun(work, count, VMCORE);
+    console.log(`receiver ingest, ${count} upload${count === 1 ? '' : 's'} at -d 1: ${mb(c.throughput)}/s of vmcore, ${c.receiverCpu.toFixed(2)} receiver CPU s, ` +
+      `${mb(c.perReceiverCpu)} of vmcore per receiver CPU-second (lz4 in, the stored codec out)`);
+    if (count > 1) {
+      console.log(`${count} concurrent uploads of ${path.basename(VMCORE)}: ${c.seconds.toFixed(2)} s, ${c.stored} stored, ` +
+        `${mb(c.throughput)}/s of vmcore aggregate, receiver peak RSS ${mb(c.receiverRss)}, largest sender RSS ${mb(c.senderRss)}`);
+    }
   }
   if (LOAD > 0 && existsSync(LOAD_VMCORE)) {
     const c = await concurrentRun(work, LOAD, LOAD_VMCORE);

@@ -13,6 +13,7 @@
 #   lintian rpm        judge the project's .debs (deploy/packages/build-debs.sh) and build its
 #                      RPMs (rpmbuild, rpm2cpio: deploy/packages/build-rpm.sh)
 #   e2fsprogs          mke2fs -d and debugfs: the Debian host image of test/vm/debian-host
+#   time               GNU time: CPU-seconds of each side in bench/stream-vs-makedumpfile.mjs
 #   squashfs-tools     mksquashfs: the sender's runtime image (deploy/capture/install-sender.sh LAYOUT=squashfs)
 #   debootstrap        makes the judge chroots (trixie, sid: newer crash, makedumpfile,
 #                      drgn, vmcore-dmesg) of scripts/judge-chroots.sh
@@ -44,7 +45,7 @@ PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static kexec-tools kmod cpio gzip
   crash makedumpfile netcat-openbsd lz4 binutils xz-utils zstd chromium gdb
   debootstrap squashfs-tools dracut-core dracut-network dracut-squash
-  lintian rpm e2fsprogs
+  lintian rpm e2fsprogs time
   postgresql
   swift-proxy swift-account swift-container swift-object memcached
   haproxy python3-yaml
