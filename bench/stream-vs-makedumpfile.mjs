@@ -208,8 +208,18 @@ async function concurrentRun(work, count, vmcore) {
   };
 }
 
+/** CPU-seconds a side spends before its first byte of work: `--help` of the same program, on the sending side's CPU (median of 3). */
+async function startupCpu(work, argv) {
+  const runs = [];
+  for (let i = 0; i < 3; i++) runs.push((await runTimed(work, onCpu(0, argv))).cpuSeconds);
+  return median(runs);
+}
+
 const work = await mkdtemp(path.join(tmpdir(), 'netdump-bench-'));
 try {
+  const ourStartup = await startupCpu(work, [process.execPath, SENDER, '--help']);
+  const anchorStartup = await startupCpu(work, ['makedumpfile', '-v']);
+  console.log(`start-up CPU (--help / -v): ours ${ourStartup.toFixed(3)} s, makedumpfile ${anchorStartup.toFixed(3)} s`);
   const size = (await stat(VMCORE)).size;
   console.log(`bench: ${VMCORE} (${mb(size)}), ${RUNS} runs each, transport ${TRANSPORT}, alternating anchor and ours; sender ${path.relative(ROOT, SENDER)}` +
     (PINNED ? '; pinned: sending side on CPU 0, receiving side on CPU 1' : '; not pinned'));
@@ -244,14 +254,17 @@ try {
     console.log(`  per GiB of memory (${memoryGiB.toFixed(2)} GiB): ours ${(ourCpu / memoryGiB).toFixed(3)} s, anchor ${(anchorCpu / memoryGiB).toFixed(3)} s;` +
       ` per GiB kept (${keptGiB.toFixed(2)} GiB): ours ${(ourCpu / keptGiB).toFixed(3)} s, anchor ${(anchorCpu / keptGiB).toFixed(3)} s`);
     console.log(`  dump-level pass: ${pass.toFixed(2)} s, ${(pass / memoryGiB).toFixed(3)} s per GiB of memory (target <= 0.050)`);
-    // A projection, not a measurement: the pass grows with memory, the rest with what is kept (the same share as here).
-    const restPerKept = (ourCpu - pass) / keptGiB;
+    // A projection, not a measurement: start-up is paid once, the pass grows with memory, the rest with what
+    // is kept (the same share as here); the anchor's CPU past its start-up grows with memory.
+    const restPerKept = Math.max(0, ourCpu - ourStartup - pass) / keptGiB;
     const keptShare = keptGiB / memoryGiB;
+    const anchorPerGiB = Math.max(0, anchorCpu - anchorStartup) / memoryGiB;
     for (const [name, gib] of [['64 GiB', 64], ['1 TiB', 1024]]) {
       const passProjected = (pass / memoryGiB) * gib;
-      const projected = passProjected + restPerKept * keptShare * gib;
+      const projected = ourStartup + passProjected + restPerKept * keptShare * gib;
+      const anchorProjected = anchorStartup + anchorPerGiB * gib;
       console.log(`  projected for a ${name} host with this core's mix (a projection, not measured): ours ${projected.toFixed(1)} CPU s, ` +
-        `of it the dump-level pass ${passProjected.toFixed(1)} s; anchor ${((anchorCpu / memoryGiB) * gib).toFixed(1)} CPU s`);
+        `of it the dump-level pass ${passProjected.toFixed(1)} s; anchor ${anchorProjected.toFixed(1)} CPU s; ratio ${(projected / anchorProjected).toFixed(2)}x`);
     }
   }
   for (const count of [1, CONCURRENT].filter((n, i, all) => n > 0 && all.indexOf(n) === i)) {
