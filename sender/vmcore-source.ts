@@ -65,7 +65,12 @@ export class VmcoreSource {
 
   /** Reads physical memory [phys, phys + length); bytes outside the core read as zero. */
   readPhysical(phys: number, length: number): Buffer {
-    return this.fill(Buffer.alloc(length), readSpansForRange(this.core.pageMap, phys, length));
+    return this.readPhysicalInto(phys, Buffer.alloc(length));
+  }
+
+  /** Fills `target` with physical memory from `phys` on, as readPhysical does: for callers that reuse one buffer. */
+  readPhysicalInto(phys: number, target: Buffer): Buffer {
+    return this.fill(target, readSpansForRange(this.core.pageMap, phys, target.length));
   }
 
   private fill(target: Buffer, spans: ReadSpan[]): Buffer {

@@ -6,14 +6,17 @@
  * warning instead of excluding a page wrongly.
  */
 import type { PfnRun } from '../../shared/kdump/layout.js';
-import { fillBitmapWindow, isBitSet } from '../../shared/kdump/layout.js';
+import { fillBitmapWindow } from '../../shared/kdump/layout.js';
 import { EM_X86_64 } from '../../shared/elf/core.js';
 import { locateMemMap, type MemMapSection } from '../../shared/elf/mem-map.js';
 import { X86_64Translator, type PhysicalMemory } from '../../shared/elf/x86-64-translate.js';
 import { DUMP_LEVEL_REPORT_LIMITS, type DumpLevelReport } from '../../shared/protocol/messages.js';
 import type { VmcoreSource } from '../vmcore-source.js';
 import { checkVerdicts } from './guard.js';
-import { DumpLevel, judgePage, needsPageScan, pageRulesFor, type PageRules, type PageVerdict } from './page-rules.js';
+import type { KernelRead } from './kernel-counters.js';
+import {
+  DumpLevel, HOST_BIG_ENDIAN, LAST_KEPT, needsPageScan, pageJudge, pageRulesFor, type JudgeFn, SUSPECT_FREE, SUSPECT_USER, VERDICT_MASK, VERDICTS, type PageRules, type PageVerdict,
+} from './page-rules.js';
 
 export interface Exclusion {
   /** The level asked for. */
@@ -31,23 +34,76 @@ export interface Exclusion {
   warnings: string[];
 }
 
-const BLOCK = 4096;
+/** Struct pages are judged where one 4 KiB virtual page holds them whole (see StructPages). */
+const PAGE = 4096;
+/** mem_map bytes read at once, into one buffer reused for the whole scan: 16 windows per GiB of memory. */
+const WINDOW = 1 << 20;
 /** makedumpfile reads struct pages in batches of 512 and never looks past one for a compound page's order. */
 const MAKEDUMPFILE_BATCH = 512;
+
+/*
+ * Every operation runs: the scan below judges one struct page per 4 KiB of
+ * memory, and on a small machine most of it runs before V8 has optimized
+ * it. V8 compiles a hot function from the type feedback its operations have
+ * recorded so far; one that had not yet run when it compiled (a branch the
+ * first pages never took) throws the compiled code away the first time it
+ * runs, and compiling again costs as much as scanning a few hundred MiB.
+ * So the hot functions work out both ways of a rare branch and pick one,
+ * rather than compute inside the branch.
+ */
+
+/** The first pfn in [from, to) whose bit is set, or `to`; whole clear bytes at a time. */
+function nextSet(bitmap: Buffer, from: number, to: number): number {
+  let pfn = from;
+  while (pfn < to) {
+    const bits = bitmap[pfn >>> 3] >>> (pfn & 7);
+    const found = pfn + 31 - Math.clz32(bits & -bits);
+    const skip = pfn + 8 - (pfn & 7);
+    if (bits !== 0) return found < to ? found : to;
+    pfn = skip;
+  }
+  return to;
+}
+
+/** The first pfn in [from, to) whose bit is clear, or `to`; whole set bytes at a time. */
+function nextClear(bitmap: Buffer, from: number, to: number): number {
+  let pfn = from;
+  while (pfn < to) {
+    const bits = (~bitmap[pfn >>> 3] & 0xff) >>> (pfn & 7);
+    const found = pfn + 31 - Math.clz32(bits & -bits);
+    const skip = pfn + 8 - (pfn & 7);
+    if (bits !== 0) return found < to ? found : to;
+    pfn = skip;
+  }
+  return to;
+}
+
+/**
+ * Clears the bits of [from, to), from < to: the first and last bytes by
+ * mask (the same byte when they are one: clearing twice is harmless), whole
+ * bytes between; the same operations whatever the range.
+ */
+function clearBits(bitmap: Buffer, from: number, to: number): void {
+  const first = from >>> 3;
+  const last = (to - 1) >>> 3;
+  const head = (0xff << (from & 7)) & 0xff;
+  const tail = 0xff >>> (7 - ((to - 1) & 7));
+  const one = first === last;
+  bitmap[first] &= ~(head & (one ? tail : 0xff));
+  for (let i = first + 1; i < last; i++) bitmap[i] = 0;
+  bitmap[last] &= ~(tail & (one ? head : 0xff));
+}
 
 function runsOf(bitmap: Buffer, extents: readonly PfnRun[]): { runs: PfnRun[]; pages: number } {
   const runs: PfnRun[] = [];
   let pages = 0;
   for (const extent of extents) {
-    let start = -1;
-    for (let pfn = extent.startPfn; pfn <= extent.startPfn + extent.pageCount; pfn++) {
-      const set = pfn < extent.startPfn + extent.pageCount && isBitSet(bitmap, pfn);
-      if (set && start < 0) start = pfn;
-      if (!set && start >= 0) {
-        runs.push({ startPfn: start, pageCount: pfn - start });
-        pages += pfn - start;
-        start = -1;
-      }
+    const end = extent.startPfn + extent.pageCount;
+    for (let pfn = nextSet(bitmap, extent.startPfn, end); pfn < end;) {
+      const stop = nextClear(bitmap, pfn, end);
+      runs.push({ startPfn: pfn, pageCount: stop - pfn });
+      pages += stop - pfn;
+      pfn = nextSet(bitmap, stop, end);
     }
   }
   return { runs, pages };
@@ -63,26 +119,135 @@ interface Scan {
   unreadable: number;
 }
 
-/** The struct pages of a core's sections, read in 4 KiB blocks through the kernel's page tables. */
+/**
+ * The struct pages of a core's sections, read through the kernel's page
+ * tables in windows of up to WINDOW bytes: vmemmap is virtually contiguous
+ * and mapped by 2 MiB pages, so a window is one table walk per mapping page
+ * and one pread, as far as consecutive mappings stay physically contiguous,
+ * and no further than the core's extent and the section (it reads the
+ * struct pages of in-core pfns only, rounded out to 4 KiB). A struct page
+ * that crosses a 4 KiB virtual page is not judged (SIZE(page) divides 4 KiB
+ * in every kernel we know), nor one in an unmapped 4 KiB page: both count as
+ * unreadable, as when mem_map was read one 4 KiB page at a time.
+ *
+ * scanBatch reads the window's bounds itself: offsets are bytes past the
+ * 4 KiB page below the section's mem_map, the struct page of the section's
+ * pfn `startPfn + i` at `lead + i * size`.
+ */
 class StructPages {
-  private blockVaddr = -1n;
-  private block: Buffer | undefined;
+  /** The window, then SIZE(page) spare bytes for a lookahead page outside it, as 32-bit words (the judge reads those). */
+  readonly words: Int32Array;
+  private readonly bytes: Buffer;
+  /** The section's mem_map, as how far past the 4 KiB page `base` below it it starts. */
+  lead = 0;
+  /** Whether a struct page of the section can cross a 4 KiB page (never, for a size dividing 4 KiB). */
+  straddles = false;
+  private base = 0n;
+  private startPfn = 0;
+  private endPfn = 0;
+  /** The window: offsets [from, to); not `mapped` for a 4 KiB page the tables do not map. */
+  from = 0;
+  to = 0;
+  mapped = false;
+  /**
+   * The word where the struct page right after the window (at offset `to`) is, read with it into the
+   * spare bytes, or -1 when it cannot be read: a lookahead never needs a read of its own.
+   */
+  spare = -1;
 
-  constructor(private readonly read: (vaddr: bigint, length: number) => Buffer | undefined, private readonly size: number) {}
+  constructor(
+    private readonly translator: X86_64Translator,
+    private readonly readInto: (phys: number, into: Buffer) => void,
+    private readonly size: number,
+    private readonly extents: readonly PfnRun[],
+  ) {
+    // The judge has refused a SIZE(page) that is not whole words, so mem_map (section_mem_map's low bits are flags, cleared) starts on a word.
+    this.bytes = Buffer.alloc(WINDOW + size);
+    this.words = new Int32Array(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length >>> 2);
+  }
 
-  /** The struct page at `index` of `memMap`: a view that stays valid after later calls. */
-  at(memMap: bigint, index: number): Buffer | undefined {
-    const vaddr = memMap + BigInt(index * this.size);
-    const start = vaddr & ~BigInt(BLOCK - 1);
-    if (start !== this.blockVaddr) {
-      this.blockVaddr = start;
-      this.block = this.read(start, BLOCK);
+  enter(section: MemMapSection): void {
+    this.lead = Number(section.memMap & BigInt(PAGE - 1));
+    this.base = section.memMap - BigInt(this.lead);
+    this.startPfn = section.startPfn;
+    this.endPfn = section.endPfn;
+    this.straddles = PAGE % this.size !== 0 || this.lead % this.size !== 0;
+    this.from = this.to = 0;
+    this.mapped = false;
+    this.spare = -1;
+  }
+
+  /** Whether the struct page at offset `at` crosses a 4 KiB page. */
+  crosses(at: number): boolean {
+    return this.straddles && (at % PAGE) + this.size > PAGE;
+  }
+
+  /** Makes the window hold the struct page at offset `at` (the section's pfn `pfn`), or the unmapped 4 KiB page it is in. */
+  load(at: number, pfn: number): void {
+    const from = at - (at % PAGE);
+    this.from = from;
+    const first = this.translator.mapping(this.base + BigInt(from));
+    if (!first) {
+      this.to = from + PAGE;
+      this.mapped = false;
+      return;
     }
-    const at = Number(vaddr - start);
-    // SIZE(page) divides the block in every kernel we know; a struct page across blocks is not judged.
-    return this.block && at + this.size <= BLOCK ? this.block.subarray(at, at + this.size) : undefined;
+    const last = Math.min(this.endPfn, this.extentEnd(pfn));
+    const limit = Math.ceil((this.lead + (last - this.startPfn) * this.size) / PAGE) * PAGE;
+    const phys = Number(first.phys);
+    let length = Math.min(first.bytes, WINDOW, limit - from);
+    while (length < WINDOW && from + length < limit) {
+      const more = this.translator.mapping(this.base + BigInt(from + length));
+      if (!more || Number(more.phys) !== phys + length) break;
+      length = Math.min(length + more.bytes, WINDOW, limit - from);
+    }
+    this.read(phys, 0, length);
+    this.to = from + length;
+    this.mapped = true;
+    this.spare = this.straddles ? -1 : this.readSpare(this.to);
+  }
+
+  /**
+   * The word where the lookahead struct page at offset `at` is, -1 when it cannot be read: in the window,
+   * or read alone into the spare bytes. scanBatch needs it only where struct pages can cross 4 KiB pages.
+   */
+  next(at: number): number {
+    if (this.crosses(at)) return -1;
+    if (at >= this.from && at + this.size <= this.to) return this.mapped ? (at - this.from) / 4 : -1;
+    return this.readSpare(at);
+  }
+
+  private readSpare(at: number): number {
+    const page = this.translator.mapping(this.base + BigInt(at - (at % PAGE)));
+    if (!page) return -1;
+    this.read(Number(page.phys) + (at % PAGE), WINDOW, this.size);
+    return WINDOW / 4;
+  }
+
+  private read(phys: number, offset: number, length: number): void {
+    const into = this.bytes.subarray(offset, offset + length);
+    this.readInto(phys, into);
+    if (HOST_BIG_ENDIAN) into.swap32();
+  }
+
+  /** One past the last pfn of the core's extent holding `pfn` (pfn + 1 if none does). */
+  private extentEnd(pfn: number): number {
+    let lo = 0;
+    let hi = this.extents.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.extents[mid].startPfn + this.extents[mid].pageCount <= pfn) lo = mid + 1;
+      else hi = mid;
+    }
+    const extent = this.extents[lo];
+    return extent && extent.startPfn <= pfn ? extent.startPfn + extent.pageCount : pfn + 1;
   }
 }
+
+/** Where scanBatch's tally counts SUSPECT_FREE and SUSPECT_USER keeps and unreadable struct pages, after the pfns cleared per verdict code. */
+const SUSPECT_FREE_AT = 8;
+const SUSPECT_USER_AT = 9;
+const UNREADABLE_AT = 10;
 
 /**
  * Judges every in-core pfn of every section by `rules`, clearing in `bitmap`
@@ -90,36 +255,117 @@ class StructPages {
  */
 function scanPages(rules: PageRules, sections: MemMapSection[], pages: StructPages, extents: readonly PfnRun[], maxPfn: number, bitmap: Buffer): Scan {
   fillBitmapWindow(bitmap, 0, extents);
-  const excluded = noneExcluded();
-  const suspect = { free: 0, user: 0 };
-  let unreadable = 0;
-  for (const section of sections) {
-    for (let pfn = section.startPfn; pfn < section.endPfn;) {
-      if (!isBitSet(bitmap, pfn)) {
-        pfn++;
-        continue;
-      }
-      const page = pages.at(section.memMap, pfn - section.startPfn);
-      if (!page) {
-        unreadable++;
-        pfn++;
-        continue;
-      }
-      const next = pfn % MAKEDUMPFILE_BATCH !== MAKEDUMPFILE_BATCH - 1 && pfn + 1 < section.endPfn
-        ? pages.at(section.memMap, pfn + 1 - section.startPfn)
-        : undefined;
-      const verdict = judgePage(rules, pfn, page, next);
-      if (verdict.suspect === 'free' || verdict.suspect === 'user') suspect[verdict.suspect]++;
-      if (verdict.verdict === 'keep' || verdict.verdict === 'tail') {
-        pfn++;
-        continue;
-      }
-      excluded[verdict.verdict] += verdict.pages;
-      for (let p = pfn; p < pfn + verdict.pages && p < maxPfn; p++) bitmap[p >>> 3] &= ~(1 << (p & 7));
-      pfn += verdict.pages;
+  const { judge, result, words: sizeWords } = pageJudge(rules);
+  // Summed in the order one counter per verdict would be.
+  const tally = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  for (let s = 0; s < sections.length; s++) {
+    const { startPfn, endPfn } = sections[s];
+    pages.enter(sections[s]);
+    for (let pfn = startPfn; pfn < endPfn;) {
+      const batchEnd = Math.min(endPfn, pfn - (pfn % MAKEDUMPFILE_BATCH) + MAKEDUMPFILE_BATCH);
+      pfn = scanBatch(judge, result, sizeWords, pages, startPfn, pfn, batchEnd, maxPfn, bitmap, tally);
     }
   }
-  return { bitmap, excluded, suspect, unreadable };
+  const excluded = noneExcluded();
+  for (const key of Object.keys(excluded) as (keyof Excluded)[]) excluded[key] = tally[VERDICTS.indexOf(key)];
+  return { bitmap, excluded, suspect: { free: tally[SUSPECT_FREE_AT], user: tally[SUSPECT_USER_AT] }, unreadable: tally[UNREADABLE_AT] };
+}
+
+/**
+ * The pfns from `first` up to `batchEnd` (the end of its makedumpfile batch
+ * or of the section) of the section entered in `pages`, whose first pfn is
+ * `startPfn`: the loop that runs once per in-core pfn.
+ * Returns the pfn to go on from (a verdict may cover pfns past batchEnd).
+ *
+ * Most of a scan runs before V8 has optimized anything, so the common cases
+ * are inline, in locals. And it is called once per makedumpfile batch of 512
+ * pfns rather than looping over a whole section: V8 then compiles it once,
+ * as a hot function, with type feedback from many calls; one long call would
+ * be compiled mid-loop as well (twice the compile work), from feedback that
+ * lacks whatever that call ran before V8 began recording.
+ */
+function scanBatch(
+  judge: JudgeFn, result: { pages: number }, sizeWords: number, pages: StructPages,
+  startPfn: number, first: number, batchEnd: number, maxPfn: number, bitmap: Buffer, tally: number[],
+): number {
+  const words = pages.words;
+  const lead = pages.lead;
+  const straddles = pages.straddles;
+  const size = sizeWords * 4;
+  let from = pages.from;
+  let to = pages.to;
+  let mapped = pages.mapped;
+  let spare = pages.spare;
+  // Bits ahead of pfn are never cleared before pfn gets there (a verdict clears from its own pfn on), so
+  // [pfn, runEnd) stays set once found: one compare per pfn instead of a bitmap lookup.
+  let runEnd = first;
+  let pfn = first;
+  while (pfn < batchEnd) {
+    if (pfn >= runEnd) {
+      pfn = nextSet(bitmap, pfn, batchEnd);
+      if (pfn >= batchEnd) break;
+      runEnd = nextClear(bitmap, pfn, batchEnd);
+    }
+    const offset = lead + (pfn - startPfn) * size;
+    const crosses = straddles && pages.crosses(offset);
+    // Pfns only grow within a section: the window is behind a struct page only when it ends before it.
+    if (offset + size > to && !crosses) {
+      pages.load(offset, pfn);
+      from = pages.from;
+      to = pages.to;
+      mapped = pages.mapped;
+      spare = pages.spare;
+    }
+    if (!mapped || crosses) {
+      tally[UNREADABLE_AT]++;
+      pfn++;
+      continue;
+    }
+    const at = (offset - from) >> 2;
+    // The batch is makedumpfile's, cut at the section's end: the last pfn of either has no lookahead.
+    let next = -1;
+    if (pfn + 1 < batchEnd) next = straddles ? pages.next(offset + size) : offset + 2 * size <= to ? at + sizeWords : spare;
+    const code = judge(pfn, words, at, next);
+    if (code <= LAST_KEPT) {
+      pfn++;
+    } else if ((code & VERDICT_MASK) <= LAST_KEPT) {
+      if (code & SUSPECT_FREE) tally[SUSPECT_FREE_AT]++;
+      if (code & SUSPECT_USER) tally[SUSPECT_USER_AT]++;
+      pfn++;
+    } else {
+      const count = result.pages;
+      tally[code & VERDICT_MASK] += count;
+      clearBits(bitmap, pfn, Math.min(pfn + count, maxPfn));
+      pfn += count;
+    }
+  }
+  return pfn;
+}
+
+/**
+ * Reads kernel memory for the guard through the 4 KiB pages it last read,
+ * each translated and read once: kernel-counters.ts reads node_data[] one
+ * pointer at a time (1024 of them on Debian's kernels), each a table walk
+ * and a pread otherwise. Views of a page stay valid: a page dropped from the
+ * cache is never reused.
+ */
+function kernelReader(translator: X86_64Translator, memory: PhysicalMemory): KernelRead {
+  const pages = new Map<bigint, Buffer | undefined>();
+  return (vaddr, length) => {
+    const va = BigInt.asUintN(64, vaddr);
+    const page = va & ~BigInt(PAGE - 1);
+    const at = Number(va - page);
+    if (at + length > PAGE) {
+      const phys = translator.vtop(va);
+      return phys === undefined ? undefined : memory.read(phys, length);
+    }
+    if (!pages.has(page)) {
+      const phys = translator.vtop(page);
+      if (pages.size >= 16) pages.delete(pages.keys().next().value!);
+      pages.set(page, phys === undefined ? undefined : memory.read(phys, PAGE));
+    }
+    return pages.get(page)?.subarray(at, at + length);
+  };
 }
 
 export function computeExclusion(source: VmcoreSource, asked: number): Exclusion {
@@ -143,22 +389,20 @@ export function computeExclusion(source: VmcoreSource, asked: number): Exclusion
   } catch (error) {
     return everything(asked & DumpLevel.ZERO, '', [...rules.warnings, `dump level ${asked}: cannot find the struct pages (${(error as Error).message}); keeping every page`]);
   }
-  const readKernel = (vaddr: bigint, length: number) => {
-    const phys = translator.vtop(vaddr);
-    return phys === undefined ? undefined : memory.read(phys, length);
-  };
+  const readKernel = kernelReader(translator, memory);
   const warnings = [...rules.warnings];
   let scan: Scan;
   try {
     // One bit per pfn (32 MiB for 1 TiB): the second pass, if any, reuses it.
     const bitmap = Buffer.alloc(Math.ceil(core.pageMap.maxPfn / 8 / 8) * 8);
-    scan = scanPages(rules, sections, new StructPages(readKernel, rules.structPageSize), extents, core.pageMap.maxPfn, bitmap);
+    const structPages = new StructPages(translator, (phys, into) => source.readPhysicalInto(phys, into), rules.structPageSize, extents);
+    scan = scanPages(rules, sections, structPages, extents, core.pageMap.maxPfn, bitmap);
     const guard = checkVerdicts(core.vmcoreinfo, readKernel, rules.level, { excluded: scan.excluded, suspect: scan.suspect }, core.nrCpus);
     warnings.push(...guard.notes);
     if (guard.drop) {
       // A bit the guard distrusts is judged again without it; the other bits keep their verdicts.
       rules.level &= ~guard.drop;
-      scan = scanPages(rules, sections, new StructPages(readKernel, rules.structPageSize), extents, core.pageMap.maxPfn, bitmap);
+      scan = scanPages(rules, sections, structPages, extents, core.pageMap.maxPfn, bitmap);
     }
   } catch (error) {
     // Whatever a damaged mem_map does to the rules, the dump still goes out whole.

@@ -178,62 +178,199 @@ export function needsPageScan(rules: PageRules): boolean {
   return (rules.level & PAGE_BITS) !== 0 || rules.pgHwpoison !== undefined || rules.offlineType !== undefined;
 }
 
-/** Kernel pointers have the top bit set on x86-64 and arm64: an anon_vma is one, a slab count is not. */
-const KERNEL_HALF = 1n << 63n;
+/** The verdicts a judge (pageJudge) returns, by code (its low 3 bits). */
+export const VERDICTS: readonly PageVerdict[] = ['keep', 'tail', 'free', 'cache', 'cache_private', 'user', 'hwpoison', 'offline'];
+const KEEP = 0, TAIL = 1, FREE = 2, CACHE = 3, CACHE_PRIVATE = 4, USER = 5, HWPOISON = 6, OFFLINE = 7;
+/** Codes up to this one keep the page: keep and tail. */
+export const LAST_KEPT = TAIL;
+/** Ored into a keep code: the page's own bytes contradicted a free (8) or user (16) verdict. */
+export const SUSPECT_FREE = 8;
+export const SUSPECT_USER = 16;
+/** The code's verdict, an index into VERDICTS. */
+export const VERDICT_MASK = 7;
+
+/** A judge reads struct pages as little-endian 32-bit words through an Int32Array: a big-endian host swaps them first (Buffer.swap32). */
+export const HOST_BIG_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 0;
+
+const NO_COMPOUND = 0, TAIL_BYTES = 1, FLAGS1_BIT = 2, FLAGS1_TYPE = 3;
+/**
+ * _mapcount is compared as the int32 it is read as (a uint32 would be a
+ * boxed number per page until V8 optimizes): page types too. These stand for
+ * _mapcount when the rules have no offset for it, and for a page type
+ * VMCOREINFO lacks; no int32 equals either. The buddy type alone stands in
+ * as NO_MAPCOUNT when absent, so that a missing type "equals" a missing
+ * _mapcount exactly when undefined === undefined did.
+ */
+const NO_MAPCOUNT = 2 ** 32;
+const NO_TYPE = 2 ** 32 + 1;
+const int32 = (type: number | undefined, absent: number) => (type === undefined ? absent : type | 0);
+/** The low and high 32 bits of a 64-bit mask (two's complement for a negative NUMBER), as int32s; 0 for none. */
+const maskLo = (mask: bigint | undefined) => (mask === undefined ? 0 : Number(BigInt.asIntN(32, mask)));
+const maskHi = (mask: bigint | undefined) => (mask === undefined ? 0 : Number(BigInt.asIntN(32, mask >> 32n)));
+
+/** Judges one struct page: see pageJudge. */
+export type JudgeFn = (pfn: number, words: Int32Array, at: number, next: number) => number;
+
+export interface PageJudge {
+  /**
+   * The verdict code (VERDICTS[code & VERDICT_MASK], ored with a SUSPECT_
+   * bit on a keep the page's bytes contradict) on `pfn` from its struct page
+   * at word `at` of `words` and the next one at word `next` (-1 when
+   * makedumpfile would not read it).
+   */
+  judge: JudgeFn;
+  /** How many pfns the last verdict covers, when it leaves pages out (a kept page is one pfn; this is not set for it). */
+  readonly result: { pages: number };
+  /** SIZE(page) in words. */
+  words: number;
+}
+
+/**
+ * The rules of one scan, made once into a judge of a struct page where it
+ * lies in a caller's buffer, seen as 32-bit words: 64-bit fields are read as
+ * two halves against masks split once here, with no BigInt and no object per
+ * page. A scan judges one struct page per 4 KiB of memory, 256 million on a
+ * 1 TiB host and a few hundred thousand on a small one, mostly before V8 has
+ * optimized anything: the rules are constants of a closure (cheaper to read
+ * than an object's fields until then). The same decisions as makedumpfile's
+ * __exclude_unnecessary_pages, in the order it takes them; judgePage below
+ * wraps it for single pages.
+ */
+export function pageJudge(rules: PageRules): PageJudge {
+  const size = rules.structPageSize;
+  const level = rules.level;
+  // Words, not bytes: every struct page member the rules read is a long or an int, so no real layout is refused here.
+  if (size <= 0 || size % 4 !== 0) throw new Error(`SIZE(page)=${size} is not a whole number of 32-bit words`);
+  // A field past SIZE(page) would be read from the next struct page in a shared buffer: refuse the rules instead.
+  const word = (at: number, width: number, name: string) => {
+    if (at < 0 || at + width > size || at % 4 !== 0) throw new Error(`${name}=${at} is not a ${width * 8}-bit field inside SIZE(page)=${size}`);
+    return at / 4;
+  };
+  const flagsW = word(rules.flagsAt, 8, 'OFFSET(page.flags)');
+  const compoundHeadW = word(rules.compoundHeadAt, 8, 'OFFSET(page.compound_head)');
+  const mappingW = rules.mappingAt < 0 ? -1 : word(rules.mappingAt, 8, 'OFFSET(page.mapping)');
+  const mapcountW = rules.mapcountAt < 0 ? -1 : word(rules.mapcountAt, 4, 'OFFSET(page._mapcount)');
+  const privateW = level & DumpLevel.FREE ? word(rules.privateAt, 8, 'OFFSET(page.private)') : -1;
+  // Below 1 a free block would be a fraction of a page: no kernel has fewer than one free-list order.
+  if (level & DumpLevel.FREE && !(rules.maxOrder! >= 1)) throw new Error(`dump level 16 with LENGTH(zone.free_area)=${rules.maxOrder}`);
+  const maxOrder = rules.maxOrder ?? 0;
+  const c = rules.compound;
+  const compound = c === undefined ? NO_COMPOUND : c.kind === 'tail-bytes' ? TAIL_BYTES : c.kind === 'flags1-bit' ? FLAGS1_BIT : FLAGS1_TYPE;
+  // Tail-bytes order and destructor bytes of the first tail page, as word and shift. A byte past the first
+  // tail's struct page read as undefined: order 0 (2 ** undefined aligns nothing), never hugetlb.
+  const orderAt = c?.kind === 'tail-bytes' && c.orderAt < size ? c.orderAt : -1;
+  const dtorAt = c?.kind === 'tail-bytes' && c.dtorAt < size && c.hugetlbDtor !== undefined ? c.dtorAt : -1;
+  const orderW = orderAt < 0 ? -1 : orderAt >> 2;
+  const orderShift = (orderAt & 3) * 8;
+  const dtorW = dtorAt < 0 ? -1 : dtorAt >> 2;
+  const dtorShift = (dtorAt & 3) * 8;
+  const hugetlbDtor = c?.kind === 'tail-bytes' ? c.hugetlbDtor ?? -1 : -1;
+  const hugetlbMask = c?.kind === 'flags1-bit' ? c.hugetlbMask : undefined;
+  const hugetlbLo = maskLo(hugetlbMask), hugetlbHi = maskHi(hugetlbMask);
+  const hugetlbType = int32(c?.kind === 'flags1-type' ? c.hugetlbType : undefined, NO_TYPE);
+  const headLo = maskLo(rules.pgHeadMask), headHi = maskHi(rules.pgHeadMask);
+  const lruLo = maskLo(rules.pgLru), lruHi = maskHi(rules.pgLru);
+  const privateLo = maskLo(rules.pgPrivate), privateHi = maskHi(rules.pgPrivate);
+  const swapcacheLo = maskLo(rules.pgSwapcache), swapcacheHi = maskHi(rules.pgSwapcache);
+  const swapbackedKnown = rules.pgSwapbacked !== undefined;
+  const swapbackedLo = maskLo(rules.pgSwapbacked), swapbackedHi = maskHi(rules.pgSwapbacked);
+  const slabLo = maskLo(rules.pgSlab), slabHi = maskHi(rules.pgSlab);
+  const hwpoisonLo = maskLo(rules.pgHwpoison), hwpoisonHi = maskHi(rules.pgHwpoison);
+  const slabType = int32(rules.slabType, NO_TYPE);
+  const buddyType = int32(rules.buddyType, NO_MAPCOUNT);
+  const offlineType = int32(rules.offlineType, NO_TYPE);
+  const unacceptedType = int32(rules.unacceptedType, NO_TYPE);
+  const result = { pages: 1 };
+
+  /** A buddy page: free for its whole block (page.private holds the order) if the block is real. */
+  const free = (pfn: number, orderLo: number, orderHi: number): number => {
+    // An order past MAX_ORDER is not a real free block: keep it rather than guess.
+    let order = orderLo;
+    if (orderHi === 0) {
+      if (orderLo >= maxOrder) return KEEP;
+    } else {
+      // An order of 2^32 or more is garbage, compared exactly all the same.
+      const wide = (BigInt(orderHi >>> 0) << 32n) | BigInt(orderLo);
+      if (wide >= BigInt(maxOrder)) return KEEP;
+      order = Number(wide);
+    }
+    const pages = 2 ** order;
+    // Buddy blocks are aligned to their size; one that is not was not made by the buddy allocator.
+    if (pfn % pages !== 0) return KEEP | SUSPECT_FREE;
+    result.pages = pages;
+    return FREE;
+  };
+
+  const judge: JudgeFn = (pfn, words, at, next) => {
+    const flagsLo = words[at + flagsW];
+    const flagsHi = words[at + flagsW + 1];
+    if (words[at + compoundHeadW] & 1) return TAIL;
+    const mapcount = mapcountW >= 0 ? words[at + mapcountW] : NO_MAPCOUNT;
+    // A compound head's order and hugetlb mark, from its first tail. Worked out for every page (from the page
+    // itself when there is no next one) and dropped for the rest: see "Every operation runs" in exclusion.ts.
+    const tail = next >= 0 ? next : at;
+    let order = 0;
+    let hugetlb = false;
+    if (compound === TAIL_BYTES) {
+      order = orderW >= 0 ? (words[tail + orderW] >>> orderShift) & 0xff : 0;
+      hugetlb = dtorW >= 0 && ((words[tail + dtorW] >>> dtorShift) & 0xff) === hugetlbDtor;
+    } else if (compound !== NO_COMPOUND) {
+      const flags1Lo = words[tail + flagsW];
+      order = flags1Lo & 0xff;
+      hugetlb = compound === FLAGS1_BIT ? ((flags1Lo & hugetlbLo) | (words[tail + flagsW + 1] & hugetlbHi)) !== 0 : mapcount === hugetlbType;
+    }
+    if (next < 0 || ((flagsLo & headLo) | (flagsHi & headHi)) === 0) {
+      order = 0;
+      hugetlb = false;
+    }
+    if (order >= 64 || pfn % 2 ** order !== 0) order = 0;
+    const slab = mapcount === slabType || ((flagsLo & slabLo) | (flagsHi & slabHi)) !== 0;
+
+    if (level & DumpLevel.FREE && !slab && mapcount === buddyType) return free(pfn, words[at + privateW] >>> 0, words[at + privateW + 1]);
+    if (level & DumpLevel.FREE && mapcount === unacceptedType) {
+      result.pages = 2 ** (maxOrder - 1);
+      return FREE;
+    }
+    // Read whether needed or not: an operation V8 first meets after optimizing this throws the optimized code away.
+    const mappingLo = mappingW >= 0 ? words[at + mappingW] : 0;
+    const mappingHi = mappingW >= 0 ? words[at + mappingW + 1] : 0;
+    const anon = (mappingLo & 1) !== 0 && !slab;
+    const kernelPointer = mappingHi < 0;
+    const isPrivate = ((flagsLo & privateLo) | (flagsHi & privateHi)) !== 0;
+    const cachePage = ((flagsLo & lruLo) | (flagsHi & lruHi)) !== 0 ||
+      (((flagsLo & swapcacheLo) | (flagsHi & swapcacheHi)) !== 0 && (!swapbackedKnown || ((flagsLo & swapbackedLo) | (flagsHi & swapbackedHi)) !== 0));
+    let verdict = KEEP;
+    if (level & DumpLevel.CACHE && cachePage && !isPrivate && !anon) verdict = CACHE;
+    else if (level & DumpLevel.CACHE_PRIVATE && cachePage && !anon) verdict = isPrivate ? CACHE_PRIVATE : CACHE;
+    else if (level & DumpLevel.USER && (anon || hugetlb)) {
+      // An anon page's mapping is its anon_vma (or KSM node): a kernel pointer, top bit set. Anything else is a rule misreading the page.
+      if (anon && !hugetlb && !kernelPointer) return KEEP | SUSPECT_USER;
+      verdict = USER;
+    } else if (((flagsLo & hwpoisonLo) | (flagsHi & hwpoisonHi)) !== 0) verdict = HWPOISON;
+    else if (!slab && mapcount === offlineType) verdict = OFFLINE;
+    result.pages = 2 ** order;
+    return verdict;
+  };
+  return { judge, result, words: size / 4 };
+}
 
 /**
  * The verdict on `pfn` from its struct page (`page`, SIZE(page) bytes) and
  * the next one (`next`, undefined when makedumpfile would not read it), and
  * how many pfns from `pfn` the verdict covers. 'suspect' marks a verdict
  * that the page's own bytes contradict (guard.ts counts them); such a page
- * is kept.
+ * is kept. One page at a time, through pageJudge (the scan uses that directly).
  */
 export function judgePage(rules: PageRules, pfn: number, page: Buffer, next: Buffer | undefined): { verdict: PageVerdict; pages: number; suspect?: PageVerdict } {
-  const flags = page.readBigUInt64LE(rules.flagsAt);
-  if (page.readBigUInt64LE(rules.compoundHeadAt) & 1n) return { verdict: 'tail', pages: 1 };
-  const mapcount = rules.mapcountAt >= 0 ? page.readUInt32LE(rules.mapcountAt) : undefined;
-  let order = 0;
-  let hugetlb = false;
-  const compound = rules.compound;
-  if (rules.pgHeadMask !== undefined && (flags & rules.pgHeadMask) && next && compound) {
-    if (compound.kind === 'tail-bytes') {
-      order = next[compound.orderAt];
-      hugetlb = compound.hugetlbDtor !== undefined && next[compound.dtorAt] === compound.hugetlbDtor;
-    } else {
-      const flags1 = next.readBigUInt64LE(rules.flagsAt);
-      order = Number(flags1 & 0xffn);
-      hugetlb = compound.kind === 'flags1-bit' ? (flags1 & compound.hugetlbMask) !== 0n : mapcount === compound.hugetlbType;
-    }
-    if (order >= 64 || pfn % 2 ** order !== 0) order = 0;
-  }
-  const pages = 2 ** order;
-  const has = (mask: bigint | undefined) => mask !== undefined && (flags & mask) !== 0n;
-  const slab = (rules.slabType !== undefined && mapcount === rules.slabType) || has(rules.pgSlab);
-  const level = rules.level;
-
-  if (level & DumpLevel.FREE && !slab && mapcount === rules.buddyType) {
-    const freeOrder = page.readBigUInt64LE(rules.privateAt);
-    // An order past MAX_ORDER is not a real free block: keep it rather than guess.
-    if (freeOrder >= BigInt(rules.maxOrder!)) return { verdict: 'keep', pages: 1 };
-    const freePages = 2 ** Number(freeOrder);
-    // Buddy blocks are aligned to their size; one that is not was not made by the buddy allocator.
-    if (pfn % freePages !== 0) return { verdict: 'keep', pages: 1, suspect: 'free' };
-    return { verdict: 'free', pages: freePages };
-  }
-  if (level & DumpLevel.FREE && rules.unacceptedType !== undefined && mapcount === rules.unacceptedType) {
-    return { verdict: 'free', pages: 2 ** (rules.maxOrder! - 1) };
-  }
-  const mapping = rules.mappingAt >= 0 ? page.readBigUInt64LE(rules.mappingAt) : 0n;
-  const anon = (mapping & 1n) !== 0n && !slab;
-  const cachePage = has(rules.pgLru) || (has(rules.pgSwapcache) && (rules.pgSwapbacked === undefined || has(rules.pgSwapbacked)));
-  if (level & DumpLevel.CACHE && cachePage && !has(rules.pgPrivate) && !anon) return { verdict: 'cache', pages };
-  if (level & DumpLevel.CACHE_PRIVATE && cachePage && !anon) return { verdict: has(rules.pgPrivate) ? 'cache_private' : 'cache', pages };
-  if (level & DumpLevel.USER && (anon || hugetlb)) {
-    // An anon page's mapping is its anon_vma (or KSM node): a kernel pointer. Anything else is a rule misreading the page.
-    if (anon && !hugetlb && mapping < KERNEL_HALF) return { verdict: 'keep', pages: 1, suspect: 'user' };
-    return { verdict: 'user', pages };
-  }
-  if (has(rules.pgHwpoison)) return { verdict: 'hwpoison', pages };
-  if (rules.offlineType !== undefined && !slab && mapcount === rules.offlineType) return { verdict: 'offline', pages };
-  return { verdict: 'keep', pages: 1 };
+  const { judge, result, words } = pageJudge(rules);
+  const size = rules.structPageSize;
+  const both = Buffer.alloc(2 * size);
+  page.copy(both, 0, 0, size);
+  next?.copy(both, size, 0, size);
+  if (HOST_BIG_ENDIAN) both.swap32();
+  const code = judge(pfn, new Int32Array(both.buffer, both.byteOffset, both.length / 4), 0, next ? words : -1);
+  const verdict = VERDICTS[code & VERDICT_MASK];
+  const pages = (code & VERDICT_MASK) <= LAST_KEPT ? 1 : result.pages;
+  const suspect: PageVerdict | undefined = code & SUSPECT_FREE ? 'free' : code & SUSPECT_USER ? 'user' : undefined;
+  return suspect ? { verdict, pages, suspect } : { verdict, pages };
 }

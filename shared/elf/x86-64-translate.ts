@@ -28,6 +28,8 @@ const low = (shift: bigint) => (1n << shift) - 1n;
 
 export class X86_64Translator {
   private readonly tableCache = new Map<bigint, Buffer>();
+  /** The page shift of the last successful walk's mapping (mapping() reads it). */
+  private lastShift = PAGE_4K;
 
   private constructor(
     private readonly memory: PhysicalMemory,
@@ -64,7 +66,24 @@ export class X86_64Translator {
 
   /** The physical address of a kernel virtual address, or undefined when it is not mapped (or the tables are not in the dump). */
   vtop(vaddr: bigint): bigint | undefined {
+    return this.walk(BigInt.asUintN(64, vaddr));
+  }
+
+  /**
+   * Like vtop, with how many bytes from `vaddr` on the same page-table entry
+   * maps (to the end of its 4 KiB, 2 MiB or 1 GiB page): physically
+   * contiguous, so a caller reading a long virtual range walks the tables
+   * once per mapping page instead of once per 4 KiB.
+   */
+  mapping(vaddr: bigint): { phys: bigint; bytes: number } | undefined {
     const va = BigInt.asUintN(64, vaddr);
+    const phys = this.walk(va);
+    if (phys === undefined) return undefined;
+    const shift = this.lastShift;
+    return { phys, bytes: 2 ** Number(shift) - Number(va & low(shift)) };
+  }
+
+  private walk(va: bigint): bigint | undefined {
     const shifts = this.levels === 5 ? [48n, 39n] : [39n];
     let table = this.topTable;
     for (const shift of shifts) {
@@ -74,12 +93,17 @@ export class X86_64Translator {
     }
     const pud = this.entry(table, (va >> PAGE_1G) & 511n);
     if (pud === undefined || (pud & PRESENT) === 0n) return undefined;
-    if (pud & PSE) return (pud & this.entryMask & ~low(PAGE_1G)) + (va & low(PAGE_1G));
+    if (pud & PSE) return this.mapped(PAGE_1G, (pud & this.entryMask & ~low(PAGE_1G)) + (va & low(PAGE_1G)));
     const pmd = this.entry(pud & this.entryMask, (va >> PAGE_2M) & 511n);
     if (pmd === undefined || (pmd & PRESENT) === 0n) return undefined;
-    if (pmd & PSE) return (pmd & this.entryMask & ~low(PAGE_2M)) + (va & low(PAGE_2M));
+    if (pmd & PSE) return this.mapped(PAGE_2M, (pmd & this.entryMask & ~low(PAGE_2M)) + (va & low(PAGE_2M)));
     const pte = this.entry(pmd & this.entryMask, (va >> PAGE_4K) & 511n);
     if (pte === undefined || (pte & PRESENT) === 0n) return undefined;
-    return (pte & this.entryMask) + (va & low(PAGE_4K));
+    return this.mapped(PAGE_4K, (pte & this.entryMask) + (va & low(PAGE_4K)));
+  }
+
+  private mapped(shift: bigint, phys: bigint): bigint {
+    this.lastShift = shift;
+    return phys;
   }
 }

@@ -61,6 +61,12 @@ describe('x86_64 page-table walk', () => {
     expect(t.vtop(base + 0x12_4000n)).toBeUndefined(); // PTE not present
     expect(t.vtop(base + 0x20_0000n)).toBeUndefined(); // PMD not present
     expect(t.vtop(0xffff_9000_0000_0000n)).toBeUndefined(); // PGD not present
+    // mapping(): the same address, and how far the entry that maps it goes on (to the end of its page).
+    expect(t.mapping(base + 0x12_3abcn)).toEqual({ phys: 0x555_5abcn, bytes: 0x1000 - 0xabc });
+    expect(t.mapping(base + 0x40_0000n)).toEqual({ phys: 0x8000_0000n, bytes: 0x20_0000 });
+    expect(t.mapping(base + 0x45_6789n)).toEqual({ phys: 0x8005_6789n, bytes: 0x20_0000 - 0x5_6789 });
+    expect(t.mapping(base + 0x4123_4567n)).toEqual({ phys: 0x1_c123_4567n, bytes: 0x4000_0000 - 0x123_4567 });
+    expect(t.mapping(base + 0x12_4000n)).toBeUndefined();
   });
 
   it('walks five levels when pgtable_l5_enabled, and clears sme_mask from entries', () => {
