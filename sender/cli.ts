@@ -12,7 +12,6 @@ import { badInput, ErrorCode, NetdumpError, toNetdumpError } from '../shared/err
 import { configFromEnv, parseConfig, positiveSetting, splitServers, type SenderConfig } from './config.js';
 import { readCredentials } from './credentials.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
-import { saveLocally } from './local-fallback.js';
 import { computeExclusion, dumpLevelReport, type Exclusion } from './dump-level/exclusion.js';
 import { availableMemory, planMemory } from './memory-budget.js';
 import { LineProgress } from './progress.js';
@@ -174,6 +173,8 @@ async function main(): Promise<number> {
     if (!source || !config.FALLBACK_DIR || code === ExitCode.BAD_INPUT) return code;
     try {
       say(`kdump-send: no receiver took the dump; saving it to ${config.FALLBACK_DIR}`);
+      // Loaded only when needed: the fallback's stored-page codec (lzo) is a native addon to open.
+      const { saveLocally } = await import('./local-fallback.js');
       const saved = await saveLocally(source, config.FALLBACK_DIR, hostId, chunkPages, exclusion);
       say(`kdump-send: saved locally as ${saved.path} (${(saved.storedBytes / 1e6).toFixed(1)} MB)`);
       process.stdout.write(`${JSON.stringify({ savedLocally: saved.path, storedBytes: saved.storedBytes })}\n`);

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { badInput, NetdumpError, ErrorCode } from '../shared/errors.js';
 import { FrameDecoder, framePrefix } from '../shared/protocol/frame-decoder.js';
 import { decodeMessage, type Message } from '../shared/protocol/messages.js';
@@ -134,7 +134,9 @@ function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: 
   });
 }
 
-function connectWs(address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions): Promise<ClientTransport> {
+/** ws (and the http, https and crypto it brings) is loaded only for a ws:// or wss:// receiver: a capture kernel's start-up pays for what it uses. */
+async function connectWs(address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions): Promise<ClientTransport> {
+  const { default: WebSocket } = await import('ws');
   return new Promise((resolve, reject) => {
     // ws reports a TLS alert that arrives after the handshake (TLS 1.3 refusing
     // our client certificate) as "socket hang up"; keep the TLS socket's own error.
