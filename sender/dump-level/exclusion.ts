@@ -52,24 +52,15 @@ const MAKEDUMPFILE_BATCH = 512;
  * rather than compute inside the branch.
  */
 
-/** The first pfn in [from, to) whose bit is set, or `to`; whole clear bytes at a time. */
-function nextSet(bitmap: Buffer, from: number, to: number): number {
+/**
+ * The first pfn in [from, to) whose bit is `bit`, or `to`; whole bytes of the
+ * other value at a time (a byte is flipped so the bits looked for read as 1).
+ */
+function nextWith(bit: 0 | 1, bitmap: Buffer, from: number, to: number): number {
+  const flip = bit === 1 ? 0 : 0xff;
   let pfn = from;
   while (pfn < to) {
-    const bits = bitmap[pfn >>> 3] >>> (pfn & 7);
-    const found = pfn + 31 - Math.clz32(bits & -bits);
-    const skip = pfn + 8 - (pfn & 7);
-    if (bits !== 0) return found < to ? found : to;
-    pfn = skip;
-  }
-  return to;
-}
-
-/** The first pfn in [from, to) whose bit is clear, or `to`; whole set bytes at a time. */
-function nextClear(bitmap: Buffer, from: number, to: number): number {
-  let pfn = from;
-  while (pfn < to) {
-    const bits = (~bitmap[pfn >>> 3] & 0xff) >>> (pfn & 7);
+    const bits = (bitmap[pfn >>> 3] ^ flip) >>> (pfn & 7);
     const found = pfn + 31 - Math.clz32(bits & -bits);
     const skip = pfn + 8 - (pfn & 7);
     if (bits !== 0) return found < to ? found : to;
@@ -99,11 +90,11 @@ function runsOf(bitmap: Buffer, extents: readonly PfnRun[]): { runs: PfnRun[]; p
   let pages = 0;
   for (const extent of extents) {
     const end = extent.startPfn + extent.pageCount;
-    for (let pfn = nextSet(bitmap, extent.startPfn, end); pfn < end;) {
-      const stop = nextClear(bitmap, pfn, end);
+    for (let pfn = nextWith(1, bitmap, extent.startPfn, end); pfn < end;) {
+      const stop = nextWith(0, bitmap, pfn, end);
       runs.push({ startPfn: pfn, pageCount: stop - pfn });
       pages += stop - pfn;
-      pfn = nextSet(bitmap, stop, end);
+      pfn = nextWith(1, bitmap, stop, end);
     }
   }
   return { runs, pages };
@@ -302,9 +293,9 @@ function scanBatch(
   let pfn = first;
   while (pfn < batchEnd) {
     if (pfn >= runEnd) {
-      pfn = nextSet(bitmap, pfn, batchEnd);
+      pfn = nextWith(1, bitmap, pfn, batchEnd);
       if (pfn >= batchEnd) break;
-      runEnd = nextClear(bitmap, pfn, batchEnd);
+      runEnd = nextWith(0, bitmap, pfn, batchEnd);
     }
     const offset = lead + (pfn - startPfn) * size;
     const crosses = straddles && pages.crosses(offset);
