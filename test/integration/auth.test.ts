@@ -98,6 +98,30 @@ describe('host enrolment and tokens', () => {
     expect((await runReceiverCli(['token', 'revoke', 'cli-host', '--data-dir', receiver.dataDir])).code).toBe(3);
   });
 
+  it('operator add, list and revoke: the token opens the API with its role, list never shows it, a revoked one is refused', async () => {
+    receiver = await startTestReceiver({ open: false });
+    const cli = (...args: string[]) => runReceiverCli([...args, '--data-dir', receiver!.dataDir]);
+    const added = await cli('operator', 'add', 'alice', '--role', 'admin');
+    expect(added.code, added.stderr).toBe(0);
+    const token = added.stdout.trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const whoami = () => fetch(`http://127.0.0.1:${receiver!.httpAddress!.port}/api/v1/whoami`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await (await whoami()).json()).toMatchObject({ name: 'alice', role: 'admin' });
+    const listed = await cli('operator', 'list');
+    expect(listed.stdout).toMatch(/^alice\s+admin\s+added \d{4}-/m);
+    expect(listed.stdout).not.toContain(token);
+
+    expect((await cli('operator', 'revoke', 'alice')).code).toBe(0);
+    expect((await whoami()).status).toBe(401);
+    const again = await cli('operator', 'revoke', 'alice');
+    expect(again.code).toBe(3);
+    expect(again.stderr).toMatch(/operator alice has no live token/);
+    expect(JSON.parse((await cli('operator', 'list', '--json')).stdout)).toEqual([
+      expect.objectContaining({ name: 'alice', role: 'admin', revokedAt: expect.any(Number) }),
+    ]);
+    expect((await cli('operator', 'list')).stdout).toMatch(/^alice\s+admin\s+added \S+\s+REVOKED /m);
+  });
+
   it('open mode takes uploads without a token and says so in the log', async () => {
     receiver = await startTestReceiver({ open: true });
     expect(receiver.logLines.some((l) => l.level === 40 && /open mode/.test(String(l.msg)))).toBe(true);

@@ -137,7 +137,13 @@ describe('kdump-send command line', () => {
       const list = await runReceiverCli(['list', '--data-dir', receiver.dataDir]);
       expect(list.stdout).toMatch(new RegExp(`${done.dumpId.slice(0, 12)}\\s+cli-host\\s+.*complete`));
       const show = await runReceiverCli(['show', done.dumpId, '--data-dir', receiver.dataDir, '--json']);
-      expect(JSON.parse(show.stdout)).toMatchObject({ id: done.dumpId, status: 'complete', path: path.join(receiver.dataDir, done.path) });
+      const view = JSON.parse(show.stdout);
+      expect(view).toMatchObject({ id: done.dumpId, status: 'complete', path: path.join(receiver.dataDir, done.path) });
+      // The rows are the same view: its path, and its crash command where crash can open the file in place.
+      const rows = await runReceiverCli(['show', done.dumpId.slice(0, 10), '--data-dir', receiver.dataDir]);
+      expect(rows.stdout).toMatch(new RegExp(`^path\\s+${view.path}$`, 'm'));
+      expect(rows.stdout).toContain(`\nopen with     ${view.crashCommand}\n`.trimEnd());
+      expect(rows.stdout).toMatch(/^bytes in\s+[\d.]+ MB$/m);
       const missing = await runReceiverCli(['show', 'ffffffffffff', '--data-dir', receiver.dataDir]);
       expect(missing.code).toBe(3);
       expect(missing.stderr).toMatch(/no dump matches "ffffffffffff"/);
