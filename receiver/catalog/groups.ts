@@ -70,34 +70,43 @@ export class DumpGroups {
       SELECT g.*, d.dump_id, d.signature_text, d.reason, d.panic_line FROM g JOIN dumps d ON d.dump_id = (
         SELECT dump_id FROM dumps ${matching} AND signature = g.signature ORDER BY ${EVENT_TIME_MS} DESC, dump_id LIMIT 1)
       ORDER BY g.last_seen DESC, g.signature`, [...where.params, ...where.params]);
-    return rows.map((r) => ({
-      signature: r.signature as string,
-      signatureText: r.signature_text as string | null,
-      reason: r.reason as string | null,
-      panicLine: r.panic_line as string | null,
-      count: Number(r.n),
+    return rows.map((r) => groupOf(r, {
+      count: r.n,
       hosts: (jsonArray(r.hosts) as string[]).sort(),
       kernels: (jsonArray(r.kernels) as Array<string | null>).filter((k): k is string => k !== null).sort(),
-      firstSeenMs: Number(r.first_seen),
-      lastSeenMs: Number(r.last_seen),
-      latestDumpId: r.dump_id as string,
+      latestDumpId: r.dump_id,
     }));
   }
 
   private async summarised(signature?: string): Promise<DumpGroup[]> {
     const rows = await this.db.all(`SELECT * FROM dump_groups ${signature === undefined ? '' : 'WHERE signature = ?'}
       ORDER BY last_seen DESC, signature`, signature === undefined ? [] : [signature]);
-    return rows.map((r) => ({
-      signature: r.signature as string,
-      signatureText: r.signature_text as string | null,
-      reason: r.reason as string | null,
-      panicLine: r.panic_line as string | null,
-      count: Number(r.dumps),
+    return rows.map((r) => groupOf(r, {
+      count: r.dumps,
       hosts: JSON.parse(r.hosts as string) as string[],
       kernels: JSON.parse(r.kernels as string) as string[],
-      firstSeenMs: Number(r.first_seen),
-      lastSeenMs: Number(r.last_seen),
-      latestDumpId: r.latest_dump_id as string,
+      latestDumpId: r.latest_dump_id,
     }));
   }
+}
+
+/**
+ * A group from a row of either query: the live grouping and the kept summary
+ * share the signature, the latest dump's texts and the time span; how many,
+ * which hosts and kernels, and which dump is latest come from columns of
+ * their own (and, live, from the dialect's JSON arrays).
+ */
+function groupOf(r: Record<string, unknown>, own: { count: unknown; hosts: string[]; kernels: string[]; latestDumpId: unknown }): DumpGroup {
+  return {
+    signature: r.signature as string,
+    signatureText: r.signature_text as string | null,
+    reason: r.reason as string | null,
+    panicLine: r.panic_line as string | null,
+    count: Number(own.count),
+    hosts: own.hosts,
+    kernels: own.kernels,
+    firstSeenMs: Number(r.first_seen),
+    lastSeenMs: Number(r.last_seen),
+    latestDumpId: own.latestDumpId as string,
+  };
 }
