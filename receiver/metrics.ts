@@ -24,6 +24,7 @@ export class ReceiverMetrics {
   readonly uploadFailures: Counter<'code'>;
   readonly probes: Counter<'outcome'>;
   readonly triageRuns: Counter<'outcome'>;
+  readonly logsReceived: Counter;
   readonly webhookDeliveries: Counter<'outcome'>;
 
   constructor(sources: MetricsSources) {
@@ -49,6 +50,9 @@ export class ReceiverMetrics {
     });
     this.triageRuns = new Counter({
       name: 'kdump_receiver_triage_total', help: 'Kernel-log extractions from stored dumps, by outcome', labelNames: ['outcome'], registers,
+    });
+    this.logsReceived = new Counter({
+      name: 'kdump_receiver_logs_received_total', help: 'Kernel logs senders sent ahead of the pages (LOG), checked and triaged', registers,
     });
     this.webhookDeliveries = new Counter({
       name: 'kdump_receiver_webhook_deliveries_total', help: 'Webhook notifications, by outcome', labelNames: ['outcome'], registers,

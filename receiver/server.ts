@@ -158,6 +158,12 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
       if (found) webhook.enqueue({ ...found.record, panicLine: found.triage.panicLine, signature: found.triage.signature });
     },
   });
+  registry.onLogTriaged = (dumpId) => {
+    if (!webhook) return;
+    void catalog.getWithTriage(dumpId).then((found) => {
+      if (found) webhook.notify({ event: 'dump.panic', dump: { ...found.record, ...found.triage } });
+    }, (error: unknown) => log.error({ dump: dumpId, err: error }, 'panic notice not queued: catalog read failed'));
+  };
   registry.onUnfinishedDropped = (record) => {
     log.warn({ dump: record.dumpId, host: record.hostId, path: record.path }, 'unfinished dump dropped: a newer dump of its host took its place (--max-unfinished-per-host)');
   };

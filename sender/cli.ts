@@ -18,6 +18,7 @@ import { LineProgress } from './progress.js';
 import { parseServerUrl } from './transport.js';
 import { upload, SENDER_VERSION } from './upload.js';
 import { VmcoreSource } from './vmcore-source.js';
+import { captureKernelLog } from './kernel-log.js';
 
 const DEFAULT_CONFIG = '/etc/kdump-send.conf';
 
@@ -137,6 +138,9 @@ async function main(): Promise<number> {
     say(`kdump-send: ${vmcorePath}: ${core.vmcoreinfo.osRelease ?? 'unknown kernel'}, ${(source.size / 1e6).toFixed(1)} MB, ` +
       `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${servers.map((s) => s.url).join(', ') || 'nobody'} as ${hostId}`);
     say(`kdump-send: ${memory.line}`);
+    // Before the dump-level pass: on a large machine the pass takes seconds, the log milliseconds.
+    const kernelLog = await captureKernelLog(vmcorePath);
+    if ('error' in kernelLog) say(`kdump-send: warning: kernel log not read, so not sent ahead of the pages: ${kernelLog.error}`);
     const excludeStarted = Date.now();
     exclusion = computeExclusion(source, dumpLevel);
     for (const warning of exclusion.warnings) say(`kdump-send: warning: ${warning}`);
@@ -158,6 +162,7 @@ async function main(): Promise<number> {
       replyTimeoutMs: seconds('REPLY_TIMEOUT', 120),
       deadlineMs: seconds('DEADLINE', 600),
       framesInFlight: memory.framesInFlight,
+      kernelLog: 'error' in kernelLog ? undefined : kernelLog,
       progress: opts.quiet ? undefined : new LineProgress(say, opts.progressInterval * 1000),
       log: (line) => say(`kdump-send: ${line}`),
     });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
-import { DumpDigestBuilder } from '../shared/protocol/digest.js';
+import { DumpDigestBuilder, logChecksum } from '../shared/protocol/digest.js';
 import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
 import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type Message } from '../shared/protocol/messages.js';
@@ -16,6 +16,7 @@ import { connectTransport, type ClientTransport, type ServerAddress, type TlsCli
 import type { VmcoreSource } from './vmcore-source.js';
 import { readUtsname } from './utsname.js';
 import type { ProgressReporter } from './progress.js';
+import type { CapturedLog } from './kernel-log.js';
 
 export const SENDER_VERSION = '0.1.0';
 
@@ -40,6 +41,8 @@ export interface UploadOptions {
   deadlineMs: number;
   /** Frames in flight: how far reading and compressing may run ahead of the socket. */
   framesInFlight: number;
+  /** The crashed kernel's log, sent before the first page to a receiver that asks for it (ACCEPT logWanted). */
+  kernelLog?: CapturedLog;
   progress?: ProgressReporter;
   log?: (line: string) => void;
 }
@@ -54,6 +57,8 @@ export interface UploadResult {
   attempts: number;
   /** The receiver that stored it. */
   server: string;
+  /** A receiver took the kernel log ahead of the pages (on this or an earlier attempt). */
+  logSent: boolean;
 }
 
 /** Same crash, same host, same level: same id, so a restarted sender resumes instead of uploading twice. */
@@ -149,6 +154,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   const digest = new DumpDigestBuilder();
   let bytesSent = 0;
   let zeroPages = 0;
+  let logSent = false;
   const started = Date.now();
   const log = options.log ?? (() => {});
 
@@ -168,6 +174,10 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     notes: source.notes,
     utsname: readUtsname(source),
     senderVersion: SENDER_VERSION,
+  });
+
+  const logFrame = options.kernelLog && encodeControl({
+    type: 'log', text: options.kernelLog.text, crc: logChecksum(options.kernelLog.text), truncated: options.kernelLog.truncated,
   });
 
   /** Checksums of stored chunks this process never sent (it restarted): re-read, no compression. */
@@ -194,6 +204,13 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
           `receiver accepted dump ${accept.dumpId} with ${accept.totalChunks} chunks from ${accept.nextSeq}; sender has ${dumpId} with ${plan.totalChunks}`);
       }
       if (accept.nextSeq > 0) log(`resuming at chunk ${accept.nextSeq} of ${plan.totalChunks}`);
+      if (accept.logWanted && logFrame) {
+        // Ahead of every page: the receiver knows what panicked whatever happens to the rest.
+        await withinTimeout(transport.send(logFrame), options.replyTimeoutMs);
+        bytesSent += logFrame.length;
+        if (!logSent) log(`kernel log sent first (${options.kernelLog!.text.length} bytes${options.kernelLog!.truncated ? ', its newest part' : ''})`);
+        logSent = true;
+      }
       catchUpChecksums(accept.nextSeq);
       const pending: Array<Promise<void> | undefined> = new Array(frames.length);
       for (let seq = accept.nextSeq; seq < plan.totalChunks; seq++) {
@@ -238,7 +255,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     try {
       const done = await attempt(server);
       options.progress?.finish(bytesSent);
-      return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts, server: server.url };
+      return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts, server: server.url, logSent };
     } catch (error) {
       const failure = error instanceof NetdumpError ? error : new NetdumpError(ErrorCode.INTERNAL, String(error));
       if (!isRetryable(failure)) {

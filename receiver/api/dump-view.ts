@@ -34,6 +34,12 @@ export interface DumpSummaryView {
   signature: string | null;
   /** Why the kernel log could not be read, when it could not. */
   triageError: string | null;
+  /**
+   * Where the log that triage read came from: 'sender' when it arrived ahead
+   * of the pages (a dump still receiving then says what panicked), 'dump'
+   * when it was read from the stored dump, null before triage.
+   */
+  logSource: TriageRecord['logSource'];
 }
 
 /** One dump in full (GET /api/v1/dumps/ID): the summary, then what only a detail carries. */
@@ -108,6 +114,7 @@ export function dumpSummary(record: DumpRecord, triage: TriageRecord): DumpSumma
     reason: triage.reason,
     signature: triage.signature,
     triageError: triage.error,
+    logSource: triage.logSource,
   };
 }
 

@@ -25,7 +25,7 @@ import { PostgresDriver } from './sql/postgres.js';
 import { SqliteDriver } from './sql/sqlite.js';
 
 export { levelLowered } from './records.js';
-export type { DumpGroup, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, ProgressUpdate, TriageRecord } from './records.js';
+export type { DumpGroup, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, LogSource, ProgressUpdate, TriageRecord } from './records.js';
 
 /** Where the catalog lives: a postgres:// URL, or a SQLite file (DATA_DIR/index.db by default). */
 export function isPostgresUrl(location: string): boolean {

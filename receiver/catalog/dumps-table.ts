@@ -34,6 +34,7 @@ export const TRIAGE_COLUMNS: Array<[keyof TriageRecord, string, ColumnType]> = [
   ['callTrace', 'call_trace', 'text'],
   ['error', 'triage_error', 'text'],
   ['triagedAt', 'triaged_at', 'int'],
+  ['logSource', 'triage_log_source', 'text'],
 ];
 
 /**

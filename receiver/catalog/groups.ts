@@ -1,6 +1,8 @@
 /**
- * Dumps that share a crash signature (the same bug), for operators. Only
- * complete dumps count. dump_groups keeps one summary row per signature so
+ * Dumps that share a crash signature (the same bug), for operators. Every
+ * dump with a signature counts, whatever its status: a crash is a crash
+ * from the moment its log is read, and a sender that sends its log ahead of
+ * the pages (LOG) gives its dump a signature while the pages arrive. dump_groups keeps one summary row per signature so
  * listing every group reads one small table instead of grouping every dump
  * (bench/catalog-queries.mjs: 100,000 dumps); any filter groups the dumps
  * themselves. Invariants: whoever changes a complete dump's signature, or
@@ -24,7 +26,7 @@ export class DumpGroups {
   async summariseIfMissing(): Promise<void> {
     if (await this.db.get('SELECT 1 AS x FROM dump_groups LIMIT 1')) return;
     const signatures = await this.db.all<{ signature: string }>(
-      "SELECT DISTINCT signature FROM dumps WHERE status = 'complete' AND signature IS NOT NULL");
+      'SELECT DISTINCT signature FROM dumps WHERE signature IS NOT NULL');
     for (const { signature } of signatures) await this.refresh(signature);
   }
 
@@ -38,9 +40,9 @@ export class DumpGroups {
     const { jsonArrayDistinct: distinct, jsonArrayValue: jsonArray } = this.dialect;
     const summary = await this.db.get(`SELECT COUNT(*) AS n, MIN(${EVENT_TIME_MS}) AS first_seen, MAX(${EVENT_TIME_MS}) AS last_seen,
         ${distinct('host_id')} AS hosts, ${distinct('os_release')} AS kernels
-      FROM dumps WHERE status = 'complete' AND signature = ?`, [signature]);
+      FROM dumps WHERE signature = ?`, [signature]);
     const latest = await this.db.get(`SELECT dump_id, signature_text, reason, panic_line FROM dumps
-      WHERE status = 'complete' AND signature = ? ORDER BY ${EVENT_TIME_MS} DESC, dump_id LIMIT 1`, [signature]);
+      WHERE signature = ? ORDER BY ${EVENT_TIME_MS} DESC, dump_id LIMIT 1`, [signature]);
     if (!summary || Number(summary.n) === 0 || !latest) {
       await this.db.run('DELETE FROM dump_groups WHERE signature = ?', [signature]);
       return;
@@ -61,8 +63,8 @@ export class DumpGroups {
     const { signature, ...filters } = query;
     if (Object.values(filters).every((v) => v === undefined)) return this.summarised(signature);
     const { jsonArrayDistinct: distinct, jsonArrayValue: jsonArray } = this.dialect;
-    const where = whereClause({ ...query, status: 'complete' });
-    const matching = `${where.sql} AND signature IS NOT NULL`;
+    const where = whereClause(query);
+    const matching = `${where.sql ? `${where.sql} AND` : 'WHERE'} signature IS NOT NULL`;
     const rows = await this.db.all(`WITH g AS (
         SELECT signature, COUNT(*) AS n, MIN(${EVENT_TIME_MS}) AS first_seen, MAX(${EVENT_TIME_MS}) AS last_seen,
           ${distinct('host_id')} AS hosts, ${distinct('os_release')} AS kernels

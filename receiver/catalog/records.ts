@@ -74,7 +74,15 @@ export interface TriageRecord {
   /** Why the kernel log could not be read or understood, if it could not. */
   error: string | null;
   triagedAt: number | null;
+  /**
+   * Where the log came from: 'sender' when it arrived ahead of the pages
+   * (LOG), 'dump' when triage read it from the stored dump; null before
+   * triage, and for rows triaged before the column existed.
+   */
+  logSource: LogSource | null;
 }
+
+export type LogSource = 'sender' | 'dump';
 
 export interface DumpQuery {
   hostId?: string;

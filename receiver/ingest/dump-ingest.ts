@@ -7,13 +7,14 @@
 import { requireSpace } from './disk-space.js';
 import { corrupt, ErrorCode, NetdumpError, protocolError } from '../../shared/errors.js';
 import { lz4DecompressExact } from '../../shared/codec/lz4.js';
-import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, payloadChecksum } from '../../shared/protocol/digest.js';
-import { CHUNK_LZ4, zeroBitmapLength, type ChunkMessage, type EndMessage } from '../../shared/protocol/messages.js';
+import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, logChecksum, payloadChecksum } from '../../shared/protocol/digest.js';
+import { CHUNK_LZ4, MAX_LOG_BYTES, zeroBitmapLength, type ChunkMessage, type EndMessage, type LogMessage } from '../../shared/protocol/messages.js';
+import { triageOfLog } from '../triage/log-triage.js';
 import { KdumpFileWriter } from '../../shared/kdump/writer.js';
 import { computeLayout } from '../../shared/kdump/layout.js';
 import { keysFor } from '../../shared/dump-folders.js';
 import type { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
-import type { Catalog, ProgressUpdate } from '../catalog/catalog.js';
+import type { Catalog, ProgressUpdate, TriageRecord } from '../catalog/catalog.js';
 import type { AcceptedHello } from './hello.js';
 import { parseWriterState, type DumpObjectPlan, type DumpObjectWriter, type DumpStorage } from '../storage/dump-storage.js';
 
@@ -62,6 +63,10 @@ export class DumpIngest {
   private undurableCrcs: number[] = [];
   private readonly rawBuffer: Buffer;
   private readonly plan: ChunkPlan;
+  /** Chunks this connection brought: a LOG comes before the first. */
+  private chunksThisConnection = 0;
+  /** The catalog has no kernel log for this dump yet: ACCEPT asks the sender for its LOG. */
+  logWanted = true;
 
   private constructor(
     readonly dumpId: string,
@@ -158,6 +163,29 @@ export class DumpIngest {
     this.leaseLost = why;
   }
 
+  /**
+   * The kernel log the sender sent ahead of the pages: checked, kept as the
+   * dump's dmesg.txt, triaged and recorded at once, so the catalog says what
+   * panicked while the pages are still arriving. Only before the first CHUNK
+   * of the connection, once, and only when ACCEPT asked for it.
+   */
+  async acceptLog(log: LogMessage): Promise<TriageRecord> {
+    const where = { dump: this.dumpId };
+    if (!this.logWanted) throw protocolError(`LOG for dump ${this.dumpId}, which did not ask for one (ACCEPT logWanted false, or a second LOG)`, where);
+    if (this.chunksThisConnection > 0) throw protocolError(`LOG after ${this.chunksThisConnection} chunks of dump ${this.dumpId}: it comes before the first`, where);
+    if (log.text.length > MAX_LOG_BYTES) {
+      throw new NetdumpError(ErrorCode.LIMIT, `LOG of ${log.text.length} bytes for dump ${this.dumpId}: at most ${MAX_LOG_BYTES}`, where, { retryable: false });
+    }
+    if (logChecksum(log.text) !== log.crc >>> 0) throw corrupt(`LOG of dump ${this.dumpId}: checksum mismatch`, where);
+    this.logWanted = false;
+    // The frame's bytes are the transport's to reuse once this frame is handled.
+    const text = Buffer.from(log.text);
+    await this.target.storage.put(keysFor(this.target.key).dmesg, text);
+    const triage = triageOfLog(text, 'sender');
+    await this.catalog.saveTriage(this.dumpId, triage);
+    return triage;
+  }
+
   /** Verifies and stores one chunk. Returns true when a checkpoint is due (the caller then starts one and ACKs when it lands). */
   async acceptChunk(chunk: ChunkMessage, frameBytes: number): Promise<boolean> {
     if (this.leaseLost) throw new NetdumpError(ErrorCode.UNAVAILABLE, this.leaseLost, { dump: this.dumpId });
@@ -209,6 +237,7 @@ export class DumpIngest {
     this.digest.add(crc);
     this.undurableCrcs.push(crc);
     this.nextSeq++;
+    this.chunksThisConnection++;
     this.bytesIn += frameBytes;
     this.bytesStored += result.storedBytes;
     this.pagesZero += result.zeroPages;

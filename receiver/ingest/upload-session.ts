@@ -86,7 +86,18 @@ export class UploadSession {
         }
         this.log.info({ dump: message.dumpId, host: message.hostId, peer: this.peer.remote, transport: this.peer.transport,
           nextSeq: claim.ingest.nextSeq, chunks: claim.ingest.totalChunks, path: claim.ingest.key }, 'upload accepted');
-        await this.send({ type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks });
+        await this.send({
+          type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks, logWanted: claim.ingest.logWanted,
+        });
+        return;
+      }
+      case 'log': {
+        if (!this.ingest) throw protocolError(this.completeDigest ? 'LOG for a dump that is stored already' : 'LOG before HELLO');
+        const triage = await this.ingest.acceptLog(message);
+        this.metrics?.logsReceived.inc();
+        this.log.info({ dump: this.ingest.dumpId, host: this.ingest.accepted.hello.hostId, bytes: message.text.length, truncated: message.truncated,
+          reason: triage.reason, signature: triage.signature }, 'kernel log received ahead of the pages');
+        this.registry.onLogTriaged(this.ingest.dumpId);
         return;
       }
       case 'probe': {

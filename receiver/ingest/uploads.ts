@@ -73,6 +73,8 @@ export class UploadRegistry {
   private readonly attached = new Map<string, Attachment>();
   /** Called with each dump that completes (after its catalog row says so). */
   onStored: (dumpId: string) => void = () => {};
+  /** Called when a sender's LOG has been triaged and recorded, before its pages arrive. */
+  onLogTriaged: (dumpId: string) => void = () => {};
   /** Called with each unfinished dump dropped to keep its host within maxUnfinishedPerHost. */
   onUnfinishedDropped: (record: DumpRecord) => void = () => {};
 
@@ -170,7 +172,9 @@ export class UploadRegistry {
     // Claimed before the first await, so a concurrent HELLO for the same dump sees it.
     const attachment: Attachment = { hostId, peer, attachedAt: Date.now() };
     this.attached.set(dumpId, attachment);
+    let logWanted = true;
     const attach = (ingest: DumpIngest): Claim => {
+      ingest.logWanted = logWanted;
       attachment.ingest = ingest;
       attachment.bytesInAtAttach = ingest.progressSnapshot.bytesIn;
       return { kind: 'ingest', ingest };
@@ -180,7 +184,10 @@ export class UploadRegistry {
         const holder = await this.catalog.leaseHolder(dumpId);
         throw new NetdumpError(ErrorCode.UNAVAILABLE, `dump ${dumpId} is being received by receiver ${holder ?? '(another)'}`, { dump: dumpId });
       }
-      const record = await this.catalog.get(dumpId);
+      const found = await this.catalog.getWithTriage(dumpId);
+      const record = found?.record;
+      // The log of the same core is the same log: a restart or resume does not ask for it again.
+      logWanted = found?.triage.triagedAt == null;
       if (record?.status !== 'complete') {
         await requireSpace(this.storage, accepted.worstCaseBytes - (record?.dataEnd ?? 0), this.limits.minFreeBytes, `dump ${dumpId}`);
       }

@@ -1,6 +1,8 @@
 /**
- * Tells a web hook about each newly stored dump: POST of a JSON body
- * { event: 'dump.stored', ... } to a configured URL.
+ * Tells a web hook about crashes: POST of a JSON body to a configured URL,
+ * { event: 'dump.panic', ... } as soon as a dump's kernel log has been read
+ * (its sender sent it ahead of the pages), and { event: 'dump.stored', ... }
+ * for each newly stored dump.
  *
  * Ingest never waits for it: enqueue() only appends to a bounded in-memory
  * queue (when full, the oldest waiting notice is dropped, with a warning: a
@@ -63,6 +65,28 @@ export interface DumpStoredPayload {
   storedBytes: number;
 }
 
+/** A crash known from its log while its pages are still arriving. */
+export type PanicDump = Pick<DumpRecord, 'dumpId' | 'hostId' | 'osRelease' | 'crashTime'> & {
+  panicLine: string | null;
+  reason: string | null;
+  signature: string | null;
+};
+
+export interface DumpPanicPayload {
+  event: 'dump.panic';
+  dumpId: string;
+  host: string;
+  kernel: string | null;
+  crashTime: string | null;
+  panicLine: string | null;
+  /** The BUG/Oops line if there is one, else the panic line. */
+  reason: string | null;
+  signature: string | null;
+  link: string;
+}
+
+export type DumpNotice = { event: 'dump.panic'; dump: PanicDump } | { event: 'dump.stored'; dump: StoredDump };
+
 export const WEBHOOK_DEFAULTS = {
   maxQueue: 1000,
   maxAttempts: 6,
@@ -105,6 +129,20 @@ export function dumpStoredPayload(dump: StoredDump, publicBaseUrl: string): Dump
   };
 }
 
+export function dumpPanicPayload(dump: PanicDump, publicBaseUrl: string): DumpPanicPayload {
+  return {
+    event: 'dump.panic',
+    dumpId: dump.dumpId,
+    host: dump.hostId,
+    kernel: dump.osRelease,
+    crashTime: dump.crashTime === null ? null : new Date(dump.crashTime * 1000).toISOString(),
+    panicLine: dump.panicLine,
+    reason: dump.reason,
+    signature: dump.signature,
+    link: dumpLink(publicBaseUrl, dump.dumpId),
+  };
+}
+
 /** The X-Kdump-Signature value: sha256=<hex HMAC-SHA256 of the exact body bytes>. */
 export function signBody(body: string, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
@@ -134,6 +172,7 @@ function retryAfterMs(header: string | null): number | undefined {
 }
 
 interface Notice {
+  event: DumpNotice['event'];
   dumpId: string;
   deliveryId: string;
   body: string;
@@ -194,18 +233,27 @@ export class WebhookNotifier {
 
   /** Queues a notice for a newly stored dump and returns at once. */
   enqueue(dump: StoredDump): void {
+    this.notify({ event: 'dump.stored', dump });
+  }
+
+  /** Queues any notice (a panic known from its log, a stored dump) and returns at once. */
+  notify(notice: DumpNotice): void {
+    const { dump, event } = notice;
     if (this.stopping) {
-      this.log.warn({ dump: dump.dumpId }, 'webhook stopped: notice not sent');
+      this.log.warn({ dump: dump.dumpId, event }, 'webhook stopped: notice not sent');
       this.count('dropped', dump.dumpId);
       return;
     }
-    const body = JSON.stringify(dumpStoredPayload(dump, this.options.publicBaseUrl));
+    const payload = notice.event === 'dump.panic'
+      ? dumpPanicPayload(notice.dump, this.options.publicBaseUrl)
+      : dumpStoredPayload(notice.dump, this.options.publicBaseUrl);
+    const body = JSON.stringify(payload);
     if (this.queue.length >= this.options.maxQueue) {
       const dropped = this.queue.shift()!;
       this.count('dropped', dropped.dumpId);
       this.log.warn({ dump: dropped.dumpId, maxQueue: this.options.maxQueue }, 'webhook queue full: oldest notice dropped');
     }
-    this.queue.push({ dumpId: dump.dumpId, deliveryId: randomUUID(), body });
+    this.queue.push({ event, dumpId: dump.dumpId, deliveryId: randomUUID(), body });
     this.pump();
   }
 
@@ -287,7 +335,7 @@ export class WebhookNotifier {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'kdump-receiver',
-      'x-kdump-event': 'dump.stored',
+      'x-kdump-event': notice.event,
       'x-kdump-delivery': notice.deliveryId,
     };
     if (this.options.secret !== undefined) headers['x-kdump-signature'] = signBody(notice.body, this.options.secret);

@@ -1,7 +1,8 @@
 /**
  * Triage of stored dumps, one at a time, off the upload path: a dump is
  * DONE for its sender before its log is read, so a slow or failing
- * extraction never holds an upload up. What is found goes into the catalog
+ * extraction never holds an upload up. A dump whose sender sent its log
+ * ahead of the pages (LOG) was triaged then; it only gets its notice here. What is found goes into the catalog
  * and dmesg.txt beside the dump; a log that cannot be read is recorded as
  * the reason, and the dump stays listed like any other.
  */
@@ -12,10 +13,10 @@ import { extractKernelLogFromKdumpSource } from '../../shared/dmesg/extract.js';
 import type { DumpStorage } from '../storage/dump-storage.js';
 import type { Catalog, TriageRecord } from '../catalog/catalog.js';
 import type { ReceiverMetrics } from '../metrics.js';
-import { summarizeCrash } from './crash-summary.js';
+import { triageOfLog } from './log-triage.js';
 
 const EMPTY: Omit<TriageRecord, 'error' | 'triagedAt'> = {
-  panicLine: null, bugLine: null, ripSymbol: null, reason: null, signature: null, signatureText: null, callTrace: null,
+  panicLine: null, bugLine: null, ripSymbol: null, reason: null, signature: null, signatureText: null, callTrace: null, logSource: null,
 };
 
 /**
@@ -38,18 +39,7 @@ export async function triageStoredDump(storage: DumpStorage, key: string): Promi
   }
   // Whole or not at all (put is atomic): the API serves it as the dump's log.
   await storage.put(keys.dmesg, log);
-  const summary = summarizeCrash(log.toString('utf8'));
-  return {
-    panicLine: summary.panicLine,
-    bugLine: summary.bugLine,
-    ripSymbol: summary.ripSymbol,
-    reason: summary.reason,
-    signature: summary.signature,
-    signatureText: summary.signatureText,
-    callTrace: summary.callTrace,
-    error: null,
-    triagedAt: Date.now(),
-  };
+  return triageOfLog(log, 'dump');
 }
 
 export class TriageQueue {
@@ -86,10 +76,16 @@ export class TriageQueue {
 
   private async work(): Promise<void> {
     for (let dumpId = this.waiting.shift(); dumpId !== undefined; dumpId = this.waiting.shift()) {
-      const record = await this.deps.catalog.get(dumpId);
-      if (record?.status !== 'complete') continue; // deleted meanwhile
+      const found = await this.deps.catalog.getWithTriage(dumpId);
+      if (found?.record.status !== 'complete') continue; // deleted meanwhile
+      const { record } = found;
       const started = Date.now();
       try {
+        if (found.triage.logSource === 'sender') {
+          // The sender's LOG was triaged when it arrived, from the same core: reading it again from the stored dump would say the same.
+          await this.deps.onTriaged?.(dumpId);
+          continue;
+        }
         const triage = await triageStoredDump(this.deps.storage, record.path);
         if (!(await this.deps.catalog.get(dumpId))) continue;
         await this.deps.catalog.saveTriage(dumpId, triage);

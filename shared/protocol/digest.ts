@@ -56,3 +56,8 @@ export function dumpDigest(chunkCrcs: Uint32Array): string {
   for (const crc of chunkCrcs) builder.add(crc);
   return builder.hex();
 }
+
+/** LOG's checksum: crc32 of the log text as sent. */
+export function logChecksum(text: Buffer): number {
+  return crc32(text);
+}

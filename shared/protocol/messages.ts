@@ -19,6 +19,7 @@ export const MessageType = {
   ERROR: 7,
   PROBE: 8,
   PROBE_OK: 9,
+  LOG: 10,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -74,7 +75,31 @@ export interface AcceptMessage {
   /** The first chunk the receiver wants; chunks before it are already stored. */
   nextSeq: number;
   totalChunks: number;
+  /**
+   * The receiver has no kernel log for this dump yet and takes LOG before the
+   * first CHUNK. Absent from receivers that predate LOG: a sender then never
+   * sends one (they would refuse the type).
+   */
+  logWanted?: boolean;
 }
+
+/**
+ * The crashed kernel's log as the sender extracted it from the core, sent
+ * after ACCEPT and before any CHUNK when ACCEPT asked for it: the receiver
+ * learns what panicked before the first page arrives.
+ */
+export interface LogMessage {
+  type: 'log';
+  /** The log as vmcore-dmesg prints it; when longer than MAX_LOG_BYTES, its newest part, from a line start. */
+  text: Buffer;
+  /** CRC-32 of text. */
+  crc: number;
+  /** The oldest lines were left out to stay within MAX_LOG_BYTES. */
+  truncated: boolean;
+}
+
+/** Longest LOG text: the newest 2 MiB of a log holds its panic many times over. */
+export const MAX_LOG_BYTES = 2 * 1024 * 1024;
 
 export interface AckMessage {
   type: 'ack';
@@ -156,7 +181,7 @@ export interface ChunkMessage extends ChunkHeader {
   payload: Buffer;
 }
 
-export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage | ProbeMessage | ProbeOkMessage;
+export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage | ProbeMessage | ProbeOkMessage | LogMessage;
 export type Message = ControlMessage | ChunkMessage;
 
 /** Largest HELLO either end handles: ELF headers plus notes of a machine with thousands of CPUs. */
@@ -176,6 +201,7 @@ const TYPE_OF: Record<ControlMessage['type'], MessageType> = {
   error: MessageType.ERROR,
   probe: MessageType.PROBE,
   probe_ok: MessageType.PROBE_OK,
+  log: MessageType.LOG,
 };
 
 export function encodeControl(message: ControlMessage): Buffer {
@@ -312,7 +338,16 @@ export function decodeMessage(frame: Buffer): Message {
     case MessageType.ACCEPT: {
       const b = unpackBody(frame, 'ACCEPT');
       requireFields(b, { dumpId: 'string', nextSeq: 'number', totalChunks: 'number' }, 'ACCEPT');
-      return { type: 'accept', dumpId: b.dumpId as string, nextSeq: b.nextSeq as number, totalChunks: b.totalChunks as number };
+      if (b.logWanted !== undefined && typeof b.logWanted !== 'boolean') throw protocolError('ACCEPT: field logWanted is not a boolean', { field: 'logWanted' });
+      return {
+        type: 'accept', dumpId: b.dumpId as string, nextSeq: b.nextSeq as number, totalChunks: b.totalChunks as number,
+        ...(b.logWanted !== undefined && { logWanted: b.logWanted as boolean }),
+      };
+    }
+    case MessageType.LOG: {
+      const b = unpackBody(frame, 'LOG');
+      requireFields(b, { text: 'buffer', crc: 'number', truncated: 'boolean' }, 'LOG');
+      return { type: 'log', text: asBuffer(b.text), crc: b.crc as number, truncated: b.truncated as boolean };
     }
     case MessageType.ACK: {
       const b = unpackBody(frame, 'ACK');

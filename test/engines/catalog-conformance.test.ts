@@ -57,7 +57,7 @@ function record(n: number, overrides: Partial<DumpRecord> = {}): DumpRecord {
 function triage(signature: string | null, panicLine: string | null, error: string | null = null): TriageRecord {
   return {
     panicLine, bugLine: null, ripSymbol: null, reason: panicLine, signature, signatureText: signature && `text of ${signature}`,
-    callTrace: signature ? ['f1', 'f2'] : null, error, triagedAt: T0,
+    callTrace: signature ? ['f1', 'f2'] : null, error, triagedAt: T0, logSource: error ? null : 'dump',
   };
 }
 
@@ -145,6 +145,16 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
       // The kept summary (no filter) and grouping the dumps themselves (any filter) agree.
       expect(await catalog.groups()).toEqual(await catalog.groups({ sinceMs: 0 }));
       expect(await catalog.groups({ signature: 'bbbb' })).toHaveLength(1);
+
+      // A dump still receiving whose log came first (LOG) counts in its group at once, in the summary and live alike.
+      const early = record(5).dumpId;
+      await catalog.saveTriage(early, { ...triage('bbbb', 'Kernel panic - not syncing: B'), logSource: 'sender' });
+      expect((await catalog.getWithTriage(early))!).toMatchObject({ record: { status: 'receiving' }, triage: { logSource: 'sender' } });
+      const [withEarly] = await catalog.groups({ signature: 'bbbb' });
+      expect(withEarly).toMatchObject({ count: 2, hosts: ['host-0', 'host-2'] });
+      expect(await catalog.groups()).toEqual(await catalog.groups({ sinceMs: 0 }));
+      await catalog.saveTriage(early, triage(null, null));
+      expect((await catalog.groups({ signature: 'bbbb' }))[0].count).toBe(1);
     });
 
     it('counts by status and deletes', async () => {

@@ -53,6 +53,8 @@ const controls: ControlMessage[] = [
   { ...hello, token: undefined, utsname: undefined },
   { type: 'accept', dumpId: 'd1', nextSeq: 17, totalChunks: 4000 },
   { type: 'accept', dumpId: 'd1', nextSeq: 0, totalChunks: 0 },
+  { type: 'accept', dumpId: 'd1', nextSeq: 0, totalChunks: 9, logWanted: true },
+  { type: 'log', text: Buffer.from('[    1.000000] Kernel panic - not syncing: x\n'), crc: 0xdeadbeef, truncated: false },
   { type: 'ack', nextSeq: 123_456 },
   { type: 'end', totalChunks: 4000, digest: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' },
   { type: 'done', dumpId: 'd1', path: '/var/crash/host/d1/dump.kdump', storedBytes: 5 * 2 ** 32 + 1 },
@@ -75,10 +77,10 @@ describe('control messages', () => {
   it('tags each control message with its type byte', () => {
     const want: Record<string, number> = {
       hello: MessageType.HELLO, accept: MessageType.ACCEPT, ack: MessageType.ACK, end: MessageType.END,
-      done: MessageType.DONE, error: MessageType.ERROR,
+      done: MessageType.DONE, error: MessageType.ERROR, log: MessageType.LOG,
     };
     for (const m of controls) expect(encodeControl(m)[0]).toBe(want[m.type]);
-    expect(MessageType).toMatchObject({ HELLO: 1, ACCEPT: 2, CHUNK: 3, ACK: 4, END: 5, DONE: 6, ERROR: 7 });
+    expect(MessageType).toMatchObject({ HELLO: 1, ACCEPT: 2, CHUNK: 3, ACK: 4, END: 5, DONE: 6, ERROR: 7, LOG: 10 });
   });
 
   it('an ERROR with an unknown code decodes as INTERNAL', () => {
@@ -104,6 +106,9 @@ describe('control messages', () => {
     ['END without digest', MessageType.END, { totalChunks: 3 }, 'digest'],
     ['DONE without storedBytes', MessageType.DONE, { dumpId: 'd', path: '/x' }, 'storedBytes'],
     ['ERROR without retryable', MessageType.ERROR, { code: 'LIMIT', message: 'x' }, 'retryable'],
+    ['LOG without crc', MessageType.LOG, { text: Buffer.from('x'), truncated: false }, 'crc'],
+    ['LOG with its text as a string', MessageType.LOG, { text: 'x', crc: 1, truncated: false }, 'text'],
+    ['ACCEPT with logWanted as a number', MessageType.ACCEPT, { dumpId: 'd', nextSeq: 0, totalChunks: 1, logWanted: 1 }, 'logWanted'],
   ])('%s -> PROTOCOL naming the field', (_what, type, body, field) => {
     const err = decodeError(rawControl(type, body));
     expect(err.code).toBe('PROTOCOL');
@@ -122,7 +127,7 @@ describe('control messages', () => {
     expect(decodeError(rawControl(MessageType.ACK, null)).code).toBe('PROTOCOL');
   });
 
-  it.each([0, 10, 99, 255])('unknown message type %i -> PROTOCOL', (type) => {
+  it.each([0, 42, 99, 255])('unknown message type %i -> PROTOCOL', (type) => {
     const err = decodeError(rawControl(type, { nextSeq: 1 }));
     expect(err.code).toBe('PROTOCOL');
     expect(err.message).toContain(`${type}`);

@@ -134,7 +134,9 @@ export async function dumpView(ctx, id) {
         : dump.status === 'failed' ? `Upload failed: ${dump.failure ?? 'unknown reason'}`
           : `No panic line: ${dump.triageError ?? 'the kernel log was not read'}`)
       : null,
-    triage.ripSymbol ? h('div', { class: 'rip' }, 'RIP: ', h('code', {}, triage.ripSymbol)) : null);
+    triage.ripSymbol ? h('div', { class: 'rip' }, 'RIP: ', h('code', {}, triage.ripSymbol)) : null,
+    dump.status === 'receiving' && (reason || panicLine)
+      ? h('div', { class: 'sub', id: 'log-first' }, 'The kernel log came ahead of the pages: pages are still arriving.') : null);
 
   const trace = Array.isArray(triage.callTrace) && triage.callTrace.length > 0
     ? h('ol', { class: 'trace', id: 'call-trace' }, triage.callTrace.map((fn) => h('li', {}, fn)))

@@ -29,8 +29,12 @@ function panicCell(dump) {
    */
   const link = (text, cls) => h('a', { href: `#/dumps/${hashPart(dump.id)}`, class: cls }, text);
   if (dump.status === 'failed') return h('td', { class: 'panic-cell' }, link('upload failed', 'failure'), h('div', { class: 'sub' }, dump.failure ?? ''));
-  if (dump.status === 'receiving') return h('td', { class: 'panic-cell' }, link('receiving…', 'muted'));
   const reason = dump.reason ?? dump.panicLine;
+  if (dump.status === 'receiving') {
+    // The sender's log came ahead of its pages: what panicked is known while the pages arrive.
+    if (!reason) return h('td', { class: 'panic-cell' }, link('receiving…', 'muted'));
+    return h('td', { class: 'panic-cell' }, link(reason, 'reason'), h('div', { class: 'sub' }, 'log received, pages arriving'));
+  }
   if (!reason) return h('td', { class: 'panic-cell' }, link('no panic line', 'muted'), dump.triageError ? h('div', { class: 'sub' }, dump.triageError) : null);
   return h('td', { class: 'panic-cell' }, link(reason, 'reason'),
     dump.panicLine && dump.panicLine !== reason ? h('div', { class: 'sub' }, dump.panicLine) : null);

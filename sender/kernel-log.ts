@@ -1,0 +1,36 @@
+/**
+ * The crashed kernel's log, read from the core before any page is sent, so
+ * the receiver learns what panicked in the upload's first second (LOG,
+ * docs/protocol.md). Extracted by the same code the receiver's triage runs
+ * on stored dumps (shared/dmesg), and bounded: a log longer than
+ * MAX_LOG_BYTES is sent as its newest part, where the panic is.
+ */
+import { extractKernelLogFromElfCore } from '../shared/dmesg/extract.js';
+import { MAX_LOG_BYTES } from '../shared/protocol/messages.js';
+
+export interface CapturedLog {
+  text: Buffer;
+  /** The oldest lines were cut to stay within the bound. */
+  truncated: boolean;
+}
+
+/** The newest `maxBytes` of `log`, starting at a line: a record cut in half would read as garbage. */
+export function newestPart(log: Buffer, maxBytes: number): CapturedLog {
+  if (log.length <= maxBytes) return { text: log, truncated: false };
+  const from = log.length - maxBytes;
+  const lineStart = log.indexOf(0x0a, from - 1);
+  return { text: log.subarray(lineStart < 0 ? from : lineStart + 1), truncated: true };
+}
+
+/**
+ * The log of the core at `path`, or why it could not be read: a core whose
+ * log cannot be read is still sent, and the receiver reads what it can of
+ * the stored dump instead.
+ */
+export async function captureKernelLog(path: string, maxBytes = MAX_LOG_BYTES): Promise<CapturedLog | { error: string }> {
+  try {
+    return newestPart(await extractKernelLogFromElfCore(path), maxBytes);
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
