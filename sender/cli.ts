@@ -19,6 +19,7 @@ import { parseServerUrl } from './transport.js';
 import { upload, SENDER_VERSION } from './upload.js';
 import { VmcoreSource } from './vmcore-source.js';
 import { captureKernelLog } from './kernel-log.js';
+import { chooseFirstTier } from './first-tier.js';
 
 const DEFAULT_CONFIG = '/etc/kdump-send.conf';
 
@@ -148,6 +149,12 @@ async function main(): Promise<number> {
     const judged = exclusion.generation ? `, pages judged by the ${exclusion.generation} rules` : '';
     say(`kdump-send: dump level ${exclusion.level}${exclusion.level === dumpLevel ? '' : ` (asked ${dumpLevel}, lowered: see the warnings)`}${judged}: keeping ${exclusion.dumpablePages} of ${core.pageMap.totalPages} pages` +
       `${left ? ` (left out: ${left})` : ''}, decided in ${((Date.now() - excludeStarted) / 1000).toFixed(2)} s`);
+    const kept = exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : core.pageMap.extents;
+    const firstTier = chooseFirstTier(source, kept, 'error' in kernelLog ? [] : kernelLog.pfns ?? []);
+    if (firstTier.pages > 0) {
+      const why = Object.entries(firstTier.parts).filter(([, n]) => n > 0).map(([part, n]) => `${part} ${n}`).join(', ');
+      say(`kdump-send: first tier: ${firstTier.pages} pages (${(100 * firstTier.pages / exclusion.dumpablePages).toFixed(1)}% of those kept: ${why}) go ahead of the rest`);
+    }
     if (servers.length === 0) throw new NetdumpError(ErrorCode.UNAVAILABLE, 'no receiver configured');
     const result = await upload(source, {
       servers,
@@ -158,6 +165,7 @@ async function main(): Promise<number> {
       dumpLevel: exclusion.level,
       dumpable: exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : undefined,
       dumpLevelReport: dumpLevelReport(exclusion),
+      firstTier: firstTier.runs,
       connectTimeoutMs: seconds('CONNECT_TIMEOUT', 10),
       replyTimeoutMs: seconds('REPLY_TIMEOUT', 120),
       deadlineMs: seconds('DEADLINE', 600),

@@ -5,13 +5,17 @@
  * on stored dumps (shared/dmesg), and bounded: a log longer than
  * MAX_LOG_BYTES is sent as its newest part, where the panic is.
  */
-import { extractKernelLogFromElfCore } from '../shared/dmesg/extract.js';
+import { extractKernelLog } from '../shared/dmesg/extract.js';
+import { openElfCoreDump } from '../shared/dmesg/elf-core-pages.js';
+import { X86_64KernelMemory, type DumpPages } from '../shared/dmesg/kernel-memory.js';
 import { MAX_LOG_BYTES } from '../shared/protocol/messages.js';
 
 export interface CapturedLog {
   text: Buffer;
   /** The oldest lines were cut to stay within the bound. */
   truncated: boolean;
+  /** The pages the extraction read (page tables and the printk ring): crash reads them for `log` too. */
+  pfns?: number[];
 }
 
 /** The newest `maxBytes` of `log`, starting at a line: a record cut in half would read as garbage. */
@@ -29,7 +33,18 @@ export function newestPart(log: Buffer, maxBytes: number): CapturedLog {
  */
 export async function captureKernelLog(path: string, maxBytes = MAX_LOG_BYTES): Promise<CapturedLog | { error: string }> {
   try {
-    return newestPart(await extractKernelLogFromElfCore(path), maxBytes);
+    const dump = await openElfCoreDump(path);
+    try {
+      const read = new Set<number>();
+      const pages: DumpPages = {
+        pageSize: dump.pages.pageSize,
+        readPage: (pfn) => { read.add(pfn); return dump.pages.readPage(pfn); },
+      };
+      const log = await extractKernelLog(new X86_64KernelMemory(pages, dump.vmcoreinfo, dump.physBase), dump.vmcoreinfo);
+      return { ...newestPart(log, maxBytes), pfns: [...read].sort((a, b) => a - b) };
+    } finally {
+      await dump.close();
+    }
   } catch (error) {
     return { error: (error as Error).message };
   }

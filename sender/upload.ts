@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
+import { SendOrder } from '../shared/protocol/send-order.js';
 import { DumpDigestBuilder, logChecksum } from '../shared/protocol/digest.js';
 import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
@@ -34,6 +35,11 @@ export interface UploadOptions {
   dumpable?: readonly PfnRun[];
   /** How the level was arrived at, for the receiver's catalog. */
   dumpLevelReport?: DumpLevelReport;
+  /**
+   * The pfns crash needs first (sender/first-tier.ts): sent ahead of the rest
+   * to a receiver that takes them so (ACCEPT firstTierChunks).
+   */
+  firstTier?: readonly PfnRun[];
   connectTimeoutMs: number;
   /** Longest wait for any answer from the receiver (ACCEPT, DONE). */
   replyTimeoutMs: number;
@@ -146,12 +152,15 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   const { core } = source;
   const dumpLevel = options.dumpLevel ?? 1;
   const plan = new ChunkPlan(options.dumpable ? { extents: options.dumpable } : core.pageMap, options.chunkPages);
+  const firstTierOrder = options.firstTier?.length ? SendOrder.firstTierFirst(plan, options.firstTier) : undefined;
+  /** The order of the attempt under way: the first tier's first when the receiver takes it so, else pfn order. */
+  let order = SendOrder.pfnOrder(plan);
   const dumpId = dumpIdFor(options.hostId, source, dumpLevel);
   const chunker = new Chunker(core.pageSize);
   const pageBuffer = Buffer.alloc(options.chunkPages * core.pageSize);
   const frames = Array.from({ length: options.framesInFlight }, () => Buffer.alloc(frameCapacity(core.pageSize, options.chunkPages)));
   // Chunks [0, digest.count) are in the digest; a resend after a reconnect adds nothing.
-  const digest = new DumpDigestBuilder();
+  let digest = new DumpDigestBuilder();
   let bytesSent = 0;
   let zeroPages = 0;
   let logSent = false;
@@ -169,6 +178,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     dumpLevel,
     dumpable: options.dumpable && encodePfnRuns(options.dumpable),
     dumpLevelReport: options.dumpLevelReport,
+    firstTier: firstTierOrder && encodePfnRuns(options.firstTier!),
     chunkPages: options.chunkPages,
     elfHeaders: source.headerBytes,
     notes: source.notes,
@@ -183,7 +193,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   /** Checksums of stored chunks this process never sent (it restarted): re-read, no compression. */
   function catchUpChecksums(upTo: number): void {
     while (digest.count < upTo) {
-      const span = plan.chunk(digest.count);
+      const span = plan.chunk(order.seqAt(digest.count));
       digest.add(chunker.checksum(span.pageCount, source.readPages(span.startPfn, span.pageCount, pageBuffer)));
     }
   }
@@ -203,6 +213,15 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         throw new NetdumpError(ErrorCode.PROTOCOL,
           `receiver accepted dump ${accept.dumpId} with ${accept.totalChunks} chunks from ${accept.nextSeq}; sender has ${dumpId} with ${plan.totalChunks}`);
       }
+      const wanted = accept.firstTierChunks === undefined ? SendOrder.pfnOrder(plan) : firstTierOrder;
+      if (!wanted || wanted.firstTierChunks !== accept.firstTierChunks && accept.firstTierChunks !== undefined) {
+        throw new NetdumpError(ErrorCode.PROTOCOL, `receiver takes ${accept.firstTierChunks} first-tier chunks first; this sender has ${firstTierOrder?.firstTierChunks ?? 'none'}`);
+      }
+      if (wanted.firstTierChunks !== order.firstTierChunks && digest.count > 0) {
+        // Another receiver, another order: the digest counts positions, so it is built again.
+        digest = new DumpDigestBuilder();
+      }
+      order = wanted;
       if (accept.nextSeq > 0) log(`resuming at chunk ${accept.nextSeq} of ${plan.totalChunks}`);
       if (accept.logWanted && logFrame) {
         // Ahead of every page: the receiver knows what panicked whatever happens to the rest.
@@ -213,14 +232,14 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       }
       catchUpChecksums(accept.nextSeq);
       const pending: Array<Promise<void> | undefined> = new Array(frames.length);
-      for (let seq = accept.nextSeq; seq < plan.totalChunks; seq++) {
+      for (let position = accept.nextSeq; position < plan.totalChunks; position++) {
         if (inbox.failure) throw inbox.failure;
-        const slot = seq % frames.length;
+        const slot = position % frames.length;
         await withinTimeout(pending[slot], options.replyTimeoutMs);
-        const span = plan.chunk(seq);
+        const span = plan.chunk(order.seqAt(position));
         const pages = source.readPages(span.startPfn, span.pageCount, pageBuffer);
         const encoded = chunker.encode(span, pages, frames[slot]);
-        if (seq === digest.count) {
+        if (position === digest.count) {
           digest.add(encoded.chunkCrc);
           zeroPages += encoded.zeroPages;
         }
@@ -228,7 +247,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         // A failed write surfaces through the inbox (connection closed); keep the rejection handled.
         pending[slot]!.catch(() => {});
         bytesSent += encoded.framed.length;
-        options.progress?.update(seq + 1, plan.totalChunks, bytesSent);
+        options.progress?.update(position + 1, plan.totalChunks, bytesSent);
       }
       await Promise.all(pending.map((p) => withinTimeout(p, options.replyTimeoutMs)));
       const donePromise = inbox.waitFor<DoneMessage>('done', options.replyTimeoutMs);

@@ -5,6 +5,7 @@
  *   DIR/<host>/<YYYY-MM-DD-HH:MM:SS>/vmcore.incomplete  one still arriving (or abandoned)
  *   DIR/<host>/<...>/vmcore.elf-headers                 the original core's ELF and program headers (ELF export)
  *   DIR/<host>/<...>/dmesg.txt                          the kernel log triage extracted
+ *   DIR/<host>/<...>/vmcore.first-tier                  while it arrives: the pages crash needs first
  * Host ids are checked, never rewritten: two hosts must not map to one folder.
  */
 import { mkdir } from 'node:fs/promises';
@@ -58,11 +59,17 @@ export interface DumpKeys {
   dump: string;
   elfHeaders: string;
   dmesg: string;
+  /**
+   * While a dump sent first tier first arrives: a kdump file of just the first
+   * tier's chunks, from which the dump takes them in pfn order; gone once the
+   * dump is complete.
+   */
+  firstTier: string;
 }
 
 export function keysFor(relative: string): DumpKeys {
   const folder = path.posix.dirname(relative);
-  return { dump: relative, elfHeaders: `${relative}.elf-headers`, dmesg: `${folder}/dmesg.txt` };
+  return { dump: relative, elfHeaders: `${relative}.elf-headers`, dmesg: `${folder}/dmesg.txt`, firstTier: `${relative}.first-tier` };
 }
 
 /** Candidate keys for a new dump of `hostId` crashed at `epochSeconds`: the folder name, then .2, .3, ... */

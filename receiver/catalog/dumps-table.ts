@@ -51,6 +51,14 @@ export const DUMP_LEVEL_COLUMNS: Array<[keyof DumpLevelRecord, string, ColumnTyp
   ['notes', 'dump_level_notes', 'text'],
 ];
 
+/**
+ * Record fields added after the first release, one column each; NULL in
+ * rows from before, which read as null. Written at insert and restart.
+ */
+export const LATER_COLUMNS: Array<[keyof DumpRecord, string, ColumnType]> = [
+  ['firstTierChunks', 'first_tier_chunks', 'int'],
+];
+
 /** A dump's time on the timeline operators filter and sort by: its crash time, else when it started arriving (ms). */
 export const EVENT_TIME_MS = 'COALESCE(crash_time * 1000, received_at)';
 

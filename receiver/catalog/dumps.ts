@@ -8,7 +8,7 @@
  * dump, forgets its resume point (resume-points.ts); a resume never rewrites
  * the dump level (only insert and restart do).
  */
-import { COLUMNS, DUMP_LEVEL_COLUMNS, EVENT_TIME_MS, TRIAGE_COLUMNS, whereClause } from './dumps-table.js';
+import { COLUMNS, DUMP_LEVEL_COLUMNS, EVENT_TIME_MS, LATER_COLUMNS, TRIAGE_COLUMNS, whereClause } from './dumps-table.js';
 import type { DumpGroups } from './groups.js';
 import type { DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, ProgressUpdate, TriageRecord } from './records.js';
 import type { ResumePoints } from './resume-points.js';
@@ -47,6 +47,7 @@ function triageValues(triage: TriageRecord): SqlValue[] {
 function toRecord(row: Record<string, unknown>): DumpRecord {
   const record: Record<string, unknown> = {};
   for (const [key, column] of COLUMNS) record[key] = row[column];
+  for (const [key, column] of LATER_COLUMNS) record[key] = row[column] ?? null;
   record.dumpLevel = toDumpLevel(row);
   return record as unknown as DumpRecord;
 }
@@ -61,9 +62,9 @@ export class Dumps {
   }
 
   async insert(record: DumpRecord): Promise<void> {
-    const columns = [...COLUMNS.map(([, c]) => c), ...DUMP_LEVEL_COLUMNS.map(([, c]) => c)];
+    const columns = [...COLUMNS, ...LATER_COLUMNS].map(([, c]) => c).concat(DUMP_LEVEL_COLUMNS.map(([, c]) => c));
     await this.db.run(`INSERT INTO dumps (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-      [...COLUMNS.map(([key]) => record[key] as SqlValue), ...dumpLevelValues(record.dumpLevel)]);
+      [...[...COLUMNS, ...LATER_COLUMNS].map(([key]) => record[key] as SqlValue), ...dumpLevelValues(record.dumpLevel)]);
   }
 
   async get(dumpId: string): Promise<DumpRecord | undefined> {
@@ -145,11 +146,12 @@ export class Dumps {
    * Starts a failed dump over: same row and folder, counters reset. The new
    * HELLO's dump level is recorded: the file is written again from it.
    */
-  async restart(dumpId: string, start: { receivedAt: number; chunkPages: number; dumpLevel: DumpLevelRecord }): Promise<void> {
+  async restart(dumpId: string, start: { receivedAt: number; chunkPages: number; dumpLevel: DumpLevelRecord; firstTierChunks: number | null }): Promise<void> {
     const levels = DUMP_LEVEL_COLUMNS.map(([, column]) => `${column} = ?`).join(', ');
     await this.db.run(`UPDATE dumps SET status = 'receiving', failure = NULL, finished_at = NULL, duration_ms = NULL, next_seq = 0,
       data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ?, chunk_pages = ?,
-      storage_state = NULL, ${levels} WHERE dump_id = ?`, [start.receivedAt, start.chunkPages, ...dumpLevelValues(start.dumpLevel), dumpId]);
+      storage_state = NULL, first_tier_chunks = ?, ${levels} WHERE dump_id = ?`,
+    [start.receivedAt, start.chunkPages, start.firstTierChunks, ...dumpLevelValues(start.dumpLevel), dumpId]);
     await this.resumePoints.forget(dumpId);
   }
 

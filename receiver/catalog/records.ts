@@ -38,6 +38,11 @@ export interface DumpRecord {
   chunkPages: number;
   /** How the sender arrived at the stored dump level, as its HELLO said. */
   dumpLevel: DumpLevelRecord;
+  /**
+   * Chunks of the first tier, sent before the others (shared/protocol/send-order.ts);
+   * null for a dump sent in pfn order. Resume points count positions in that order.
+   */
+  firstTierChunks: number | null;
 }
 
 /**

@@ -6,7 +6,7 @@
  * a database run it one at a time (the dialect's schema lock). The token
  * tables are their stores' own (host-tokens.ts, operator-tokens.ts).
  */
-import { DUMP_LEVEL_COLUMNS, EVENT_TIME_MS, TRIAGE_COLUMNS } from './dumps-table.js';
+import { DUMP_LEVEL_COLUMNS, EVENT_TIME_MS, LATER_COLUMNS, TRIAGE_COLUMNS } from './dumps-table.js';
 import type { SqlDriver } from './sql/driver.js';
 import { sqlDialect, type SqlDialect } from './sql/dialect.js';
 
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS dump_leases (
 
 async function addMissingColumns(db: SqlDriver, dialect: SqlDialect): Promise<void> {
   const present = new Set(await dialect.columnNames(db, 'dumps'));
-  for (const [, column, type] of [...TRIAGE_COLUMNS, ...DUMP_LEVEL_COLUMNS]) {
+  for (const [, column, type] of [...TRIAGE_COLUMNS, ...DUMP_LEVEL_COLUMNS, ...LATER_COLUMNS]) {
     if (!present.has(column)) await db.exec(`ALTER TABLE dumps ADD COLUMN ${column} ${dialect[type]}`);
   }
   // Where the storage backend's writer stands (JSON), for the receiver that resumes the upload.

@@ -11,12 +11,13 @@ import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, logChecksu
 import { CHUNK_LZ4, MAX_LOG_BYTES, zeroBitmapLength, type ChunkMessage, type EndMessage, type LogMessage } from '../../shared/protocol/messages.js';
 import { triageOfLog } from '../triage/log-triage.js';
 import { KdumpFileWriter } from '../../shared/kdump/writer.js';
-import { computeLayout } from '../../shared/kdump/layout.js';
 import { keysFor } from '../../shared/dump-folders.js';
 import type { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
+import type { SendOrder } from '../../shared/protocol/send-order.js';
+import { FirstTierFile, objectPlanForSpec } from './first-tier-file.js';
 import type { Catalog, ProgressUpdate, TriageRecord } from '../catalog/catalog.js';
 import type { AcceptedHello } from './hello.js';
-import { parseWriterState, type DumpObjectPlan, type DumpObjectWriter, type DumpStorage } from '../storage/dump-storage.js';
+import { parseWriterState, type DumpObjectPlan, type DumpObjectWriter, type DumpStorage, type WriterState } from '../storage/dump-storage.js';
 
 /** Make chunks durable and tell the sender (ACK) at least this often. */
 export interface CheckpointPolicy {
@@ -33,12 +34,16 @@ export interface DumpTarget {
 
 /** What the storage backend must be ready to take for this dump (shared/kdump/layout.ts). */
 export function objectPlanFor(accepted: AcceptedHello): DumpObjectPlan {
-  const { spec } = accepted;
-  const dumpable = spec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
-  const layout = computeLayout(spec.pageSize, spec.maxPfn, spec.notes.length, dumpable);
   // Every dumpable page raw (the codec never stores a page bigger than itself) plus the shared zero page.
-  return { frontBytes: layout.dataStart, maxDataBytes: (dumpable + 1) * spec.pageSize };
+  return objectPlanForSpec(accepted.spec);
 }
+
+/**
+ * What a checkpoint records for a resume: the dump object's writer state;
+ * for a dump sent first tier first, the first-tier file's writer state while
+ * it is unfinished, and where it keeps its shared zero page.
+ */
+type IngestState = WriterState & { firstTierZeroOffset?: number; firstTierState?: WriterState };
 
 function popcount8(byte: number): number {
   let n = byte;
@@ -48,7 +53,11 @@ function popcount8(byte: number): number {
 }
 
 export class DumpIngest {
+  /** The next position in the send order (in pfn order, the next seq); every position below is stored. */
   nextSeq: number;
+  /** The next seq the dump's file takes: it holds seqs below it, in pfn order. */
+  private nextFileSeq: number;
+  private readonly order: SendOrder;
   private durableSeq: number;
   /** nextSeq when the last checkpoint started; the next is due everyChunks after it. */
   private checkpointStartSeq: number;
@@ -77,8 +86,12 @@ export class DumpIngest {
     private readonly catalog: Catalog,
     private readonly policy: CheckpointPolicy,
     resume: { nextSeq: number; storedCrcs: Buffer; progress?: ProgressUpdate },
+    private firstTier?: FirstTierFile,
   ) {
     this.plan = accepted.plan;
+    this.order = accepted.order;
+    // After position p > first tier, the file holds every seq up to the one sent at p - 1 (first-tier seqs copied in on the way).
+    this.nextFileSeq = resume.nextSeq > this.order.firstTierChunks ? this.order.seqAt(resume.nextSeq - 1) + 1 : 0;
     this.digest.addStored(resume.storedCrcs);
     this.nextSeq = resume.nextSeq;
     this.durableSeq = resume.nextSeq;
@@ -96,10 +109,11 @@ export class DumpIngest {
       const writer = new KdumpFileWriter(object, target.key, accepted.spec);
       writer.writeMetadata();
       await writer.pending;
+      const firstTier = accepted.firstTierSpec && await FirstTierFile.create(target.storage, keysFor(target.key).firstTier, accepted.firstTierSpec);
       return new DumpIngest(accepted.hello.dumpId, accepted, target, object, writer, catalog, policy, {
         nextSeq: 0,
         storedCrcs: Buffer.alloc(0),
-      });
+      }, firstTier);
     } catch (error) {
       await object.abort().catch(() => {});
       throw error;
@@ -118,17 +132,32 @@ export class DumpIngest {
     const dumpId = accepted.hello.dumpId;
     const point = await catalog.resumePoint(dumpId, progress.nextSeq);
     if (!point) throw corrupt(`dump ${dumpId} has no complete resume point for ${progress.nextSeq} chunks`, { dump: dumpId });
-    const state = parseWriterState(point.storageState);
-    if (!state) throw corrupt(`resume state of dump ${dumpId} is not JSON`, { dump: dumpId });
+    const saved = parseWriterState(point.storageState) as IngestState | undefined;
+    if (!saved) throw corrupt(`resume state of dump ${dumpId} is not JSON`, { dump: dumpId });
+    const { firstTierZeroOffset, firstTierState, ...state } = saved;
     if (state.dataEnd !== progress.dataEnd) {
       throw corrupt(`resume state of dump ${dumpId} says data ends at ${state.dataEnd}, its progress ${progress.dataEnd}`, { dump: dumpId });
     }
-    const object = await target.storage.resumeWriter(target.key, objectPlanFor(accepted), state);
+    let firstTier: FirstTierFile | undefined;
+    if (accepted.firstTierSpec) {
+      const tierKey = keysFor(target.key).firstTier;
+      const inTier = progress.nextSeq < accepted.order.firstTierChunks;
+      if (inTier ? !firstTierState : firstTierZeroOffset === undefined) {
+        throw corrupt(`resume state of dump ${dumpId} does not say where its first-tier file stands`, { dump: dumpId });
+      }
+      firstTier = inTier
+        ? await FirstTierFile.resume(target.storage, tierKey, accepted.firstTierSpec, firstTierState!)
+        : await FirstTierFile.open(target.storage, tierKey, accepted.firstTierSpec, firstTierZeroOffset!);
+    }
+    const object = await target.storage.resumeWriter(target.key, objectPlanFor(accepted), state as WriterState).catch(async (error) => {
+      await firstTier?.close();
+      throw error;
+    });
     return new DumpIngest(dumpId, accepted, target, object, new KdumpFileWriter(object, target.key, accepted.spec, state.dataEnd), catalog, policy, {
       nextSeq: progress.nextSeq,
       storedCrcs: point.crcs,
       progress,
-    });
+    }, firstTier);
   }
 
   /** The dump's key in storage (its path under the data directory, locally). */
@@ -190,10 +219,12 @@ export class DumpIngest {
   async acceptChunk(chunk: ChunkMessage, frameBytes: number): Promise<boolean> {
     if (this.leaseLost) throw new NetdumpError(ErrorCode.UNAVAILABLE, this.leaseLost, { dump: this.dumpId });
     const where = { dump: this.dumpId, seq: chunk.seq };
-    if (chunk.seq !== this.nextSeq) {
-      throw protocolError(`chunk ${chunk.seq} out of order: expected chunk ${this.nextSeq} of dump ${this.dumpId}`, where);
+    if (this.nextSeq >= this.plan.totalChunks) throw protocolError(`chunk ${chunk.seq} beyond the plan of ${this.plan.totalChunks} chunks`, where);
+    const expected = this.order.seqAt(this.nextSeq);
+    if (chunk.seq !== expected) {
+      const at = this.order.firstTierChunks > 0 ? ` (position ${this.nextSeq} of the first-tier-first order)` : '';
+      throw protocolError(`chunk ${chunk.seq} out of order: expected chunk ${expected}${at} of dump ${this.dumpId}`, where);
     }
-    if (chunk.seq >= this.plan.totalChunks) throw protocolError(`chunk ${chunk.seq} beyond the plan of ${this.plan.totalChunks} chunks`, where);
     const span = this.plan.chunk(chunk.seq);
     if (chunk.startPfn !== span.startPfn || chunk.pageCount !== span.pageCount) {
       throw protocolError(
@@ -227,12 +258,14 @@ export class DumpIngest {
     }
     if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
 
-    const result = this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
-    // Backpressure from storage (an S3 part going up); its failure fails this chunk, which is not counted.
-    if (this.writer.pending) {
-      const pending = this.writer.pending;
-      this.writer.pending = undefined;
-      await pending;
+    let result: { storedBytes: number; zeroPages: number };
+    if (this.nextSeq < this.order.firstTierChunks) {
+      result = await this.firstTier!.write(span, chunk.zeroBitmap, raw);
+    } else {
+      await this.copyFirstTierBelow(span.seq);
+      result = this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
+      this.nextFileSeq = span.seq + 1;
+      await this.writerBackpressure();
     }
     this.digest.add(crc);
     this.undurableCrcs.push(crc);
@@ -242,7 +275,35 @@ export class DumpIngest {
     this.bytesStored += result.storedBytes;
     this.pagesZero += result.zeroPages;
     this.pagesStored += span.pageCount - result.zeroPages;
+    if (this.nextSeq === this.order.firstTierChunks) {
+      // The first tier is whole: it becomes a file of its own (crash opens it), and is read from now on.
+      await this.checkpointInFlight?.catch(() => {});
+      await this.firstTier!.complete();
+      return true;
+    }
     return !this.checkpointInFlight && this.nextSeq - this.checkpointStartSeq >= this.policy.everyChunks;
+  }
+
+  // Backpressure from storage (an S3 part going up); its failure fails this chunk, which is not counted.
+  private async writerBackpressure(): Promise<void> {
+    if (this.writer.pending) {
+      const pending = this.writer.pending;
+      this.writer.pending = undefined;
+      await pending;
+    }
+  }
+
+  /** Copies the first tier's chunks below `seq` that the dump's file does not hold yet, keeping it in pfn order. */
+  private async copyFirstTierBelow(seq: number): Promise<void> {
+    if (!this.firstTier) return;
+    for (let s = this.nextFileSeq; s < seq; s++) {
+      if (!this.order.isFirstTier(s)) continue;
+      const span = this.plan.chunk(s);
+      const stored = await this.firstTier.storedRun(span);
+      this.writer.copyStoredPages(span.firstRank, stored.descriptors, stored.data, stored.dataOffset, stored.zeroOffset);
+      await this.writerBackpressure();
+    }
+    this.nextFileSeq = Math.max(this.nextFileSeq, seq);
   }
 
   /**
@@ -262,7 +323,12 @@ export class DumpIngest {
       const crcs = this.undurableCrcs.slice(0, upTo - from);
       const bytes = Buffer.alloc(crcs.length * 4);
       crcs.forEach((crc, i) => bytes.writeUInt32LE(crc, i * 4));
-      const state = await this.object.checkpoint();
+      const state: IngestState = await this.object.checkpoint();
+      if (this.firstTier) {
+        state.firstTierZeroOffset = this.firstTier.zeroOffset;
+        const tierState = await this.firstTier.checkpoint();
+        if (tierState) state.firstTierState = tierState;
+      }
       await requireSpace(this.target.storage, 0, this.policy.minFreeBytes, `the rest of dump ${this.dumpId}`);
       await this.catalog.saveResumePoint(this.dumpId, snapshot, { firstSeq: from, crcs: bytes, storageState: JSON.stringify(state) });
       this.durableSeq = upTo;
@@ -284,6 +350,7 @@ export class DumpIngest {
       throw corrupt(`dump ${this.dumpId}: digest mismatch (sender ${end.digest.slice(0, 16)}…, receiver ${digest.slice(0, 16)}…)`, { dump: this.dumpId });
     }
     await this.checkpointInFlight?.catch(() => {});
+    await this.copyFirstTierBelow(this.plan.totalChunks);
     this.durableSeq = this.nextSeq;
     this.writer.markComplete();
     const keys = keysFor(this.target.key);
@@ -293,12 +360,18 @@ export class DumpIngest {
     // bytes stored: the whole object as kept (headers, bitmaps, descriptors, pages; padding on S3).
     const { size: storedBytes } = await this.object.finish();
     await this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest });
+    if (this.firstTier) {
+      // Every page of it is in the dump now.
+      await this.firstTier.close();
+      await this.target.storage.delete(keys.firstTier).catch(() => {});
+    }
     return { storedBytes };
   }
 
   /** Lets go of the dump; what the last checkpoint made durable stays, resumable by any receiver. */
   async detach(): Promise<void> {
     await this.checkpointInFlight?.catch(() => {});
+    await this.firstTier?.close();
     await this.object.close();
   }
 }

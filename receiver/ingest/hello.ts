@@ -7,6 +7,7 @@
 import { badInput, limitError, protocolError } from '../../shared/errors.js';
 import { describeCore, type CoreDescription } from '../../shared/elf/core-description.js';
 import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
+import { SendOrder } from '../../shared/protocol/send-order.js';
 import { PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
 import { kdumpSpecFor } from '../../shared/kdump/spec.js';
 import { decodePfnRuns } from '../../shared/protocol/pfn-runs.js';
@@ -39,7 +40,11 @@ export interface AcceptedHello {
   hello: HelloMessage;
   core: CoreDescription;
   plan: ChunkPlan;
+  /** The order chunks arrive in: the first tier's first when HELLO named one. */
+  order: SendOrder;
   spec: KdumpFileSpec;
+  /** The first-tier file's spec (the same dump, holding only the first tier's chunks); undefined in pfn order. */
+  firstTierSpec?: KdumpFileSpec;
   /** The most the stored file can take on disk: headers, both bitmaps, descriptors, every page stored raw. */
   worstCaseBytes: number;
   /** What the catalog records of the level: the sender's report, or what an older sender's dumpLevel implies. */
@@ -99,6 +104,20 @@ function checkedDumpable(encoded: Buffer, core: CoreDescription): PfnRun[] {
   return runs;
 }
 
+/** The first tier's pfns: every run inside the pfns the plan holds. */
+function checkedFirstTier(encoded: Buffer, core: CoreDescription, extents: readonly PfnRun[]): PfnRun[] {
+  const runs = decodePfnRuns(encoded, core.pageMap.maxPfn);
+  let at = 0;
+  runs.forEach((run, i) => {
+    while (at < extents.length && extents[at].startPfn + extents[at].pageCount <= run.startPfn) at++;
+    const holder = extents[at];
+    if (!holder || holder.startPfn > run.startPfn || holder.startPfn + holder.pageCount < run.startPfn + run.pageCount) {
+      throw badInput(`firstTier run ${i} (pfn ${run.startPfn}+${run.pageCount}) is not inside the pages the dump holds`, { field: 'firstTier' });
+    }
+  });
+  return runs;
+}
+
 export function acceptHello(received: HelloMessage, limits: ReceiverLimits, codec: PageCodec): AcceptedHello {
   // Own copies: the frame these bytes arrived in is reused for the next one.
   const hello: HelloMessage = {
@@ -137,6 +156,16 @@ export function acceptHello(received: HelloMessage, limits: ReceiverLimits, code
   const layout = layoutOf(spec);
   checkedAddressRange(core, 2 * layout.bitmapBytes);
   // The shared zero page, then every stored page raw (a codec never stores more).
-  const worstCaseBytes = layout.dataStart + spec.pageSize * (plan.totalPages + 1);
-  return { hello, core, plan, spec, worstCaseBytes, dumpLevel };
+  let worstCaseBytes = layout.dataStart + spec.pageSize * (plan.totalPages + 1);
+  const firstTier = hello.firstTier && checkedFirstTier(hello.firstTier, core, dumpable ?? core.pageMap.extents);
+  const order = firstTier?.length ? SendOrder.firstTierFirst(plan, firstTier) : SendOrder.pfnOrder(plan);
+  let firstTierSpec: KdumpFileSpec | undefined;
+  if (order.firstTierChunks > 0) {
+    firstTierSpec = { ...spec, dumpableRuns: order.firstTierRuns() };
+    const tierLayout = layoutOf(firstTierSpec);
+    const tierPages = firstTierSpec.dumpableRuns.reduce((n, r) => n + r.pageCount, 0);
+    // The first-tier file is kept beside the dump until the dump completes: its worst case too.
+    worstCaseBytes += tierLayout.dataStart + spec.pageSize * (tierPages + 1);
+  }
+  return { hello, core, plan, order, spec, firstTierSpec, worstCaseBytes, dumpLevel };
 }

@@ -76,7 +76,10 @@ export class UploadSession {
         if (claim.kind === 'complete') {
           const { record } = claim;
           this.completeDigest = { dumpId: record.dumpId, digest: record.digest ?? '', path: record.path, storedBytes: record.bytesStored };
-          await this.send({ type: 'accept', dumpId: record.dumpId, nextSeq: claim.totalChunks, totalChunks: claim.totalChunks });
+          // The digest counts positions in the order the dump was sent in: the sender needs it to say the same digest again.
+          await this.send({
+            type: 'accept', dumpId: record.dumpId, nextSeq: claim.totalChunks, totalChunks: claim.totalChunks, firstTierChunks: record.firstTierChunks ?? undefined,
+          });
           return;
         }
         this.ingest = claim.ingest;
@@ -88,6 +91,7 @@ export class UploadSession {
           nextSeq: claim.ingest.nextSeq, chunks: claim.ingest.totalChunks, path: claim.ingest.key }, 'upload accepted');
         await this.send({
           type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks, logWanted: claim.ingest.logWanted,
+          firstTierChunks: claim.ingest.accepted.order.firstTierChunks || undefined,
         });
         return;
       }

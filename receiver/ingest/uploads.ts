@@ -205,7 +205,9 @@ export class UploadRegistry {
         await this.catalog.releaseLease(dumpId, this.lease.owner);
         return { kind: 'complete', record, totalChunks: accepted.plan.totalChunks };
       }
-      if (record?.status === 'receiving' && record.nextSeq > 0 && record.chunkPages === hello.chunkPages) {
+      // Positions count in the order the dump was started with: a different first tier (or none) starts over.
+      const sameOrder = (record?.firstTierChunks ?? 0) === accepted.order.firstTierChunks;
+      if (record?.status === 'receiving' && record.nextSeq > 0 && record.chunkPages === hello.chunkPages && sameOrder) {
         try {
           return attach(await DumpIngest.resume(accepted, this.targetFor(record.path), this.catalog, this.policy, record));
         } catch (error) {
@@ -217,7 +219,9 @@ export class UploadRegistry {
       if (record) {
         // Failed, unresumable, or never got past its first checkpoint: start the same key over.
         await dropDumpObject(this.storage, record.path, await this.catalog.storageState(dumpId));
-        await this.catalog.restart(dumpId, { receivedAt: Date.now(), chunkPages: hello.chunkPages, dumpLevel: accepted.dumpLevel });
+        await this.catalog.restart(dumpId, {
+          receivedAt: Date.now(), chunkPages: hello.chunkPages, dumpLevel: accepted.dumpLevel, firstTierChunks: accepted.order.firstTierChunks || null,
+        });
         return attach(await DumpIngest.start(accepted, this.targetFor(record.path), this.catalog, this.policy));
       }
       await this.makeRoomForNewDump(hostId);
@@ -321,6 +325,7 @@ export class UploadRegistry {
           digest: null,
           chunkPages: hello.chunkPages,
           dumpLevel: accepted.dumpLevel,
+          firstTierChunks: accepted.order.firstTierChunks || null,
         });
         return key;
       } catch (error) {

@@ -682,7 +682,9 @@ export class S3DumpStorage implements DumpStorage {
   async removeDump(key: string, state?: WriterState): Promise<void> {
     await this.discard(key, state);
     const keys = keysFor(key);
-    for (const each of [keys.dump, keys.elfHeaders, keys.dmesg]) await this.delete(each);
+    // An unfinished first-tier file has no state of its own in the catalog: found by key.
+    await this.discard(keys.firstTier);
+    for (const each of [keys.dump, keys.elfHeaders, keys.dmesg, keys.firstTier]) await this.delete(each);
   }
 
   /** A bucket has no free space to watch, and between checkpoints nothing of an upload is visible. */

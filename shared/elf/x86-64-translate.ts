@@ -83,6 +83,37 @@ export class X86_64Translator {
     return { phys, bytes: 2 ** Number(shift) - Number(va & low(shift)) };
   }
 
+  /**
+   * The physical addresses of the page-table pages that map the kernel half
+   * of the address space (the top table included): what a reader of the dump
+   * needs to translate any kernel address. Tables the dump does not hold are
+   * not descended into; at most `limit` are returned (a walk over garbage
+   * entries must end).
+   */
+  kernelTablePages(limit = 1 << 20): bigint[] {
+    const found: bigint[] = [this.topTable];
+    const seen = new Set<bigint>(found);
+    const descend = (table: bigint, level: number, from: number) => {
+      // level: 5 p4d-or-pgd above 4, 4 = PGD (512 GiB entries), 3 = PUD, 2 = PMD; level 1 tables (PTE) hold pages.
+      const page = this.memory.read(table, 4096);
+      if (!page) return;
+      for (let i = from; i < 512 && found.length < limit; i++) {
+        const e = page.readBigUInt64LE(i * 8);
+        if ((e & PRESENT) === 0n) continue;
+        // A leaf (1 GiB at the PUD, 2 MiB at the PMD) maps memory, not a table.
+        if ((level === 3 || level === 2) && (e & PSE) !== 0n) continue;
+        const next = e & this.entryMask;
+        if (seen.has(next)) continue;
+        seen.add(next);
+        found.push(next);
+        if (level > 2) descend(next, level - 1, 0);
+      }
+    };
+    // The kernel half: the upper 256 entries of the top table.
+    descend(this.topTable, this.levels === 5 ? 5 : 4, 256);
+    return found;
+  }
+
   private walk(va: bigint): bigint | undefined {
     const shifts = this.levels === 5 ? [48n, 39n] : [39n];
     let table = this.topTable;

@@ -9,7 +9,7 @@ import { ErrorCode, NetdumpError, toNetdumpError } from '../errors.js';
 import { FileSink, type KdumpSink } from './sink.js';
 import {
   DUMP_DH_COMPRESSED_INCOMPLETE, KDUMP_HEADER_VERSION, PAGE_DESC_SIZE,
-  encodeDiskDumpHeader, encodeSubHeader, writePageDescriptor, type Utsname,
+  encodeDiskDumpHeader, encodeSubHeader, writePageDescriptor, type PageDescriptor, type Utsname,
 } from './format.js';
 import { computeLayout, fillBitmapWindow, type KdumpLayout, type PfnRun } from './layout.js';
 import type { PageCodec } from './page-codec.js';
@@ -206,6 +206,41 @@ export class KdumpFileWriter {
     this.sink.writeFront(this.layout.descTableOffset + firstRank * PAGE_DESC_SIZE, this.descBuffer.subarray(0, pageCount * PAGE_DESC_SIZE));
     this.dataEndOffset = runStart + dataLength;
     return { storedBytes: dataLength, zeroPages };
+  }
+
+  /**
+   * Stores a run of pages another file of the same dump stored already (its
+   * first-tier file), byte for byte: the same codec gives the same bytes, so
+   * the result is the file writePages would have written. `descriptors` are
+   * the source's for these pages, `data` its page data from file offset
+   * `dataOffset` on (every non-zero page of the run, back to back); a
+   * descriptor at `sourceZeroOffset` is the source's shared zero page.
+   */
+  copyStoredPages(firstRank: number, descriptors: readonly PageDescriptor[], data: Buffer, dataOffset: number, sourceZeroOffset: number): RunResult {
+    const { pageSize } = this.spec;
+    if (descriptors.length > this.spec.maxRunPages) throw new RangeError(`run of ${descriptors.length} pages exceeds maxRunPages ${this.spec.maxRunPages}`);
+    const runStart = this.dataEndOffset;
+    let zeroPages = 0;
+    descriptors.forEach((d, i) => {
+      if (d.offset === sourceZeroOffset) {
+        writePageDescriptor(this.descBuffer, i * PAGE_DESC_SIZE, { offset: this.zeroPageOffset, size: pageSize, flags: 0, pageFlags: 0n });
+        zeroPages++;
+        return;
+      }
+      if (d.offset < dataOffset || d.offset + d.size > dataOffset + data.length) {
+        throw new NetdumpError(ErrorCode.CORRUPT, `copied page ${i} of run at rank ${firstRank} lies outside the data handed over`, { offset: d.offset });
+      }
+      writePageDescriptor(this.descBuffer, i * PAGE_DESC_SIZE, { ...d, offset: runStart + (d.offset - dataOffset) });
+    });
+    if (data.length > 0) this.pending = this.sink.append(data) ?? undefined;
+    this.sink.writeFront(this.layout.descTableOffset + firstRank * PAGE_DESC_SIZE, this.descBuffer.subarray(0, descriptors.length * PAGE_DESC_SIZE));
+    this.dataEndOffset = runStart + data.length;
+    return { storedBytes: data.length, zeroPages };
+  }
+
+  /** Where the shared zero page is: descriptors of zero pages point here. */
+  get zeroPage(): number {
+    return this.zeroPageOffset;
   }
 
   /** Makes every page written so far durable (before acknowledging it); local files only. */

@@ -40,6 +40,29 @@ export class ChunkPlan {
     this.totalPages = rank;
   }
 
+  /**
+   * Seqs of the chunks holding any pfn of `runs` (sorted, non-overlapping),
+   * ascending and each once. Pfns the plan does not hold are skipped.
+   */
+  seqsCovering(runs: readonly PfnRun[]): number[] {
+    const seqs: number[] = [];
+    let at = 0;
+    for (const want of runs) {
+      const wantEnd = want.startPfn + want.pageCount;
+      while (at < this.runs.length && this.runs[at].startPfn + this.runs[at].pageCount <= want.startPfn) at++;
+      for (let i = at; i < this.runs.length && this.runs[i].startPfn < wantEnd; i++) {
+        const run = this.runs[i];
+        const from = Math.max(want.startPfn, run.startPfn) - run.startPfn;
+        const to = Math.min(wantEnd, run.startPfn + run.pageCount) - run.startPfn;
+        if (to <= from) continue;
+        const first = this.firstSeq[i] + Math.floor(from / this.chunkPages);
+        const last = this.firstSeq[i] + Math.floor((to - 1) / this.chunkPages);
+        for (let seq = Math.max(first, (seqs[seqs.length - 1] ?? -1) + 1); seq <= last; seq++) seqs.push(seq);
+      }
+    }
+    return seqs;
+  }
+
   chunk(seq: number): ChunkSpan {
     if (!Number.isInteger(seq) || seq < 0 || seq >= this.totalChunks) {
       throw new RangeError(`chunk ${seq} outside plan of ${this.totalChunks} chunks`);

@@ -47,6 +47,13 @@ export interface HelloMessage {
   dumpable?: Buffer;
   /** How the sender arrived at dumpLevel; absent from senders before it was added. */
   dumpLevelReport?: DumpLevelReport;
+  /**
+   * The pfns crash needs first (pfn runs like `dumpable`, each inside the dump's
+   * pages): a receiver that takes them first answers ACCEPT with
+   * firstTierChunks, and the chunks holding them travel before the others
+   * (shared/protocol/send-order.ts). Absent: pfn order.
+   */
+  firstTier?: Buffer;
   senderVersion: string;
 }
 
@@ -81,6 +88,12 @@ export interface AcceptMessage {
    * sends one (they would refuse the type).
    */
   logWanted?: boolean;
+  /**
+   * The receiver takes the chunks of HELLO's firstTier first: how many there
+   * are (the sender checks it against its own count). Positions, not seqs,
+   * are then what nextSeq, ACK and the digest count. Absent: pfn order.
+   */
+  firstTierChunks?: number;
 }
 
 /**
@@ -324,6 +337,7 @@ export function decodeMessage(frame: Buffer): Message {
       if (b.token !== undefined && typeof b.token !== 'string') throw protocolError('HELLO: field token is not a string');
       if (b.utsname !== undefined && !(b.utsname instanceof Uint8Array)) throw protocolError('HELLO: field utsname is not bytes');
       if (b.dumpable !== undefined && !(b.dumpable instanceof Uint8Array)) throw protocolError('HELLO: field dumpable is not bytes');
+      if (b.firstTier !== undefined && !(b.firstTier instanceof Uint8Array)) throw protocolError('HELLO: field firstTier is not bytes', { field: 'firstTier' });
       const dumpLevelReport = b.dumpLevelReport === undefined ? undefined : decodeDumpLevelReport(b.dumpLevelReport);
       return {
         type: 'hello', protocol: b.protocol as number, hostId: b.hostId as string, dumpId: b.dumpId as string,
@@ -333,15 +347,18 @@ export function decodeMessage(frame: Buffer): Message {
         utsname: b.utsname === undefined ? undefined : asBuffer(b.utsname),
         dumpable: b.dumpable === undefined ? undefined : asBuffer(b.dumpable),
         ...(dumpLevelReport && { dumpLevelReport }),
+        ...(b.firstTier !== undefined && { firstTier: asBuffer(b.firstTier) }),
       };
     }
     case MessageType.ACCEPT: {
       const b = unpackBody(frame, 'ACCEPT');
       requireFields(b, { dumpId: 'string', nextSeq: 'number', totalChunks: 'number' }, 'ACCEPT');
       if (b.logWanted !== undefined && typeof b.logWanted !== 'boolean') throw protocolError('ACCEPT: field logWanted is not a boolean', { field: 'logWanted' });
+      optionalFields(b, { firstTierChunks: 'number' }, 'ACCEPT');
       return {
         type: 'accept', dumpId: b.dumpId as string, nextSeq: b.nextSeq as number, totalChunks: b.totalChunks as number,
         ...(b.logWanted !== undefined && { logWanted: b.logWanted as boolean }),
+        ...(b.firstTierChunks !== undefined && { firstTierChunks: b.firstTierChunks as number }),
       };
     }
     case MessageType.LOG: {

@@ -50,6 +50,8 @@ function record(n: number, overrides: Partial<DumpRecord> = {}): DumpRecord {
     digest: null,
     chunkPages: 64,
     dumpLevel: n % 2 ? LOWERED : OLDER_SENDER,
+    // Sent first tier first (positions in that order), or in pfn order.
+    firstTierChunks: n === 2 ? 7 : null,
     ...overrides,
   };
 }
@@ -103,8 +105,8 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
       const other = record(5).dumpId;
       await catalog.markFailed(other, 'PROTOCOL: bad');
       expect(await catalog.get(other)).toMatchObject({ status: 'failed', failure: 'PROTOCOL: bad' });
-      await catalog.restart(other, { receivedAt: T0, chunkPages: 32, dumpLevel: LOWERED });
-      expect(await catalog.get(other)).toMatchObject({ status: 'receiving', failure: null, nextSeq: 0, chunkPages: 32, receivedAt: T0 });
+      await catalog.restart(other, { receivedAt: T0, chunkPages: 32, dumpLevel: LOWERED, firstTierChunks: 12 });
+      expect(await catalog.get(other)).toMatchObject({ status: 'receiving', failure: null, nextSeq: 0, chunkPages: 32, receivedAt: T0, firstTierChunks: 12 });
       for (const n of [2, 3, 4, 6]) {
         await catalog.markComplete(record(n).dumpId, { ...progress, finishedAt: record(n).receivedAt + 1000, digest: `d${n}` });
       }
@@ -233,7 +235,7 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
       // ...and a gap (a row lost) makes the point unusable rather than wrong.
       expect(await catalog.resumePoint(id, 40)).toBeUndefined();
       expect(await catalog.storageState(id)).toBe('{"n":3}');
-      await catalog.restart(id, { receivedAt: T0, chunkPages: 16, dumpLevel: OLDER_SENDER });
+      await catalog.restart(id, { receivedAt: T0, chunkPages: 16, dumpLevel: OLDER_SENDER, firstTierChunks: null });
       expect(await catalog.resumePoint(id, 0)).toBeUndefined();
       expect(await catalog.storageState(id)).toBeUndefined();
       await catalog.saveResumePoint(id, { ...progress, nextSeq: 4 }, { firstSeq: 0, crcs: crcs(0, 4), storageState: '{"n":4}' });
@@ -248,7 +250,7 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
       const id = record(8).dumpId;
       await catalog.insert(record(8, { dumpLevel: OLDER_SENDER }));
       expect((await catalog.get(id))!.dumpLevel).toEqual(OLDER_SENDER);
-      await catalog.restart(id, { receivedAt: T0, chunkPages: 64, dumpLevel: LOWERED });
+      await catalog.restart(id, { receivedAt: T0, chunkPages: 64, dumpLevel: LOWERED, firstTierChunks: null });
       expect((await catalog.get(id))!.dumpLevel).toEqual(LOWERED);
       await catalog.saveResumePoint(id, progress, { firstSeq: 0, crcs: Buffer.alloc(40), storageState: '{}' });
       await catalog.markComplete(id, { ...progress, finishedAt: T0 + 1, digest: 'd8' });

@@ -1,0 +1,129 @@
+/**
+ * Which pages go first (HELLO firstTier, shared/protocol/send-order.ts): the
+ * ones crash reads to open the dump and answer sys, bt and log, so that a
+ * dump cut off after them is still one crash opens. Found from what the
+ * sender has without debuginfo (x86_64; other machines send in pfn order):
+ *
+ *   kernel image   the PT_LOAD of the kernel-text mapping: text, data, bss
+ *                  (init_task, the static per-cpu data, kernel page tables'
+ *                  roots, the static log buffer)
+ *   page tables    every table page mapping the kernel half of the address
+ *                  space, from init_top_pgt: crash translates vmalloc'ed
+ *                  stacks, the direct map and vmemmap through them
+ *   kernel log     the pages the log extraction read (the printk ring may be
+ *                  a memblock allocation outside the image)
+ *   cpu stacks     the 16 KiB stack around each CPU's saved stack pointer
+ *                  (NT_PRSTATUS): the panicking task's frames for bt
+ *
+ * Only pages the dump keeps count (the dump level may have left some out).
+ */
+import { EM_X86_64, NT_PRSTATUS, parseNotes, PT_LOAD } from '../shared/elf/core.js';
+import { X86_64Translator, X86_64_START_KERNEL_MAP } from '../shared/elf/x86-64-translate.js';
+import type { PfnRun } from '../shared/kdump/layout.js';
+import type { VmcoreSource } from './vmcore-source.js';
+
+/** x86_64 THREAD_SIZE (16 KiB without KASAN), and the alignment of kernel stacks. */
+const STACK_BYTES = 16 * 1024;
+/** Offset of pr_reg in struct elf_prstatus (x86_64), and of rsp in user_regs_struct. */
+const PR_REG_OFFSET = 112;
+const RSP_INDEX = 19;
+
+export interface FirstTier {
+  /** Sorted, merged runs of kept pfns. */
+  runs: PfnRun[];
+  pages: number;
+  /** Pages per reason, before merging (a page can have several reasons). */
+  parts: Record<string, number>;
+}
+
+/** Sorted unique pfns as runs. */
+function toRuns(pfns: number[]): PfnRun[] {
+  const sorted = [...new Set(pfns)].sort((a, b) => a - b);
+  const runs: PfnRun[] = [];
+  for (const pfn of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && last.startPfn + last.pageCount === pfn) last.pageCount++;
+    else runs.push({ startPfn: pfn, pageCount: 1 });
+  }
+  return runs;
+}
+
+/** The part of sorted `runs` inside sorted `kept`. */
+export function intersectRuns(runs: readonly PfnRun[], kept: readonly PfnRun[]): PfnRun[] {
+  const out: PfnRun[] = [];
+  let k = 0;
+  for (const run of runs) {
+    const end = run.startPfn + run.pageCount;
+    while (k < kept.length && kept[k].startPfn + kept[k].pageCount <= run.startPfn) k++;
+    for (let i = k; i < kept.length && kept[i].startPfn < end; i++) {
+      const from = Math.max(run.startPfn, kept[i].startPfn);
+      const to = Math.min(end, kept[i].startPfn + kept[i].pageCount);
+      if (to <= from) continue;
+      const last = out[out.length - 1];
+      if (last && last.startPfn + last.pageCount === from) last.pageCount += to - from;
+      else out.push({ startPfn: from, pageCount: to - from });
+    }
+  }
+  return out;
+}
+
+function mergeRuns(lists: PfnRun[][]): PfnRun[] {
+  const all = lists.flat().sort((a, b) => a.startPfn - b.startPfn);
+  const out: PfnRun[] = [];
+  for (const run of all) {
+    const last = out[out.length - 1];
+    const end = run.startPfn + run.pageCount;
+    if (last && run.startPfn <= last.startPfn + last.pageCount) last.pageCount = Math.max(last.pageCount, end - last.startPfn);
+    else out.push({ ...run });
+  }
+  return out;
+}
+
+/**
+ * The first tier of `source`, within `kept` (the pfns the dump level keeps).
+ * `logPfns`: the pages the kernel-log extraction read.
+ */
+export function chooseFirstTier(source: VmcoreSource, kept: readonly PfnRun[], logPfns: readonly number[]): FirstTier {
+  const { core } = source;
+  if (core.elf.machine !== EM_X86_64) return { runs: [], pages: 0, parts: {} };
+  const pageSize = core.pageSize;
+  const parts: Record<string, PfnRun[]> = {};
+
+  // The kernel image: the PT_LOAD of the kernel-text mapping.
+  const image: PfnRun[] = [];
+  for (const ph of core.programHeaders) {
+    if (ph.type !== PT_LOAD || ph.vaddr < X86_64_START_KERNEL_MAP || ph.filesz === 0) continue;
+    const first = Math.floor(ph.paddr / pageSize);
+    const end = Math.ceil((ph.paddr + ph.filesz) / pageSize);
+    image.push({ startPfn: first, pageCount: end - first });
+  }
+  parts['kernel image'] = mergeRuns([image]);
+
+  const memory = { read: (phys: bigint, length: number) => source.readPhysical(Number(phys), length) };
+  let translator: X86_64Translator | undefined;
+  try {
+    translator = X86_64Translator.fromVmcoreinfo(core.vmcoreinfo, core.physBase, memory);
+  } catch {
+    translator = undefined; // no init_top_pgt: no tables to send, no stacks to find
+  }
+  if (translator) {
+    parts['page tables'] = toRuns(translator.kernelTablePages().map((phys) => Number(phys / BigInt(pageSize))));
+    const stacks: number[] = [];
+    for (const note of parseNotes(source.notes)) {
+      if (note.name !== 'CORE' || note.type !== NT_PRSTATUS || note.desc.length < PR_REG_OFFSET + (RSP_INDEX + 1) * 8) continue;
+      const rsp = note.desc.readBigUInt64LE(PR_REG_OFFSET + RSP_INDEX * 8);
+      const base = rsp & ~BigInt(STACK_BYTES - 1);
+      for (let at = 0; at < STACK_BYTES; at += pageSize) {
+        const phys = translator.vtop(base + BigInt(at));
+        if (phys !== undefined) stacks.push(Number(phys / BigInt(pageSize)));
+      }
+    }
+    parts['cpu stacks'] = toRuns(stacks);
+  }
+  parts['kernel log'] = toRuns([...logPfns]);
+
+  const keptParts = Object.fromEntries(Object.entries(parts).map(([why, runs]) => [why, intersectRuns(runs, kept)]));
+  const runs = mergeRuns(Object.values(keptParts));
+  const count = (rs: readonly PfnRun[]) => rs.reduce((n, r) => n + r.pageCount, 0);
+  return { runs, pages: count(runs), parts: Object.fromEntries(Object.entries(keptParts).map(([why, rs]) => [why, count(rs)])) };
+}
