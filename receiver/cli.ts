@@ -42,6 +42,14 @@ function positiveInt(name: string) {
   };
 }
 
+function wholeNumber(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number (0 or more)`);
+    return n;
+  };
+}
+
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 /** The retention rules the flags ask for; undefined when none is set (keep everything). */
@@ -89,6 +97,9 @@ program.command('serve')
   .option('--max-total-bytes <n>', 'retention: delete oldest dumps while all dumps together exceed N bytes', positiveInt('--max-total-bytes'))
   .option('--retention-min-free-bytes <n>', 'retention: delete oldest dumps while the disk has less than N bytes free', positiveInt('--retention-min-free-bytes'))
   .option('--abandoned-after-days <n>', 'uploads that stopped this many days ago are deleted (with or without the retention rules above)', positiveInt('--abandoned-after-days'), 7)
+  .option('--partial-after <minutes>', 'an upload no connection has written to for this long is kept as a partial dump crash opens (0: never)', wholeNumber('--partial-after'), 15)
+  .option('--storm-dumps <n>', 'crash storms: once a crash signature has N complete dumps within --storm-window, further senders with it send their first tier only (0: never)', wholeNumber('--storm-dumps'), 3)
+  .option('--storm-window <minutes>', 'crash storms: the window --storm-dumps counts in', positiveInt('--storm-window'), 60)
   .option('--retention-interval <s>', 'retention: seconds between runs (also runs after each stored dump)', positiveInt('--retention-interval'), 3600)
   .option('--webhook-url <url>', 'POST a JSON notice of each stored dump here')
   .option('--webhook-secret-file <file>', 'sign notices: X-Kdump-Signature: sha256=HMAC(secret, body)')
@@ -119,6 +130,8 @@ program.command('serve')
         maxUploadsPerHost: opts.maxUploadsPerHost, maxUnfinishedPerHost: opts.maxUnfinishedPerHost,
       },
       checkpointChunks: opts.checkpointChunks,
+      partialAfterMs: opts.partialAfter * 60_000,
+      storm: { completeDumps: opts.stormDumps, windowMs: opts.stormWindow * 60_000 },
       idleTimeoutMs: opts.idleTimeout * 1000,
       connectionCaps: { maxConnections: opts.maxConnections, maxPerPeer: opts.maxConnectionsPerPeer, firstFrameBytes: opts.firstFrameBytes },
       open: Boolean(opts.open),

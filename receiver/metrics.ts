@@ -25,6 +25,7 @@ export class ReceiverMetrics {
   readonly probes: Counter<'outcome'>;
   readonly triageRuns: Counter<'outcome'>;
   readonly logsReceived: Counter;
+  readonly dumpsPartial: Counter<'reason'>;
   readonly webhookDeliveries: Counter<'outcome'>;
 
   constructor(sources: MetricsSources) {
@@ -53,6 +54,10 @@ export class ReceiverMetrics {
     });
     this.logsReceived = new Counter({
       name: 'kdump_receiver_logs_received_total', help: 'Kernel logs senders sent ahead of the pages (LOG), checked and triaged', registers,
+    });
+    this.dumpsPartial = new Counter({
+      name: 'kdump_receiver_dumps_partial_total', help: 'Dumps kept partial by this process, by reason (log-only, storm, abandoned)',
+      labelNames: ['reason'], registers,
     });
     this.webhookDeliveries = new Counter({
       name: 'kdump_receiver_webhook_deliveries_total', help: 'Webhook notifications, by outcome', labelNames: ['outcome'], registers,

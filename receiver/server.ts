@@ -31,6 +31,8 @@ import { checkRetentionPolicy, type RetentionPolicy } from './retention/policy.j
 import { retentionOutcomeJson, retentionPlanJson } from './retention/report.js';
 import { RetentionScheduler } from './retention/scheduler.js';
 import { WebhookNotifier, type WebhookOptions } from './notify/webhook.js';
+import type { StormPolicy } from './ingest/crash-storm.js';
+import { DEFAULT_PARTIAL_AFTER_MS, StalledUploadSweeper } from './ingest/stalled-uploads.js';
 import { openDumpStorage } from './storage/open-storage.js';
 import type { DumpStorage } from './storage/dump-storage.js';
 
@@ -66,6 +68,10 @@ export interface ReceiverConfig {
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** Deletes old dumps by these rules, every intervalMs and after each stored dump. Undefined: keep everything. */
   retention?: { policy: RetentionPolicy; intervalMs: number };
+  /** When senders of one signature are asked for their first tier only (default: 3 complete dumps within an hour). */
+  storm?: StormPolicy;
+  /** An upload no connection has written to for this long is kept partial (default 15 min); 0: never. */
+  partialAfterMs?: number;
   /** POSTs a notice of each stored dump (after triage, so it carries the panic line). */
   webhook?: WebhookOptions;
   logger: Logger;
@@ -122,6 +128,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     checkpointChunks: config.checkpointChunks,
     auth: { open: config.open },
     lease: { owner: config.receiverId ?? defaultReceiverId(), ttlMs: config.leaseTtlMs ?? 30_000 },
+    storm: config.storm,
   });
   // A SQLite catalog is this receiver's alone: leases an earlier process held died with it.
   if (!catalog.sharedByReceivers) await catalog.clearLeases();
@@ -171,6 +178,12 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     triage.enqueue(dumpId);
     retention?.nudge();
   };
+  const partialAfterMs = config.partialAfterMs ?? DEFAULT_PARTIAL_AFTER_MS;
+  const sweeper = partialAfterMs > 0 ? new StalledUploadSweeper({
+    catalog, storage, registry, logger: log.child({ component: 'stalled-uploads' }), afterMs: partialAfterMs,
+    onKept: () => metrics.dumpsPartial.inc({ reason: 'abandoned' }),
+  }) : undefined;
+  sweeper?.start();
   // Dumps stored while an earlier process was stopping, or before triage existed.
   for (const record of await catalog.untriaged()) triage.enqueue(record.dumpId);
   const sessionLog = log.child({ component: 'session' });
@@ -279,6 +292,7 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     await Promise.all([...sessions].map((session) => session.release()));
     await Promise.all(closed);
     registry.stop();
+    await sweeper?.stop();
     await triage.stop();
     await retention?.stop();
     await webhook?.stop(5_000);

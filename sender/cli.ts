@@ -44,6 +44,7 @@ const program = new Command()
   .option('--client-cert <path>', 'PEM client certificate, for receivers that require mutual TLS')
   .option('--client-key <path>', 'PEM key of --client-cert')
   .option('--fallback-dir <dir>', 'when no receiver takes the dump, save it here (kdump-compressed)')
+  .option('--log-only', 'send the kernel log and the first tier (what crash needs to open the dump: kernel image, page tables, stacks), then stop; kept as a partial dump')
   .option('--dump-level <n>', 'makedumpfile -d bits: 1 zero, 2 cache, 4 cache with private, 8 user, 16 free pages (default 31)')
   .option('--chunk-pages <n>', 'pages per chunk (default 64)')
   .option('--connect-timeout <s>', 'seconds to wait for a connection (default 10)')
@@ -79,6 +80,13 @@ function readFileSetting(what: string, path: string | undefined): Buffer | undef
   }
 }
 
+/** A yes/no setting; absent is no. */
+function yesNo(key: 'LOG_ONLY', value: string | undefined): boolean {
+  if (value === undefined || value === '' || /^(no|0|false)$/i.test(value)) return false;
+  if (/^(yes|1|true)$/i.test(value)) return true;
+  throw badInput(`${key} must be yes or no, not ${JSON.stringify(value)}`);
+}
+
 /** Config file, then environment, then flags: later ones win. */
 function settings(opts: Record<string, unknown>): SenderConfig {
   const file = (opts.config as string | undefined) ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -93,6 +101,7 @@ function settings(opts: Record<string, unknown>): SenderConfig {
     FALLBACK_DIR: opts.fallbackDir as string | undefined,
     CHUNK_PAGES: opts.chunkPages as string | undefined,
     DUMP_LEVEL: opts.dumpLevel as string | undefined,
+    LOG_ONLY: opts.logOnly ? 'yes' : undefined,
     CONNECT_TIMEOUT: opts.connectTimeout as string | undefined,
     REPLY_TIMEOUT: opts.replyTimeout as string | undefined,
     DEADLINE: opts.deadline as string | undefined,
@@ -149,6 +158,7 @@ async function main(): Promise<number> {
     const judged = exclusion.generation ? `, pages judged by the ${exclusion.generation} rules` : '';
     say(`kdump-send: dump level ${exclusion.level}${exclusion.level === dumpLevel ? '' : ` (asked ${dumpLevel}, lowered: see the warnings)`}${judged}: keeping ${exclusion.dumpablePages} of ${core.pageMap.totalPages} pages` +
       `${left ? ` (left out: ${left})` : ''}, decided in ${((Date.now() - excludeStarted) / 1000).toFixed(2)} s`);
+    const logOnly = yesNo('LOG_ONLY', config.LOG_ONLY);
     const kept = exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : core.pageMap.extents;
     const firstTier = chooseFirstTier(source, kept, 'error' in kernelLog ? [] : kernelLog.pfns ?? []);
     if (firstTier.pages > 0) {
@@ -166,6 +176,7 @@ async function main(): Promise<number> {
       dumpable: exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : undefined,
       dumpLevelReport: dumpLevelReport(exclusion),
       firstTier: firstTier.runs,
+      logOnly,
       connectTimeoutMs: seconds('CONNECT_TIMEOUT', 10),
       replyTimeoutMs: seconds('REPLY_TIMEOUT', 120),
       deadlineMs: seconds('DEADLINE', 600),
@@ -174,7 +185,8 @@ async function main(): Promise<number> {
       progress: opts.quiet ? undefined : new LineProgress(say, opts.progressInterval * 1000),
       log: (line) => say(`kdump-send: ${line}`),
     });
-    say(`kdump-send: stored by ${result.server} as ${result.path} (${(result.storedBytes / 1e6).toFixed(1)} MB stored, ` +
+    if (result.partial) say(`kdump-send: kept partial, as asked: ${result.partial.why} (${result.partial.chunksSent} of ${result.chunks} chunks sent)`);
+    say(`kdump-send: ${result.partial ? 'partial dump ' : ''}stored by ${result.server} as ${result.path} (${(result.storedBytes / 1e6).toFixed(1)} MB stored, ` +
       `${result.zeroPages} zero pages elided, ${result.attempts} attempt${result.attempts === 1 ? '' : 's'}, ` +
       `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB)`);
     process.stdout.write(`${JSON.stringify(result)}\n`);

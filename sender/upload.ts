@@ -11,7 +11,7 @@ import { SendOrder } from '../shared/protocol/send-order.js';
 import { DumpDigestBuilder, logChecksum } from '../shared/protocol/digest.js';
 import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
-import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type Message } from '../shared/protocol/messages.js';
+import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type LogReadMessage, type Message } from '../shared/protocol/messages.js';
 import { Chunker, frameCapacity } from './chunker.js';
 import { connectTransport, type ClientTransport, type ServerAddress, type TlsClientOptions } from './transport.js';
 import type { VmcoreSource } from './vmcore-source.js';
@@ -40,6 +40,8 @@ export interface UploadOptions {
    * to a receiver that takes them so (ACCEPT firstTierChunks).
    */
   firstTier?: readonly PfnRun[];
+  /** Send the log and the first tier, then stop (END stopAt): kept as a partial dump. */
+  logOnly?: boolean;
   connectTimeoutMs: number;
   /** Longest wait for any answer from the receiver (ACCEPT, DONE). */
   replyTimeoutMs: number;
@@ -65,6 +67,8 @@ export interface UploadResult {
   server: string;
   /** A receiver took the kernel log ahead of the pages (on this or an earlier attempt). */
   logSent: boolean;
+  /** Kept as a partial dump: the sender stopped after `chunksSent` chunks (log-only, or the receiver asked: a crash storm). */
+  partial?: { chunksSent: number; why: string };
 }
 
 /** Same crash, same host, same level: same id, so a restarted sender resumes instead of uploading twice. */
@@ -91,7 +95,9 @@ function isRetryable(error: NetdumpError): boolean {
 }
 
 /** Waits for a write to be taken by the kernel, but not forever: a receiver can stall without closing. */
-function withinTimeout(promise: Promise<void> | undefined, timeoutMs: number): Promise<void> | undefined {
+function withinTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T>;
+function withinTimeout(promise: Promise<void> | undefined, timeoutMs: number): Promise<void> | undefined;
+function withinTimeout<T>(promise: Promise<T> | undefined, timeoutMs: number): Promise<T> | undefined {
   if (!promise) return undefined;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -107,10 +113,26 @@ class Inbox {
   private waiter?: { type: Message['type']; resolve: (m: Message) => void; reject: (e: NetdumpError) => void; timer: NodeJS.Timeout };
   failure?: NetdumpError;
   ackedSeq = 0;
+  /** The receiver's answer to LOG (LOG_READ), when it comes. */
+  readonly logRead: Promise<LogReadMessage>;
+  /** Rejects with the failure once the connection fails: races the waits that have no waiter. */
+  readonly failed: Promise<never>;
+  private logReadArrived!: (message: LogReadMessage) => void;
+  private failedWith!: (error: NetdumpError) => void;
+
+  constructor() {
+    this.logRead = new Promise((resolve) => { this.logReadArrived = resolve; });
+    this.failed = new Promise<never>((_, reject) => { this.failedWith = reject; });
+    this.failed.catch(() => {});
+  }
 
   onMessage(message: Message): void {
     if (message.type === 'ack') {
       this.ackedSeq = Math.max(this.ackedSeq, message.nextSeq);
+      return;
+    }
+    if (message.type === 'log_read') {
+      this.logReadArrived(message);
       return;
     }
     if (message.type === 'error') {
@@ -129,6 +151,7 @@ class Inbox {
 
   fail(error: NetdumpError): void {
     this.failure ??= error;
+    this.failedWith(this.failure);
     if (this.waiter) {
       clearTimeout(this.waiter.timer);
       this.waiter.reject(this.failure);
@@ -164,6 +187,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   let bytesSent = 0;
   let zeroPages = 0;
   let logSent = false;
+  let partial: UploadResult['partial'];
   const started = Date.now();
   const log = options.log ?? (() => {});
 
@@ -200,6 +224,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
 
   async function attempt(server: ServerAddress): Promise<DoneMessage> {
     const inbox = new Inbox();
+    let logSentNow = false;
     const transport: ClientTransport = await connectTransport(server, {
       onMessage: (m) => inbox.onMessage(m),
       onClose: (error) => inbox.fail(error ?? new NetdumpError(ErrorCode.UNAVAILABLE, 'receiver closed the connection')),
@@ -227,13 +252,31 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         // Ahead of every page: the receiver knows what panicked whatever happens to the rest.
         await withinTimeout(transport.send(logFrame), options.replyTimeoutMs);
         bytesSent += logFrame.length;
+        logSentNow = true;
         if (!logSent) log(`kernel log sent first (${options.kernelLog!.text.length} bytes${options.kernelLog!.truncated ? ', its newest part' : ''})`);
         logSent = true;
       }
       catchUpChecksums(accept.nextSeq);
       const pending: Array<Promise<void> | undefined> = new Array(frames.length);
+      // A receiver that takes a first tier answers the LOG (LOG_READ); nothing past the first tier goes before that answer.
+      let logRead: LogReadMessage | null | undefined = logSentNow && order.firstTierChunks > 0 ? undefined : null;
+      // Where this attempt stops short of the end, on purpose: --log-only, or the receiver's LOG_READ stopAfter.
+      let stop: { position: number; why: string } | undefined = options.logOnly && order.firstTierChunks > 0
+        ? { position: order.firstTierChunks, why: 'log only: the kernel log and the first tier' } : undefined;
+      if (options.logOnly && !stop) log('the receiver takes no first tier (an older receiver, or none was found): sending the whole dump');
+      let stoppedAt: number | undefined;
       for (let position = accept.nextSeq; position < plan.totalChunks; position++) {
         if (inbox.failure) throw inbox.failure;
+        if (logRead === undefined && position >= order.firstTierChunks) {
+          logRead = await withinTimeout(Promise.race([inbox.logRead, inbox.failed]), options.replyTimeoutMs);
+          if (logRead.stopAfter !== undefined && !stop) {
+            stop = { position: Math.max(logRead.stopAfter, order.firstTierChunks), why: `the receiver asked: ${logRead.message}` };
+          }
+        }
+        if (stop && position >= stop.position) {
+          stoppedAt = position;
+          break;
+        }
         const slot = position % frames.length;
         await withinTimeout(pending[slot], options.replyTimeoutMs);
         const span = plan.chunk(order.seqAt(position));
@@ -252,8 +295,12 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       await Promise.all(pending.map((p) => withinTimeout(p, options.replyTimeoutMs)));
       const donePromise = inbox.waitFor<DoneMessage>('done', options.replyTimeoutMs);
       donePromise.catch(() => {});
-      await withinTimeout(transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: digest.hex() })), options.replyTimeoutMs);
-      return await donePromise;
+      // Stopped short on purpose (else every chunk went, and the dump is whole).
+      const stopAt = stoppedAt;
+      await withinTimeout(transport.send(encodeControl({ type: 'end', totalChunks: plan.totalChunks, digest: digest.hex(), stopAt })), options.replyTimeoutMs);
+      const done = await donePromise;
+      if (stopAt !== undefined && done.partial) partial = { chunksSent: stopAt, why: stop!.why };
+      return done;
     } finally {
       transport.close();
     }
@@ -274,7 +321,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     try {
       const done = await attempt(server);
       options.progress?.finish(bytesSent);
-      return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts, server: server.url, logSent };
+      return { dumpId, path: done.path, storedBytes: done.storedBytes, chunks: plan.totalChunks, bytesSent, zeroPages, attempts, server: server.url, logSent, ...(partial && { partial }) };
     } catch (error) {
       const failure = error instanceof NetdumpError ? error : new NetdumpError(ErrorCode.INTERNAL, String(error));
       if (!isRetryable(failure)) {

@@ -6,6 +6,7 @@
  *   DIR/<host>/<...>/vmcore.elf-headers                 the original core's ELF and program headers (ELF export)
  *   DIR/<host>/<...>/dmesg.txt                          the kernel log triage extracted
  *   DIR/<host>/<...>/vmcore.first-tier                  while it arrives: the pages crash needs first
+ *   DIR/<host>/<...>/vmcore.hello                       while it arrives: the HELLO that started it
  * Host ids are checked, never rewritten: two hosts must not map to one folder.
  */
 import { mkdir } from 'node:fs/promises';
@@ -65,11 +66,16 @@ export interface DumpKeys {
    * dump is complete.
    */
   firstTier: string;
+  /**
+   * While it arrives: the HELLO that started it, so a receiver can finish
+   * what arrived as a partial dump when the upload goes still for good.
+   */
+  hello: string;
 }
 
 export function keysFor(relative: string): DumpKeys {
   const folder = path.posix.dirname(relative);
-  return { dump: relative, elfHeaders: `${relative}.elf-headers`, dmesg: `${folder}/dmesg.txt`, firstTier: `${relative}.first-tier` };
+  return { dump: relative, elfHeaders: `${relative}.elf-headers`, dmesg: `${folder}/dmesg.txt`, firstTier: `${relative}.first-tier`, hello: `${relative}.hello` };
 }
 
 /** Candidate keys for a new dump of `hostId` crashed at `epochSeconds`: the folder name, then .2, .3, ... */

@@ -6,7 +6,7 @@
  * detail is its summary plus what only a detail carries.
  */
 import path from 'node:path';
-import type { DumpGroup, DumpLevelRecord, DumpRecord, TriageRecord } from '../catalog/catalog.js';
+import { hasStoredFile, type DumpGroup, type DumpLevelRecord, type DumpRecord, type TriageRecord } from '../catalog/catalog.js';
 import type { UploadInFlight } from '../ingest/uploads.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -25,6 +25,8 @@ export interface DumpSummaryView {
   vmcoreBytes: number;
   storedBytes: number;
   pages: { total: number; stored: number; zero: number };
+  /** Why the dump is partial (status partial: pages.stored + pages.zero of pages.total arrived); null otherwise. */
+  partialReason: DumpRecord['partialReason'];
   /** The sender's own words (peer text): shown as text. */
   dumpLevel: Pick<DumpLevelRecord, 'asked' | 'applied' | 'rules' | 'notes'>;
   failure: string | null;
@@ -102,6 +104,7 @@ export function dumpSummary(record: DumpRecord, triage: TriageRecord): DumpSumma
     vmcoreBytes: record.vmcoreSize,
     storedBytes: record.bytesStored,
     pages: { total: record.pagesTotal, stored: record.pagesStored, zero: record.pagesZero },
+    partialReason: record.status === 'partial' ? record.partialReason : null,
     // The sender's own words (peer text): clients show it as text.
     dumpLevel: {
       asked: record.dumpLevel.asked,
@@ -137,7 +140,8 @@ export function shellArgument(text: string): string {
  * crash opens the dump; null for a dump that is not complete.
  */
 export function crashCommand(record: DumpRecord, file: string): string | null {
-  if (record.status !== 'complete') return null;
+  // Partial dumps too: crash opens them, and warns that they are incomplete.
+  if (!hasStoredFile(record.status)) return null;
   const release = record.osRelease !== null && PLAUSIBLE_RELEASE.test(record.osRelease) ? record.osRelease : 'RELEASE';
   return ['crash', `/usr/lib/debug/boot/vmlinux-${release}`, file].map(shellArgument).join(' ');
 }

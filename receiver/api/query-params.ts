@@ -3,9 +3,9 @@
  * naming the parameter and the value, never a silently empty result.
  */
 import { badRequest } from './api-error.js';
-import type { DumpQuery, DumpStatus } from '../catalog/catalog.js';
+import { DUMP_STATUSES, type DumpQuery, type DumpStatus } from '../catalog/catalog.js';
 
-const STATUSES: readonly DumpStatus[] = ['receiving', 'complete', 'failed'];
+const STATUSES: readonly DumpStatus[] = DUMP_STATUSES;
 const KNOWN_DUMP_FILTERS = new Set(['host', 'kernel', 'signature', 'status', 'since', 'until', 'limit', 'offset']);
 const KNOWN_GROUP_FILTERS = new Set(['host', 'kernel', 'since', 'until']);
 export const MAX_PAGE = 1000;

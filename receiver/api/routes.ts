@@ -8,7 +8,7 @@ import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import type { Catalog, DumpRecord, TriageRecord } from '../catalog/catalog.js';
+import { hasStoredFile, type Catalog, type DumpRecord, type TriageRecord } from '../catalog/catalog.js';
 import type { UploadRegistry } from '../ingest/uploads.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { keysFor } from '../../shared/dump-folders.js';
@@ -81,9 +81,9 @@ async function dumpOr404(deps: HttpDeps, id: string): Promise<{ record: DumpReco
   return found;
 }
 
-/** The stored object of a complete dump, open for reading; the caller closes it. */
+/** The stored object of a complete or partial dump, open for reading; the caller closes it. */
 async function openCompleteDump(deps: HttpDeps, record: DumpRecord): Promise<DumpObjectReader> {
-  if (record.status !== 'complete') throw conflict(`dump ${record.dumpId} is ${record.status}, not complete: no file to download yet`);
+  if (!hasStoredFile(record.status)) throw conflict(`dump ${record.dumpId} is ${record.status}, not complete: no file to download yet`);
   const reader = await deps.storage.openReader(record.path);
   if (!reader) throw notFound(`dump ${record.dumpId} is in the catalog but its file ${deps.storage.locationOf(record.path)} is gone`);
   return reader;
@@ -97,7 +97,7 @@ async function listDumps(deps: HttpDeps, r: Request) {
 
 async function showDump(deps: HttpDeps, r: Request) {
   const { record, triage } = await dumpOr404(deps, r.params[0]);
-  sendJson(r.res, 200, dumpDetail(record, triage, { location: deps.storage.locationOf(record.path), filePath: deps.storage.filePath(record.path, { finished: record.status === 'complete' }) }));
+  sendJson(r.res, 200, dumpDetail(record, triage, { location: deps.storage.locationOf(record.path), filePath: deps.storage.filePath(record.path, { finished: hasStoredFile(record.status) }) }));
 }
 
 async function deleteDump(deps: HttpDeps, r: Request) {
@@ -115,7 +115,7 @@ async function dumpDmesg(deps: HttpDeps, r: Request) {
   // Absent is 404 below; a store that does not answer is its own error (503), not "no log".
   const text = await deps.storage.get(keysFor(record.path).dmesg);
   if (!text) {
-    const why = triage.error ?? (record.status === 'complete' ? 'triage has not run yet' : `the dump is ${record.status}`);
+    const why = triage.error ?? (hasStoredFile(record.status) ? 'triage has not run yet' : `the dump is ${record.status}`);
     throw notFound(`no kernel log for dump ${record.dumpId}: ${why}`);
   }
   r.res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': text.length, 'cache-control': 'no-store' });
@@ -189,7 +189,8 @@ async function showGroup(deps: HttpDeps, r: Request) {
   const signature = r.params[0];
   const [group] = await deps.catalog.groups({ signature });
   if (!group) throw notFound(`no group with signature ${JSON.stringify(signature)}`);
-  const { dumps } = await deps.catalog.query({ signature, status: 'complete', limit: 1000 });
+  // Every dump the group counts: complete, partial, and those whose log came ahead of their pages.
+  const { dumps } = await deps.catalog.query({ signature, limit: 1000 });
   sendJson(r.res, 200, { ...groupView(group), dumps: dumps.map(({ record, triage }) => dumpSummary(record, triage)) });
 }
 

@@ -16,7 +16,7 @@ import { DumpGroups } from './groups.js';
 import { HostTokens } from './host-tokens.js';
 import { DumpLeases } from './leases.js';
 import { OperatorTokens } from './operator-tokens.js';
-import type { DumpGroup, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, ProgressUpdate, TriageRecord } from './records.js';
+import type { DumpGroup, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, PartialReason, ProgressUpdate, TriageRecord } from './records.js';
 import { ResumePoints } from './resume-points.js';
 import { createDumpSchema } from './schema.js';
 import type { SqlDriver } from './sql/driver.js';
@@ -25,7 +25,8 @@ import { PostgresDriver } from './sql/postgres.js';
 import { SqliteDriver } from './sql/sqlite.js';
 
 export { levelLowered } from './records.js';
-export type { DumpGroup, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, LogSource, ProgressUpdate, TriageRecord } from './records.js';
+export type { DumpGroup, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, LogSource, PartialReason, ProgressUpdate, TriageRecord } from './records.js';
+export { DUMP_STATUSES, hasStoredFile } from './records.js';
 
 /** Where the catalog lives: a postgres:// URL, or a SQLite file (DATA_DIR/index.db by default). */
 export function isPostgresUrl(location: string): boolean {
@@ -140,7 +141,13 @@ export class Catalog {
     return this.dumps.markComplete(dumpId, p);
   }
 
+  /** Kept partial (PartialReason says why): a kdump file crash opens, of the pages that arrived. */
+  markPartial(dumpId: string, p: ProgressUpdate & { finishedAt: number; reason: PartialReason }): Promise<void> {
+    return this.dumps.markPartial(dumpId, p);
+  }
+
   /** Starts a failed dump over: same row and folder, counters reset, the new HELLO's dump level recorded. */
+
   restart(dumpId: string, start: { receivedAt: number; chunkPages: number; dumpLevel: DumpLevelRecord; firstTierChunks: number | null }): Promise<void> {
     return this.dumps.restart(dumpId, start);
   }

@@ -57,6 +57,8 @@ export const DUMP_LEVEL_COLUMNS: Array<[keyof DumpLevelRecord, string, ColumnTyp
  */
 export const LATER_COLUMNS: Array<[keyof DumpRecord, string, ColumnType]> = [
   ['firstTierChunks', 'first_tier_chunks', 'int'],
+  ['partialReason', 'partial_reason', 'text'],
+  ['checkpointAt', 'checkpoint_at', 'int'],
 ];
 
 /** A dump's time on the timeline operators filter and sort by: its crash time, else when it started arriving (ms). */

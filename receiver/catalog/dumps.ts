@@ -10,7 +10,7 @@
  */
 import { COLUMNS, DUMP_LEVEL_COLUMNS, EVENT_TIME_MS, LATER_COLUMNS, TRIAGE_COLUMNS, whereClause } from './dumps-table.js';
 import type { DumpGroups } from './groups.js';
-import type { DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, ProgressUpdate, TriageRecord } from './records.js';
+import type { DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, PartialReason, ProgressUpdate, TriageRecord } from './records.js';
 import type { ResumePoints } from './resume-points.js';
 import type { SqlDriver, SqlValue } from './sql/driver.js';
 
@@ -127,7 +127,7 @@ export class Dumps {
   /** Stored dumps by status, for metrics. */
   async countsByStatus(): Promise<Record<DumpStatus, { count: number; bytes: number }>> {
     const counts: Record<DumpStatus, { count: number; bytes: number }> = {
-      receiving: { count: 0, bytes: 0 }, complete: { count: 0, bytes: 0 }, failed: { count: 0, bytes: 0 },
+      receiving: { count: 0, bytes: 0 }, complete: { count: 0, bytes: 0 }, partial: { count: 0, bytes: 0 }, failed: { count: 0, bytes: 0 },
     };
     const rows = await this.db.all<{ status: DumpStatus; n: number; bytes: number | null }>(
       'SELECT status, COUNT(*) AS n, SUM(bytes_stored) AS bytes FROM dumps GROUP BY status');
@@ -143,6 +143,18 @@ export class Dumps {
   }
 
   /**
+   * The upload stopped for good part-way and what arrived is kept (a partial
+   * file under the dump's key). The resume point goes: the file it described
+   * is finished; a sender that returns starts the dump over.
+   */
+  async markPartial(dumpId: string, p: ProgressUpdate & { finishedAt: number; reason: PartialReason }): Promise<void> {
+    await this.db.run(`UPDATE dumps SET status = 'partial', partial_reason = ?, failure = NULL, next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?,
+      pages_zero = ?, pages_stored = ?, finished_at = ?, duration_ms = ? - received_at, storage_state = NULL WHERE dump_id = ? AND status = 'receiving'`,
+    [p.reason, p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, p.finishedAt, p.finishedAt, dumpId]);
+    await this.resumePoints.forget(dumpId);
+  }
+
+  /**
    * Starts a failed dump over: same row and folder, counters reset. The new
    * HELLO's dump level is recorded: the file is written again from it.
    */
@@ -150,7 +162,7 @@ export class Dumps {
     const levels = DUMP_LEVEL_COLUMNS.map(([, column]) => `${column} = ?`).join(', ');
     await this.db.run(`UPDATE dumps SET status = 'receiving', failure = NULL, finished_at = NULL, duration_ms = NULL, next_seq = 0,
       data_end = 0, bytes_in = 0, bytes_stored = 0, pages_zero = 0, pages_stored = 0, digest = NULL, received_at = ?, chunk_pages = ?,
-      storage_state = NULL, first_tier_chunks = ?, ${levels} WHERE dump_id = ?`,
+      storage_state = NULL, first_tier_chunks = ?, partial_reason = NULL, ${levels} WHERE dump_id = ?`,
     [start.receivedAt, start.chunkPages, start.firstTierChunks, ...dumpLevelValues(start.dumpLevel), dumpId]);
     await this.resumePoints.forget(dumpId);
   }

@@ -5,7 +5,24 @@
  * driver returns BIGINT as a number); peer-supplied text is kept as sent.
  */
 
-export type DumpStatus = 'receiving' | 'complete' | 'failed';
+/**
+ * receiving: pages arriving (or to resume); complete: every page, verified;
+ * partial: the upload stopped for good part-way and what arrived is kept as
+ * a kdump file crash opens (flagged incomplete, pages not received left out
+ * of the dumpable bitmap); failed: what arrived cannot be trusted, the next
+ * HELLO starts over.
+ */
+export type DumpStatus = 'receiving' | 'complete' | 'partial' | 'failed';
+
+export const DUMP_STATUSES: readonly DumpStatus[] = ['receiving', 'complete', 'partial', 'failed'];
+
+/** Whether a finished file is kept under the dump's key (complete, or partial): downloadable, opened by crash. */
+export function hasStoredFile(status: DumpStatus): boolean {
+  return status === 'complete' || status === 'partial';
+}
+
+/** Why a dump was kept partial. */
+export type PartialReason = 'stopped' | 'abandoned' | 'storm' | 'log-only';
 
 export interface DumpRecord {
   dumpId: string;
@@ -43,6 +60,10 @@ export interface DumpRecord {
    * null for a dump sent in pfn order. Resume points count positions in that order.
    */
   firstTierChunks: number | null;
+  /** Why the dump is partial (status partial); null otherwise. */
+  partialReason: PartialReason | null;
+  /** When the last checkpoint was recorded (ms); null before the first. How long an upload has been still. */
+  checkpointAt: number | null;
 }
 
 /**

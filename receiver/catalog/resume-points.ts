@@ -26,8 +26,8 @@ export class ResumePoints {
         ON CONFLICT (dump_id, first_seq) DO UPDATE SET crcs = excluded.crcs`, [dumpId, resume.firstSeq, resume.crcs]);
     }
     await this.db.run(`UPDATE dumps SET next_seq = ?, data_end = ?, bytes_in = ?, bytes_stored = ?, pages_zero = ?, pages_stored = ?,
-      storage_state = ? WHERE dump_id = ?`,
-    [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, resume.storageState, dumpId]);
+      storage_state = ?, checkpoint_at = ? WHERE dump_id = ?`,
+    [p.nextSeq, p.dataEnd, p.bytesIn, p.bytesStored, p.pagesZero, p.pagesStored, resume.storageState, Date.now(), dumpId]);
   }
 
   /**

@@ -10,6 +10,10 @@ import { DUMP_LEVEL_COLUMNS, EVENT_TIME_MS, LATER_COLUMNS, TRIAGE_COLUMNS } from
 import type { SqlDriver } from './sql/driver.js';
 import { sqlDialect, type SqlDialect } from './sql/dialect.js';
 
+/** The statuses a row may have; catalogs made before 'partial' are upgraded (allowPartialStatus). */
+const STATUS_CHECK = "status IN ('receiving', 'complete', 'partial', 'failed')";
+const FIRST_STATUS_CHECK = "status IN ('receiving', 'complete', 'failed')";
+
 /** The dumps table as first released; later columns are added by addMissingColumns. */
 function baseSchema({ int, bytes }: SqlDialect): string {
   return `
@@ -27,7 +31,7 @@ CREATE TABLE IF NOT EXISTS dumps (
   pages_zero ${int} NOT NULL DEFAULT 0,
   pages_stored ${int} NOT NULL DEFAULT 0,
   duration_ms ${int},
-  status TEXT NOT NULL CHECK (status IN ('receiving', 'complete', 'failed')),
+  status TEXT NOT NULL CHECK (${STATUS_CHECK}),
   failure TEXT,
   path TEXT NOT NULL UNIQUE,
   vmcore_size ${int} NOT NULL,
@@ -77,12 +81,23 @@ async function addMissingColumns(db: SqlDriver, dialect: SqlDialect): Promise<vo
   await db.exec(`CREATE INDEX IF NOT EXISTS dumps_by_group ON dumps (signature, status, (${EVENT_TIME_MS}), host_id, os_release)`);
 }
 
+/**
+ * Catalogs from before partial dumps refuse the status in their CHECK. The
+ * one exception to "only ever adds": a CHECK cannot be added to, so it is
+ * replaced, once, with one that allows more (nothing stored is rewritten).
+ */
+async function allowPartialStatus(db: SqlDriver, dialect: SqlDialect): Promise<void> {
+  await dialect.replaceCheck(db, 'dumps', FIRST_STATUS_CHECK, STATUS_CHECK);
+}
+
 /** Creates the dump tables, or upgrades them to this release's. */
 export async function createDumpSchema(db: SqlDriver): Promise<void> {
   const dialect = sqlDialect(db.dialect);
   const lock = dialect.schemaLock;
   if (lock) await db.exec(lock.acquire);
   try {
+    // First: remaking the table drops its indexes, which the schema then creates again.
+    await allowPartialStatus(db, dialect);
     await db.exec(baseSchema(dialect));
     await addMissingColumns(db, dialect);
   } finally {

@@ -3,7 +3,7 @@
  * shows it, as text rows or as that same JSON. Built from the view, never
  * from the row, so the CLI, the API and the web UI cannot tell a dump apart.
  */
-import { levelLowered } from '../catalog/catalog.js';
+import { hasStoredFile, levelLowered } from '../catalog/catalog.js';
 import type { DumpRecord, TriageRecord } from '../catalog/catalog.js';
 import { downloadName, dumpDetail, type DumpDetailView } from '../api/dump-view.js';
 import type { DumpStorage } from '../storage/dump-storage.js';
@@ -11,7 +11,7 @@ import { escapeControls, jsonForTerminal } from './terminal-text.js';
 
 /** The dump as `show` prints it, where `storage` keeps it (opening nothing: only names are asked). */
 export function showDump(record: DumpRecord, triage: TriageRecord, storage: DumpStorage, format: 'text' | 'json'): string {
-  const filePath = storage.filePath(record.path, { finished: record.status === 'complete' });
+  const filePath = storage.filePath(record.path, { finished: hasStoredFile(record.status) });
   const view = dumpDetail(record, triage, { location: storage.locationOf(record.path), filePath });
   return format === 'json' ? jsonForTerminal(view) : dumpText(view, filePath ? undefined : downloadName(record, '.kdump'));
 }

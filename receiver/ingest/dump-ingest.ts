@@ -8,14 +8,15 @@ import { requireSpace } from './disk-space.js';
 import { corrupt, ErrorCode, NetdumpError, protocolError } from '../../shared/errors.js';
 import { lz4DecompressExact } from '../../shared/codec/lz4.js';
 import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, logChecksum, payloadChecksum } from '../../shared/protocol/digest.js';
-import { CHUNK_LZ4, MAX_LOG_BYTES, zeroBitmapLength, type ChunkMessage, type EndMessage, type LogMessage } from '../../shared/protocol/messages.js';
+import { CHUNK_LZ4, encodeControl, MAX_LOG_BYTES, zeroBitmapLength, type ChunkMessage, type EndMessage, type LogMessage } from '../../shared/protocol/messages.js';
 import { triageOfLog } from '../triage/log-triage.js';
 import { KdumpFileWriter } from '../../shared/kdump/writer.js';
 import { keysFor } from '../../shared/dump-folders.js';
 import type { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import type { SendOrder } from '../../shared/protocol/send-order.js';
 import { FirstTierFile, objectPlanForSpec } from './first-tier-file.js';
-import type { Catalog, ProgressUpdate, TriageRecord } from '../catalog/catalog.js';
+import type { Catalog, PartialReason, ProgressUpdate, TriageRecord } from '../catalog/catalog.js';
+import type { PfnRun } from '../../shared/kdump/layout.js';
 import type { AcceptedHello } from './hello.js';
 import { parseWriterState, type DumpObjectPlan, type DumpObjectWriter, type DumpStorage, type WriterState } from '../storage/dump-storage.js';
 
@@ -44,6 +45,26 @@ export function objectPlanFor(accepted: AcceptedHello): DumpObjectPlan {
  * it is unfinished, and where it keeps its shared zero page.
  */
 type IngestState = WriterState & { firstTierZeroOffset?: number; firstTierState?: WriterState };
+
+/** The first `pages` pfns of sorted `runs`, as runs. */
+function firstPagesOf(runs: readonly PfnRun[], pages: number): PfnRun[] {
+  const out: PfnRun[] = [];
+  let left = pages;
+  for (const run of runs) {
+    if (left <= 0) break;
+    const n = Math.min(left, run.pageCount);
+    out.push({ startPfn: run.startPfn, pageCount: n });
+    left -= n;
+  }
+  return out;
+}
+
+/** Adds `run` (past every run in `runs`) to `runs`, merged with the last when they touch. */
+function appendRun(runs: PfnRun[], run: PfnRun): void {
+  const last = runs[runs.length - 1];
+  if (last && last.startPfn + last.pageCount === run.startPfn) last.pageCount += run.pageCount;
+  else runs.push(run);
+}
 
 function popcount8(byte: number): number {
   let n = byte;
@@ -109,6 +130,8 @@ export class DumpIngest {
       const writer = new KdumpFileWriter(object, target.key, accepted.spec);
       writer.writeMetadata();
       await writer.pending;
+      // What a receiver needs to finish the dump as partial if the upload goes still for good (UploadRegistry.keepStalledPartial).
+      await target.storage.put(keysFor(target.key).hello, encodeControl(accepted.hello));
       const firstTier = accepted.firstTierSpec && await FirstTierFile.create(target.storage, keysFor(target.key).firstTier, accepted.firstTierSpec);
       return new DumpIngest(accepted.hello.dumpId, accepted, target, object, writer, catalog, policy, {
         nextSeq: 0,
@@ -167,6 +190,10 @@ export class DumpIngest {
 
   get totalChunks(): number {
     return this.plan.totalChunks;
+  }
+
+  get totalPages(): number {
+    return this.plan.totalPages;
   }
 
   /** How far the upload is, for operators watching it (counts since the dump started, resumes included). */
@@ -360,12 +387,77 @@ export class DumpIngest {
     // bytes stored: the whole object as kept (headers, bitmaps, descriptors, pages; padding on S3).
     const { size: storedBytes } = await this.object.finish();
     await this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest });
+    await this.target.storage.delete(keys.hello).catch(() => {});
     if (this.firstTier) {
       // Every page of it is in the dump now.
       await this.firstTier.close();
       await this.target.storage.delete(keys.firstTier).catch(() => {});
     }
     return { storedBytes };
+  }
+
+  /**
+   * END with stopAt: the sender stops here on purpose (--log-only, or the
+   * receiver's LOG_READ stopAfter in a crash storm). Checked like END, over the
+   * positions sent, then kept partial.
+   */
+  async finishStopped(end: EndMessage, reason: PartialReason): Promise<{ storedBytes: number; pagesKept: number }> {
+    const where = { dump: this.dumpId };
+    if (this.order.firstTierChunks === 0) throw protocolError(`END with stopAt for dump ${this.dumpId}, which is not sent first tier first`, where);
+    if (end.totalChunks !== this.plan.totalChunks || end.stopAt !== this.nextSeq || end.stopAt < this.order.firstTierChunks) {
+      throw protocolError(`END stopping at ${end.stopAt} of ${end.totalChunks} chunks; the receiver has ${this.nextSeq} of ${this.plan.totalChunks}, ` +
+        `the first tier ${this.order.firstTierChunks}`, where);
+    }
+    const digest = this.digest.hex();
+    if (digest !== end.digest) throw corrupt(`dump ${this.dumpId}: digest of the ${this.nextSeq} chunks sent does not match`, where);
+    return this.finishPartial(reason);
+  }
+
+  /** Whether what arrived can be kept as a partial dump now: the first tier (if any) is whole. */
+  get canKeepPartial(): boolean {
+    return this.nextSeq >= this.order.firstTierChunks && this.nextSeq > 0;
+  }
+
+  /**
+   * The upload stops for good part-way (the sender said so, or it went still
+   * for too long): what arrived becomes a kdump file crash opens, under the
+   * dump's key. Header flagged incomplete (crash warns so); bitmap 2 holds
+   * just the pages that arrived, so a page that did not is "excluded", never
+   * read as zeros. The file holds its pfn-order prefix (seqs below
+   * nextFileSeq) as written, then the first tier's chunks past it, copied in
+   * at their ranks among the pages kept.
+   */
+  async finishPartial(reason: PartialReason): Promise<{ storedBytes: number; pagesKept: number }> {
+    if (!this.canKeepPartial) {
+      throw protocolError(`dump ${this.dumpId} cannot be kept partial at position ${this.nextSeq}: its first tier (${this.order.firstTierChunks} chunks) is not whole`, { dump: this.dumpId });
+    }
+    await this.checkpointInFlight?.catch(() => {});
+    const total = this.plan.totalChunks;
+    const prefixPages = this.nextFileSeq < total ? this.plan.chunk(this.nextFileSeq).firstRank : this.plan.totalPages;
+    const kept = firstPagesOf(this.accepted.spec.dumpableRuns, prefixPages);
+    let rank = prefixPages;
+    for (let seq = this.nextFileSeq; seq < total && this.firstTier; seq++) {
+      if (!this.order.isFirstTier(seq)) continue;
+      const span = this.plan.chunk(seq);
+      const stored = await this.firstTier.storedRun(span);
+      this.writer.copyStoredPages(rank, stored.descriptors, stored.data, stored.dataOffset, stored.zeroOffset);
+      await this.writerBackpressure();
+      appendRun(kept, { startPfn: span.startPfn, pageCount: span.pageCount });
+      rank += span.pageCount;
+    }
+    this.writer.rewriteDumpable(kept);
+    const keys = keysFor(this.target.key);
+    await this.target.storage.put(keys.elfHeaders, this.accepted.hello.elfHeaders);
+    // The header says INCOMPLETE from the start (KdumpFileWriter) and keeps saying it.
+    const { size: storedBytes } = await this.object.finish();
+    this.durableSeq = this.nextSeq;
+    await this.catalog.markPartial(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), reason });
+    await this.target.storage.delete(keys.hello).catch(() => {});
+    if (this.firstTier) {
+      await this.firstTier.close();
+      await this.target.storage.delete(keys.firstTier).catch(() => {});
+    }
+    return { storedBytes, pagesKept: rank };
   }
 
   /** Lets go of the dump; what the last checkpoint made durable stays, resumable by any receiver. */

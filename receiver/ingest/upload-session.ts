@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { ErrorCode, NetdumpError, finalError, protocolError, toNetdumpError } from '../../shared/errors.js';
-import { decodeMessage, encodeControl, type ControlMessage } from '../../shared/protocol/messages.js';
+import { decodeMessage, encodeControl, type ControlMessage, type EndMessage } from '../../shared/protocol/messages.js';
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
 import type { ReceiverMetrics } from '../metrics.js';
@@ -102,6 +102,16 @@ export class UploadSession {
         this.log.info({ dump: this.ingest.dumpId, host: this.ingest.accepted.hello.hostId, bytes: message.text.length, truncated: message.truncated,
           reason: triage.reason, signature: triage.signature }, 'kernel log received ahead of the pages');
         this.registry.onLogTriaged(this.ingest.dumpId);
+        // A sender that sends a first tier waits for this answer before the rest (docs/protocol.md, LOG_READ).
+        const firstTier = this.ingest.accepted.order.firstTierChunks;
+        if (firstTier > 0) {
+          const storm = await this.registry.stormAdvice(triage.signature);
+          if (storm) {
+            this.stopAsked = true;
+            this.log.info({ dump: this.ingest.dumpId, host: this.ingest.accepted.hello.hostId, signature: triage.signature }, 'crash storm: first tier only');
+          }
+          await this.send(storm ? { type: 'log_read', stopAfter: firstTier, reason: 'storm', message: storm } : { type: 'log_read' });
+        }
         return;
       }
       case 'probe': {
@@ -144,6 +154,10 @@ export class UploadSession {
         }
         if (!this.ingest) throw protocolError('END before HELLO');
         const ingest = this.ingest;
+        if (message.stopAt !== undefined) {
+          await this.keepPartial(ingest, message);
+          return;
+        }
         this.log.debug({ dump: ingest.dumpId }, 'END received; verifying and finalising');
         let stored: { storedBytes: number };
         try {
@@ -172,6 +186,30 @@ export class UploadSession {
         throw protocolError(`unexpected ${message.type.toUpperCase()} from a sender`);
     }
   }
+
+  /** The sender stops on purpose (END stopAt): what arrived is kept as a partial dump, and DONE says so. */
+  private async keepPartial(ingest: DumpIngest, end: EndMessage): Promise<void> {
+    const reason = this.stopAsked ? 'storm' : 'log-only';
+    let kept: { storedBytes: number; pagesKept: number };
+    try {
+      kept = await ingest.finishStopped(end, reason);
+    } catch (error) {
+      this.ingest = undefined;
+      const failure = toNetdumpError(error);
+      await this.registry.release(ingest, { error: failure, markFailed: failure.code === ErrorCode.CORRUPT });
+      throw failure;
+    }
+    this.ingest = undefined;
+    this.metrics?.dumpsPartial.inc({ reason });
+    await this.registry.completed(ingest);
+    this.log.info({ dump: ingest.dumpId, path: ingest.key, storedBytes: kept.storedBytes, pagesKept: kept.pagesKept, pagesTotal: ingest.totalPages, reason },
+      'dump kept partial');
+    await this.send({ type: 'done', dumpId: ingest.dumpId, path: ingest.key, storedBytes: kept.storedBytes, partial: true });
+    this.finishConnection();
+  }
+
+  /** Set once this connection was told to stop after its first tier (LOG_READ stopAfter: a crash storm). */
+  private stopAsked = false;
 
   private finishConnection(): void {
     this.closed = true;

@@ -6,15 +6,16 @@
  * a receiver restart, resumes from the catalog.
  */
 import { NetdumpError, ErrorCode, badInput, protocolError, toNetdumpError } from '../../shared/errors.js';
-import { PROTOCOL_VERSION, type HelloMessage, type ProbeMessage, type ProbeOkMessage } from '../../shared/protocol/messages.js';
+import { decodeMessage, PROTOCOL_VERSION, type HelloMessage, type ProbeMessage, type ProbeOkMessage } from '../../shared/protocol/messages.js';
 import type { PageCodec } from '../../shared/kdump/page-codec.js';
 import type { Catalog, DumpRecord } from '../catalog/catalog.js';
 import { DumpIngest, type CheckpointPolicy, type DumpTarget } from './dump-ingest.js';
 import { acceptHello, DEFAULT_HOST_QUOTAS, type AcceptedHello, type ReceiverLimits } from './hello.js';
 import { deleteDumpNow } from '../retention/delete-dump.js';
-import { checkHostId, dumpKeyCandidates } from '../../shared/dump-folders.js';
+import { checkHostId, dumpKeyCandidates, keysFor } from '../../shared/dump-folders.js';
 import { requireSpace } from './disk-space.js';
 import { dropDumpObject, type DumpStorage } from '../storage/dump-storage.js';
+import { DEFAULT_STORM_POLICY, stormAdvice, type StormPolicy } from './crash-storm.js';
 
 /** Reported in PROBE_OK. */
 export const RECEIVER_VERSION = '0.1.0';
@@ -67,6 +68,8 @@ export interface UploadRegistryDeps {
   auth: AuthPolicy;
   /** Default: this receiver alone ('local'), 30 s. */
   lease?: LeasePolicy;
+  /** When senders of one signature are asked for their first tier only (default DEFAULT_STORM_POLICY). */
+  storm?: StormPolicy;
 }
 
 export class UploadRegistry {
@@ -85,8 +88,10 @@ export class UploadRegistry {
   private readonly policy: CheckpointPolicy;
   private readonly auth: AuthPolicy;
   private readonly lease: LeasePolicy;
+  private readonly storm: StormPolicy;
 
   constructor(deps: UploadRegistryDeps) {
+    this.storm = deps.storm ?? DEFAULT_STORM_POLICY;
     this.storage = deps.storage;
     this.catalog = deps.catalog;
     this.codec = deps.codec;
@@ -113,6 +118,11 @@ export class UploadRegistry {
 
   stop(): void {
     clearInterval(this.renewal);
+  }
+
+  /** Whether a crash with this signature should be kept to its first tier (crash-storm.ts), and why. */
+  stormAdvice(signature: string | null): Promise<string | undefined> {
+    return stormAdvice(this.catalog, this.storm, signature);
   }
 
   get activeCount(): number {
@@ -217,8 +227,9 @@ export class UploadRegistry {
         }
       }
       if (record) {
-        // Failed, unresumable, or never got past its first checkpoint: start the same key over.
-        await dropDumpObject(this.storage, record.path, await this.catalog.storageState(dumpId));
+        // Failed, unresumable, never got past its first checkpoint, or kept partial: start the same key over.
+        // A partial dump's file stays under the key until the complete one replaces it.
+        if (record.status !== 'partial') await dropDumpObject(this.storage, record.path, await this.catalog.storageState(dumpId));
         await this.catalog.restart(dumpId, {
           receivedAt: Date.now(), chunkPages: hello.chunkPages, dumpLevel: accepted.dumpLevel, firstTierChunks: accepted.order.firstTierChunks || null,
         });
@@ -326,6 +337,8 @@ export class UploadRegistry {
           chunkPages: hello.chunkPages,
           dumpLevel: accepted.dumpLevel,
           firstTierChunks: accepted.order.firstTierChunks || null,
+          partialReason: null,
+          checkpointAt: null,
         });
         return key;
       } catch (error) {
@@ -351,6 +364,46 @@ export class UploadRegistry {
     } finally {
       this.attached.delete(ingest.dumpId);
       await this.catalog.releaseLease(ingest.dumpId, this.lease.owner).catch(() => {});
+    }
+  }
+
+  /**
+   * An upload no connection has touched for long: what arrived is kept as a
+   * partial dump (reason 'abandoned'), from its last checkpoint and the HELLO
+   * kept beside it. 'busy' when a connection (or a deletion, or another
+   * receiver) holds it; 'nothing' when there is nothing crash could open
+   * (no checkpoint yet, the first tier not whole, no HELLO kept).
+   */
+  async keepStalledPartial(record: DumpRecord): Promise<'kept' | 'busy' | 'nothing'> {
+    const letGo = await this.hold(record.dumpId);
+    if (!letGo) return 'busy';
+    try {
+      const current = await this.catalog.get(record.dumpId);
+      if (current?.status !== 'receiving' || current.nextSeq === 0) return 'nothing';
+      const helloBytes = await this.storage.get(keysFor(current.path).hello);
+      if (!helloBytes) return 'nothing';
+      const hello = decodeMessage(helloBytes);
+      if (hello.type !== 'hello') return 'nothing';
+      const accepted = acceptHello(hello, this.limits, this.codec);
+      const ingest = await DumpIngest.resume(accepted, this.targetFor(current.path), this.catalog, this.policy, current).catch((error) => {
+        if (error instanceof NetdumpError && error.code === ErrorCode.CORRUPT) return undefined;
+        throw error;
+      });
+      if (!ingest) return 'nothing';
+      if (!ingest.canKeepPartial) {
+        await ingest.detach();
+        return 'nothing';
+      }
+      try {
+        await ingest.finishPartial('abandoned');
+      } catch (error) {
+        await ingest.detach().catch(() => {});
+        throw error;
+      }
+      this.onStored(record.dumpId);
+      return 'kept';
+    } finally {
+      await letGo();
     }
   }
 

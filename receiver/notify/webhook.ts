@@ -46,7 +46,7 @@ export interface WebhookOptions {
 }
 
 /** A stored dump as the notifier needs it: the catalog row plus what was read from its dmesg. */
-export type StoredDump = Pick<DumpRecord, 'dumpId' | 'hostId' | 'osRelease' | 'crashTime' | 'bytesStored'> & {
+export type StoredDump = Pick<DumpRecord, 'dumpId' | 'hostId' | 'osRelease' | 'crashTime' | 'bytesStored'> & Partial<Pick<DumpRecord, 'status' | 'partialReason'>> & {
   panicLine: string | null;
   signature: string | null;
 };
@@ -63,6 +63,9 @@ export interface DumpStoredPayload {
   signature: string | null;
   link: string;
   storedBytes: number;
+  /** 'partial' when only part of the dump arrived and what did is kept (with why); else 'complete'. */
+  status: 'complete' | 'partial';
+  partialReason?: string;
 }
 
 /** A crash known from its log while its pages are still arriving. */
@@ -126,6 +129,8 @@ export function dumpStoredPayload(dump: StoredDump, publicBaseUrl: string): Dump
     signature: dump.signature,
     link: dumpLink(publicBaseUrl, dump.dumpId),
     storedBytes: dump.bytesStored,
+    status: dump.status === 'partial' ? 'partial' : 'complete',
+    ...(dump.status === 'partial' && dump.partialReason && { partialReason: dump.partialReason }),
   };
 }
 

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { badInput, toNetdumpError, type ErrorCode } from '../../shared/errors.js';
 import { checkHostId } from '../../shared/dump-folders.js';
 import { parseWriterState, type DumpStorage } from '../storage/dump-storage.js';
-import type { DumpRecord } from '../catalog/catalog.js';
+import { hasStoredFile, type DumpRecord } from '../catalog/catalog.js';
 import { planRetention, type PlannedDeletion, type RetentionDump, type RetentionPlan, type RetentionPolicy } from './policy.js';
 
 export type RetentionRecord = Pick<DumpRecord, 'dumpId' | 'hostId' | 'status' | 'path' | 'bytesStored' | 'receivedAt' | 'finishedAt'>;
@@ -74,7 +74,7 @@ export async function loadRetentionDumps(catalog: RetentionCatalog, storage: Dum
       dumpId: record.dumpId, hostId: record.hostId, status: record.status, path: record.path,
       bytes: record.bytesStored, receivedAt: record.receivedAt, lastActivityAt: Math.max(record.receivedAt, record.finishedAt ?? 0),
     };
-    const activity = record.status === 'complete' ? undefined : await storage.unfinishedActivity(record.path);
+    const activity = hasStoredFile(record.status) ? undefined : await storage.unfinishedActivity(record.path);
     if (!activity) return dump;
     return { ...dump, bytes: Math.max(dump.bytes, activity.bytes), lastActivityAt: Math.max(dump.lastActivityAt, activity.lastWriteMs) };
   }));
@@ -98,7 +98,7 @@ export async function deleteDumpData(
   record: Pick<RetentionRecord, 'dumpId' | 'hostId' | 'path' | 'status'>,
 ): Promise<void> {
   const key = ownKeyOf(record.hostId, record.path);
-  const stateText = record.status === 'complete' ? undefined : await deps.catalog.storageState?.(record.dumpId);
+  const stateText = hasStoredFile(record.status) ? undefined : await deps.catalog.storageState?.(record.dumpId);
   await deps.storage.removeDump(key, parseWriterState(stateText));
 }
 

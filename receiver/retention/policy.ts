@@ -139,7 +139,8 @@ export function planRetention(dumps: readonly RetentionDump[], policy: Retention
 
   const completeByHost = new Map<string, RetentionDump[]>();
   for (const dump of sorted) {
-    if (dump.status !== 'complete') continue;
+    // Partial dumps are stored dumps too: they count toward a host's keep, oldest first.
+    if (dump.status !== 'complete' && dump.status !== 'partial') continue;
     const list = completeByHost.get(dump.hostId) ?? [];
     list.push(dump);
     completeByHost.set(dump.hostId, list);
@@ -164,7 +165,7 @@ export function planRetention(dumps: readonly RetentionDump[], policy: Retention
   // as unmet instead.
   const newestOfHost = new Set([...completeByHost.values()].map((list) => list[list.length - 1].dumpId));
   const failed = sorted.filter((d) => d.status === 'failed');
-  const history = sorted.filter((d) => d.status === 'complete' && !newestOfHost.has(d.dumpId));
+  const history = sorted.filter((d) => (d.status === 'complete' || d.status === 'partial') && !newestOfHost.has(d.dumpId));
   const newest = sorted.filter((d) => newestOfHost.has(d.dumpId));
   const takeUntil = (satisfied: () => boolean, reason: RetentionReason, candidates: RetentionDump[]) => {
     for (const dump of candidates) {

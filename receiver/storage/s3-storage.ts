@@ -684,7 +684,7 @@ export class S3DumpStorage implements DumpStorage {
     const keys = keysFor(key);
     // An unfinished first-tier file has no state of its own in the catalog: found by key.
     await this.discard(keys.firstTier);
-    for (const each of [keys.dump, keys.elfHeaders, keys.dmesg, keys.firstTier]) await this.delete(each);
+    for (const each of [keys.dump, keys.elfHeaders, keys.dmesg, keys.firstTier, keys.hello]) await this.delete(each);
   }
 
   /** A bucket has no free space to watch, and between checkpoints nothing of an upload is visible. */

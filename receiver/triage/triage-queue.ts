@@ -11,7 +11,7 @@ import { keysFor } from '../../shared/dump-folders.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { extractKernelLogFromKdumpSource } from '../../shared/dmesg/extract.js';
 import type { DumpStorage } from '../storage/dump-storage.js';
-import type { Catalog, TriageRecord } from '../catalog/catalog.js';
+import { hasStoredFile, type Catalog, type TriageRecord } from '../catalog/catalog.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { triageOfLog } from './log-triage.js';
 
@@ -77,7 +77,7 @@ export class TriageQueue {
   private async work(): Promise<void> {
     for (let dumpId = this.waiting.shift(); dumpId !== undefined; dumpId = this.waiting.shift()) {
       const found = await this.deps.catalog.getWithTriage(dumpId);
-      if (found?.record.status !== 'complete') continue; // deleted meanwhile
+      if (!found || !hasStoredFile(found.record.status)) continue; // deleted meanwhile
       const { record } = found;
       const started = Date.now();
       try {

@@ -238,6 +238,22 @@ export class KdumpFileWriter {
     return { storedBytes: data.length, zeroPages };
   }
 
+  /**
+   * Bitmap 2 made again from `runs` (a partial dump: the pages that arrived),
+   * every window written, so pfns set before and not now are cleared. The
+   * caller has put each of those pages' descriptors at its rank among `runs`.
+   */
+  rewriteDumpable(runs: readonly PfnRun[]): void {
+    const { layout } = this;
+    const window = Buffer.alloc(Math.min(BITMAP_WINDOW_BYTES, layout.bitmapBytes));
+    const offset = layout.bitmapOffset + layout.bitmapBytes;
+    for (let at = 0; at < layout.bitmapBytes; at += window.length) {
+      const part = window.subarray(0, Math.min(window.length, layout.bitmapBytes - at));
+      fillBitmapWindow(part, at * 8, runs);
+      this.sink.writeFront(offset + at, part);
+    }
+  }
+
   /** Where the shared zero page is: descriptors of zero pages point here. */
   get zeroPage(): number {
     return this.zeroPageOffset;

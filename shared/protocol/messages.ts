@@ -20,6 +20,7 @@ export const MessageType = {
   PROBE: 8,
   PROBE_OK: 9,
   LOG: 10,
+  LOG_READ: 11,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -123,8 +124,30 @@ export interface AckMessage {
 export interface EndMessage {
   type: 'end';
   totalChunks: number;
-  /** Hex SHA-256 over the chunk checksums of the whole dump (see dumpDigest). */
+  /** Hex SHA-256 over the chunk checksums of the whole dump (see dumpDigest); with stopAt, of positions [0, stopAt). */
   digest: string;
+  /**
+   * The sender stops here on purpose (--log-only, or asked by LOG_READ stopAfter): the
+   * receiver keeps positions [0, stopAt) as a partial dump. Only after the
+   * first tier, and only to a receiver that took it first (ACCEPT firstTierChunks).
+   */
+  stopAt?: number;
+}
+
+/**
+ * Receiver to a sender that sends a first tier (ACCEPT firstTierChunks), in
+ * answer to its LOG: the log is read and triaged. With stopAfter, the
+ * receiver wants positions [0, stopAfter) only (at least the first tier),
+ * then END with stopAt: a crash storm, the signature known from the log and
+ * enough dumps of it stored already. The sender waits for this answer
+ * before it sends past the first tier, so no page is sent in vain.
+ */
+export interface LogReadMessage {
+  type: 'log_read';
+  stopAfter?: number;
+  reason?: 'storm';
+  /** For the sender's console: what the receiver knows of this crash's group. */
+  message?: string;
 }
 
 export interface DoneMessage {
@@ -132,6 +155,8 @@ export interface DoneMessage {
   dumpId: string;
   path: string;
   storedBytes: number;
+  /** Kept as a partial dump (END stopAt): only some of the pages. */
+  partial?: boolean;
 }
 
 export interface ErrorMessage {
@@ -194,7 +219,7 @@ export interface ChunkMessage extends ChunkHeader {
   payload: Buffer;
 }
 
-export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage | ProbeMessage | ProbeOkMessage | LogMessage;
+export type ControlMessage = HelloMessage | AcceptMessage | AckMessage | EndMessage | DoneMessage | ErrorMessage | ProbeMessage | ProbeOkMessage | LogMessage | LogReadMessage;
 export type Message = ControlMessage | ChunkMessage;
 
 /** Largest HELLO either end handles: ELF headers plus notes of a machine with thousands of CPUs. */
@@ -215,6 +240,7 @@ const TYPE_OF: Record<ControlMessage['type'], MessageType> = {
   probe: MessageType.PROBE,
   probe_ok: MessageType.PROBE_OK,
   log: MessageType.LOG,
+  log_read: MessageType.LOG_READ,
 };
 
 export function encodeControl(message: ControlMessage): Buffer {
@@ -361,6 +387,13 @@ export function decodeMessage(frame: Buffer): Message {
         ...(b.firstTierChunks !== undefined && { firstTierChunks: b.firstTierChunks as number }),
       };
     }
+    case MessageType.LOG_READ: {
+      const b = unpackBody(frame, 'LOG_READ');
+      optionalFields(b, { stopAfter: 'number', reason: 'string', message: 'string' }, 'LOG_READ');
+      if (b.stopAfter === undefined) return { type: 'log_read' };
+      if (b.reason !== 'storm') throw protocolError(`LOG_READ: reason ${JSON.stringify(b.reason)} is not one this sender knows`, { field: 'reason' });
+      return { type: 'log_read', stopAfter: b.stopAfter as number, reason: 'storm', message: (b.message as string | undefined) ?? '' };
+    }
     case MessageType.LOG: {
       const b = unpackBody(frame, 'LOG');
       requireFields(b, { text: 'buffer', crc: 'number', truncated: 'boolean' }, 'LOG');
@@ -374,12 +407,20 @@ export function decodeMessage(frame: Buffer): Message {
     case MessageType.END: {
       const b = unpackBody(frame, 'END');
       requireFields(b, { totalChunks: 'number', digest: 'string' }, 'END');
-      return { type: 'end', totalChunks: b.totalChunks as number, digest: b.digest as string };
+      optionalFields(b, { stopAt: 'number' }, 'END');
+      return {
+        type: 'end', totalChunks: b.totalChunks as number, digest: b.digest as string,
+        ...(b.stopAt !== undefined && { stopAt: b.stopAt as number }),
+      };
     }
     case MessageType.DONE: {
       const b = unpackBody(frame, 'DONE');
       requireFields(b, { dumpId: 'string', path: 'string', storedBytes: 'number' }, 'DONE');
-      return { type: 'done', dumpId: b.dumpId as string, path: b.path as string, storedBytes: b.storedBytes as number };
+      if (b.partial !== undefined && typeof b.partial !== 'boolean') throw protocolError('DONE: field partial is not a boolean', { field: 'partial' });
+      return {
+        type: 'done', dumpId: b.dumpId as string, path: b.path as string, storedBytes: b.storedBytes as number,
+        ...(b.partial !== undefined && { partial: b.partial as boolean }),
+      };
     }
     case MessageType.ERROR: {
       const b = unpackBody(frame, 'ERROR');

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog, isPostgresUrl, type DumpLevelRecord, type DumpRecord, type TriageRecord } from '../../receiver/catalog/catalog.js';
 import type { SqlDriver } from '../../receiver/catalog/sql/driver.js';
+import { sqlDialect } from '../../receiver/catalog/sql/dialect.js';
 import { PostgresDriver } from '../../receiver/catalog/sql/postgres.js';
 import { SqliteDriver } from '../../receiver/catalog/sql/sqlite.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -52,6 +53,8 @@ function record(n: number, overrides: Partial<DumpRecord> = {}): DumpRecord {
     dumpLevel: n % 2 ? LOWERED : OLDER_SENDER,
     // Sent first tier first (positions in that order), or in pfn order.
     firstTierChunks: n === 2 ? 7 : null,
+    partialReason: null,
+    checkpointAt: null,
     ...overrides,
   };
 }
@@ -161,7 +164,7 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
 
     it('counts by status and deletes', async () => {
       expect(await catalog.countsByStatus()).toEqual({
-        receiving: { count: 1, bytes: 0 }, complete: { count: 5, bytes: 5 * 2 ** 33 }, failed: { count: 0, bytes: 0 },
+        receiving: { count: 1, bytes: 0 }, complete: { count: 5, bytes: 5 * 2 ** 33 }, partial: { count: 0, bytes: 0 }, failed: { count: 0, bytes: 0 },
       });
       expect(await catalog.delete(record(5).dumpId)).toBe(true);
       expect(await catalog.delete(record(5).dumpId)).toBe(false);
@@ -277,6 +280,30 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
       expect((await catalog.get(record(8).dumpId))!.dumpLevel).toEqual({ asked: null, applied: null, rules: null, notes: [] });
       await catalog.insert(record(11));
       expect((await catalog.get(record(11).dumpId))!.dumpLevel).toEqual(LOWERED);
+    });
+
+    it('upgrades a catalog from before partial dumps: its rows stay, and a dump can be kept partial', async () => {
+      const before = (await catalog.query({})).total;
+      await catalog.close();
+      const NOW = "status IN ('receiving', 'complete', 'partial', 'failed')";
+      const FIRST = "status IN ('receiving', 'complete', 'failed')";
+      const db = openDriver(await location());
+      try {
+        // Back to the first release's CHECK, which refuses the status.
+        await sqlDialect(db.dialect).replaceCheck(db, 'dumps', NOW, FIRST);
+        await expect(db.run("UPDATE dumps SET status = 'partial' WHERE dump_id = ?", [record(11).dumpId])).rejects.toThrow(/check/i);
+      } finally {
+        await db.close();
+      }
+      catalog = await open();
+      expect((await catalog.query({})).total).toBe(before);
+      await catalog.markPartial(record(11).dumpId, { ...progress, finishedAt: T0 + 12 * HOUR, reason: 'abandoned' });
+      expect(await catalog.get(record(11).dumpId)).toMatchObject({ status: 'partial', partialReason: 'abandoned', pagesStored: progress.pagesStored });
+      expect((await catalog.countsByStatus()).partial.count).toBe(1);
+      // Opening again finds the new CHECK in place and leaves it.
+      await catalog.close();
+      catalog = await open();
+      expect((await catalog.query({ status: 'partial' })).total).toBe(1);
     });
   });
 }

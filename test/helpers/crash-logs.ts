@@ -3,7 +3,10 @@
  * tests of triage and of the log sent ahead of the pages.
  */
 import { writeElfCoreFile, type ElfCoreFile } from './elf-core-builder.js';
-import { buildLocklessRing, imageCoreSpec } from './printk-ring.js';
+import { buildLocklessRing, imageCoreSpec, PAGE } from './printk-ring.js';
+
+/** Where coreWithLog's memory beyond the kernel image starts. */
+const MEMORY_PHYS = 16 * 2 ** 20;
 
 export interface Bug { func: string; module: string; comm: string }
 
@@ -32,8 +35,13 @@ export function oopsLog(bug: Bug, variant: number): string[] {
   ];
 }
 
-/** An ELF core whose lockless printk ring holds `lines`, crashed at `crashTime` (seconds). */
-export async function coreWithLog(lines: string[], crashTime: number): Promise<ElfCoreFile> {
+/**
+ * An ELF core whose lockless printk ring holds `lines`, crashed at
+ * `crashTime` (seconds). The kernel image (where the ring lives) is mapped
+ * as a vmcore maps it; `memoryPages` more pages of memory follow at 16 MiB
+ * (zero, compressible and incompressible pages), as the rest of a machine.
+ */
+export async function coreWithLog(lines: string[], crashTime: number, memoryPages = 0): Promise<ElfCoreFile> {
   const ring = buildLocklessRing({
     countBits: 6,
     sizeBits: 13,
@@ -43,5 +51,11 @@ export async function coreWithLog(lines: string[], crashTime: number): Promise<E
   });
   const spec = imageCoreSpec(ring.image, ring.vmcoreinfoLines);
   spec.vmcoreinfo = spec.vmcoreinfo!.replace('CRASHTIME=1700000000', `CRASHTIME=${crashTime}`);
+  if (memoryPages > 0) {
+    const imagePage = spec.page!;
+    const first = MEMORY_PHYS / PAGE;
+    spec.loads.push({ paddr: MEMORY_PHYS, memsz: memoryPages * PAGE });
+    spec.page = (pfn) => (pfn < first ? imagePage(pfn) : pfn % 5 === 0 ? 'zero' : pfn % 7 === 0 ? 'random' : 'pattern');
+  }
   return writeElfCoreFile(spec);
 }

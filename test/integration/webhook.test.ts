@@ -105,6 +105,7 @@ describe('WebhookNotifier', () => {
       signature: 'sysrq_handle_crash',
       link: 'https://kdump.example.org/ui/dumps/0000000000000001',
       storedBytes: 123_456_789,
+      status: 'complete',
     });
     expect(headers['content-type']).toBe('application/json');
     expect(headers['x-kdump-event']).toBe('dump.stored');
@@ -260,6 +261,13 @@ describe('webhook pure parts', () => {
     for (const base of ['https://kdump.example.org', 'https://kdump.example.org/']) {
       expect(dumpStoredPayload(dump, base)).toMatchObject({ link: 'https://kdump.example.org/dumps/0000000000000007', kernel: null, crashTime: null, panicLine: null });
     }
+  });
+
+  it('says a dump kept partial is partial, and why; a complete one carries no reason', () => {
+    expect(dumpStoredPayload({ ...storedDump(8), status: 'partial', partialReason: 'storm' }, 'https://k')).toMatchObject({ status: 'partial', partialReason: 'storm' });
+    const whole = dumpStoredPayload({ ...storedDump(9), status: 'complete', partialReason: 'storm' }, 'https://k');
+    expect(whole.status).toBe('complete');
+    expect(whole).not.toHaveProperty('partialReason');
   });
 
   it('signs like openssl dgst -sha256 -hmac', () => {

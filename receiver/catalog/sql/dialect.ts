@@ -26,6 +26,12 @@ export interface SqlDialect {
    * it made. None for SQLite, whose file one receiver owns.
    */
   readonly schemaLock: { acquire: string; release: string } | undefined;
+  /**
+   * Replaces the CHECK constraint `from` of `table` (as written in its
+   * CREATE TABLE) with `to`, keeping every row; nothing when `from` is not
+   * there (a new table has `to` already, or it was done before).
+   */
+  replaceCheck(db: SqlDriver, table: string, from: string, to: string): Promise<void>;
   /** Whether several receivers may use the database at once (then one receiver's restart must not drop the others' leases). */
   readonly sharedByReceivers: boolean;
 }
@@ -39,6 +45,15 @@ const SQLITE: SqlDialect = {
   columnNames: async (db, table) => (await db.all<{ name: string }>(`PRAGMA table_info(${table})`)).map((c) => c.name),
   schemaLock: undefined,
   sharedByReceivers: false,
+  // SQLite cannot alter a constraint: the table is made again from its own DDL with the new CHECK,
+  // in one transaction, rows copied as they are (same columns, same order); the caller recreates the indexes.
+  replaceCheck: async (db, table, from, to) => {
+    const row = await db.get<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]);
+    if (!row || !row.sql.includes(from)) return;
+    const rebuilt = row.sql.replace(from, to).replace(/^CREATE TABLE\s+"?\w+"?/i, `CREATE TABLE ${table}_upgrading`);
+    await db.exec(`BEGIN IMMEDIATE; DROP TABLE IF EXISTS ${table}_upgrading; ${rebuilt}; INSERT INTO ${table}_upgrading SELECT * FROM ${table};
+      DROP TABLE ${table}; ALTER TABLE ${table}_upgrading RENAME TO ${table}; COMMIT;`);
+  },
 };
 
 const POSTGRES: SqlDialect = {
@@ -52,6 +67,16 @@ const POSTGRES: SqlDialect = {
   // Any fixed key will do; 7341 is the catalog's.
   schemaLock: { acquire: 'SELECT pg_advisory_lock(7341)', release: 'SELECT pg_advisory_unlock(7341)' },
   sharedByReceivers: true,
+  replaceCheck: async (db, table, from, to) => {
+    const checks = await db.all<{ name: string; definition: string }>(
+      `SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+        WHERE conrelid = to_regclass('${table}') AND contype = 'c'`);
+    // PostgreSQL prints the constraint back in its own words: match on the values it allows.
+    const values = (text: string) => [...text.matchAll(/'([^']*)'/g)].map((m) => m[1]).sort().join(',');
+    const old = checks.find((c) => values(c.definition) === values(from));
+    if (!old) return;
+    await db.exec(`ALTER TABLE ${table} DROP CONSTRAINT "${old.name}", ADD CONSTRAINT "${old.name}" CHECK (${to})`);
+  },
 };
 
 const DIALECTS: Record<DialectName, SqlDialect> = { sqlite: SQLITE, postgres: POSTGRES };

@@ -110,7 +110,8 @@ export async function dumpView(ctx, id) {
   const dump = /** @type {DumpDetailView} */ (await api(`/dumps/${encodeURIComponent(id)}`));
   // reason, panicLine, signature and triageError are the summary's; triage holds only what a detail adds.
   const { triage, reason, panicLine } = dump;
-  const complete = dump.status === 'complete';
+  // A partial dump is a file too: downloadable, opened by crash (which warns that pages are missing).
+  const complete = dump.status === 'complete' || dump.status === 'partial';
 
   /**
    * @param {string} label
@@ -147,7 +148,9 @@ export async function dumpView(ctx, id) {
     metaRow('Dump id', h('code', {}, dump.id)),
     metaRow('Host', h('a', { href: `#/dumps?host=${hashPart(dump.host)}` }, dump.host)),
     metaRow('Kernel', dump.kernel ? h('code', {}, dump.kernel) : null),
-    metaRow('Status', statusPill(dump.status)),
+    metaRow('Status', dump.status === 'partial'
+      ? h('span', {}, statusPill(dump.status), muted(` ${count(pages.stored + pages.zero)} of ${count(pages.total)} pages arrived (${dump.partialReason ?? 'stopped'})`))
+      : statusPill(dump.status)),
     dump.failure ? metaRow('Failure', h('span', { class: 'failure' }, dump.failure)) : null,
     metaRow('Crash time', timeEl(dump.crashTime, 'unknown')),
     metaRow('Received', timeEl(dump.receivedAt)),

@@ -32,7 +32,7 @@ export function filterForm(section, params, { status = false, signature = false 
     h('input', { type: 'datetime-local', name, value: toLocalInput(params.get(name)), title: params.get(name) ?? undefined }));
   const statusSelect = status
     ? h('label', { class: 'field' }, h('span', {}, 'Status'),
-      h('select', { name: 'status' }, ['', 'complete', 'receiving', 'failed'].map((s) =>
+      h('select', { name: 'status' }, ['', 'complete', 'partial', 'receiving', 'failed'].map((s) =>
         h('option', { value: s, selected: (params.get('status') ?? '') === s }, s || 'any'))))
     : null;
   const form = h('form', { class: 'filters', id: 'filters', role: 'search' },
