@@ -1,6 +1,6 @@
 /**
  * Which pages go first (HELLO firstTier, shared/protocol/send-order.ts): the
- * ones crash reads to open the dump and answer sys, bt and log, so that a
+ * ones crash reads to open the dump and answer sys, bt, ps and log, so that a
  * dump cut off after them is still one crash opens. Found from what the
  * sender has without debuginfo (x86_64; other machines send in pfn order):
  *
@@ -14,14 +14,26 @@
  *                  a memblock allocation outside the image)
  *   cpu stacks     the 16 KiB stack around each CPU's saved stack pointer
  *                  (NT_PRSTATUS): the panicking task's frames for bt
+ *   modules        every page the module area maps: struct module and the
+ *                  modules' symbols, which crash reads at start-up
+ *   reserved, slab from the struct pages (first-tier-scan.ts): the per-cpu
+ *                  areas and other boot allocations; the slab caches of
+ *                  tasks, pids and the structures that index them
  *
+ * With these, crash answers sys, bt, ps and log on a dump of the first tier
+ * alone as on the whole core (test/real/partial-dumps.test.ts).
  * Only pages the dump keeps count (the dump level may have left some out).
  */
 import { EM_X86_64, NT_PRSTATUS, parseNotes, PT_LOAD } from '../shared/elf/core.js';
 import { X86_64Translator, X86_64_START_KERNEL_MAP } from '../shared/elf/x86-64-translate.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
 import type { VmcoreSource } from './vmcore-source.js';
+import { locateMemMap, type MemMapSection } from '../shared/elf/mem-map.js';
+import { scanStructPageTier } from './first-tier-scan.js';
 
+/** x86_64's module area (MODULES_VADDR to MODULES_END, the same with KASLR): above the kernel image's 1 GiB. */
+const X86_64_MODULES_VADDR = 0xffff_ffff_c000_0000n;
+const X86_64_MODULES_END = 0xffff_ffff_ff00_0000n;
 /** x86_64 THREAD_SIZE (16 KiB without KASAN), and the alignment of kernel stacks. */
 const STACK_BYTES = 16 * 1024;
 /** Offset of pr_reg in struct elf_prstatus (x86_64), and of rsp in user_regs_struct. */
@@ -119,6 +131,19 @@ export function chooseFirstTier(source: VmcoreSource, kept: readonly PfnRun[], l
       }
     }
     parts['cpu stacks'] = toRuns(stacks);
+    // Module memory (struct module, its symbols and sections): crash reads every module at start-up.
+    parts['modules'] = toRuns(translator.mappedPages(X86_64_MODULES_VADDR, X86_64_MODULES_END).map((phys) => Number(phys / BigInt(pageSize))));
+    let sections: MemMapSection[] | undefined;
+    try {
+      sections = locateMemMap(core.vmcoreinfo, translator, memory, core.pageMap.maxPfn, pageSize);
+    } catch {
+      sections = undefined; // no struct pages to judge: the tier goes without reserved and slab pages
+    }
+    const scanned = sections && scanStructPageTier(core.vmcoreinfo, translator, sections, core.pageMap.extents, (phys, into) => source.readPhysicalInto(phys, into));
+    if (scanned && typeof scanned !== 'string') {
+      parts.reserved = scanned.reserved;
+      parts.slab = scanned.slab;
+    }
   }
   parts['kernel log'] = toRuns([...logPfns]);
 

@@ -114,6 +114,41 @@ export class X86_64Translator {
     return found;
   }
 
+  /**
+   * The physical pages (4 KiB each) that the kernel virtual range [from, to)
+   * maps, in virtual order: one descent of the tables over the range, not a
+   * walk per page. Tables the dump does not hold are skipped; at most
+   * `limit` pages are returned.
+   */
+  mappedPages(from: bigint, to: bigint, limit = 1 << 20): bigint[] {
+    const found: bigint[] = [];
+    const descend = (table: bigint, shift: bigint, base: bigint) => {
+      const page = this.memory.read(table, 4096);
+      if (!page) return;
+      const span = 1n << shift;
+      for (let i = 0; i < 512 && found.length < limit; i++) {
+        const start = base + BigInt(i) * span;
+        if (start + span <= from || start >= to) continue;
+        const e = page.readBigUInt64LE(i * 8);
+        if ((e & PRESENT) === 0n) continue;
+        const next = e & this.entryMask;
+        if (shift === PAGE_4K || ((shift === PAGE_2M || shift === PAGE_1G) && (e & PSE) !== 0n)) {
+          const leaf = shift === PAGE_4K ? next : next & ~low(shift);
+          for (let at = 0n; at < span && found.length < limit; at += 4096n) {
+            if (start + at >= from && start + at < to) found.push(leaf + at);
+          }
+          continue;
+        }
+        descend(next, shift - 9n, start);
+      }
+    };
+    const topShift = this.levels === 5 ? 48n : 39n;
+    // Kernel addresses are sign-extended: the top table's base is the lowest canonical kernel address's.
+    const top = BigInt.asUintN(64, -(1n << (topShift + 9n)));
+    descend(this.topTable, topShift, top);
+    return found;
+  }
+
   private walk(va: bigint): bigint | undefined {
     const shifts = this.levels === 5 ? [48n, 39n] : [39n];
     let table = this.topTable;

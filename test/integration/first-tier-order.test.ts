@@ -102,6 +102,8 @@ describe('first tier first', () => {
     } finally {
       client.close();
     }
+    // Let go by the receiver before the sender comes (else its first connection is refused, not cut).
+    await waitFor(async () => (rx.registry.activeCount === 0 ? true : undefined));
     // The real sender, cut off right after the first tier: the first-tier file is complete and holds exactly those pages.
     const proxy = await startCuttingProxy({ targetPort: rx.tcpAddress!.port, cutAfterBytes: 40_000, cuts: 1 });
     const logs: string[] = [];
