@@ -238,8 +238,9 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         throw new NetdumpError(ErrorCode.PROTOCOL,
           `receiver accepted dump ${accept.dumpId} with ${accept.totalChunks} chunks from ${accept.nextSeq}; sender has ${dumpId} with ${plan.totalChunks}`);
       }
+      // No firstTierChunks: the receiver takes pfn order. Else it must have counted the same first tier as this sender.
       const wanted = accept.firstTierChunks === undefined ? SendOrder.pfnOrder(plan) : firstTierOrder;
-      if (!wanted || wanted.firstTierChunks !== accept.firstTierChunks && accept.firstTierChunks !== undefined) {
+      if (!wanted || (accept.firstTierChunks !== undefined && wanted.firstTierChunks !== accept.firstTierChunks)) {
         throw new NetdumpError(ErrorCode.PROTOCOL, `receiver takes ${accept.firstTierChunks} first-tier chunks first; this sender has ${firstTierOrder?.firstTierChunks ?? 'none'}`);
       }
       if (wanted.firstTierChunks !== order.firstTierChunks && digest.count > 0) {

@@ -118,9 +118,9 @@ export function dumpLink(publicBaseUrl: string, dumpId: string): string {
   return `${publicBaseUrl.replace(/\/+$/, '')}/dumps/${encodeURIComponent(dumpId)}`;
 }
 
-export function dumpStoredPayload(dump: StoredDump, publicBaseUrl: string): DumpStoredPayload {
+/** What both notices say of the crash: which dump, host and kernel, when, what panicked, where to look. */
+function crashFields(dump: StoredDump | PanicDump, publicBaseUrl: string) {
   return {
-    event: 'dump.stored',
     dumpId: dump.dumpId,
     host: dump.hostId,
     kernel: dump.osRelease,
@@ -128,6 +128,13 @@ export function dumpStoredPayload(dump: StoredDump, publicBaseUrl: string): Dump
     panicLine: dump.panicLine,
     signature: dump.signature,
     link: dumpLink(publicBaseUrl, dump.dumpId),
+  };
+}
+
+export function dumpStoredPayload(dump: StoredDump, publicBaseUrl: string): DumpStoredPayload {
+  return {
+    event: 'dump.stored',
+    ...crashFields(dump, publicBaseUrl),
     storedBytes: dump.bytesStored,
     status: dump.status === 'partial' ? 'partial' : 'complete',
     ...(dump.status === 'partial' && dump.partialReason && { partialReason: dump.partialReason }),
@@ -135,17 +142,7 @@ export function dumpStoredPayload(dump: StoredDump, publicBaseUrl: string): Dump
 }
 
 export function dumpPanicPayload(dump: PanicDump, publicBaseUrl: string): DumpPanicPayload {
-  return {
-    event: 'dump.panic',
-    dumpId: dump.dumpId,
-    host: dump.hostId,
-    kernel: dump.osRelease,
-    crashTime: dump.crashTime === null ? null : new Date(dump.crashTime * 1000).toISOString(),
-    panicLine: dump.panicLine,
-    reason: dump.reason,
-    signature: dump.signature,
-    link: dumpLink(publicBaseUrl, dump.dumpId),
-  };
+  return { event: 'dump.panic', ...crashFields(dump, publicBaseUrl), reason: dump.reason };
 }
 
 /** The X-Kdump-Signature value: sha256=<hex HMAC-SHA256 of the exact body bytes>. */
