@@ -147,7 +147,6 @@ export class Catalog {
   }
 
   /** Starts a failed dump over: same row and folder, counters reset, the new HELLO's dump level recorded. */
-
   restart(dumpId: string, start: { receivedAt: number; chunkPages: number; dumpLevel: DumpLevelRecord; firstTierChunks: number | null }): Promise<void> {
     return this.dumps.restart(dumpId, start);
   }

@@ -22,7 +22,7 @@ export function hasStoredFile(status: DumpStatus): boolean {
 }
 
 /** Why a dump was kept partial. */
-export type PartialReason = 'stopped' | 'abandoned' | 'storm' | 'log-only';
+export type PartialReason = 'abandoned' | 'storm' | 'log-only';
 
 export interface DumpRecord {
   dumpId: string;

@@ -24,7 +24,7 @@
  * runs over the same catalog choose the same dumps.
  */
 import { badInput } from '../../shared/errors.js';
-import type { DumpStatus } from '../catalog/catalog.js';
+import { hasStoredFile, type DumpStatus } from '../catalog/records.js';
 
 export interface RetentionPolicy {
   /** Complete dumps kept per host, newest first. At least 1. */
@@ -140,7 +140,7 @@ export function planRetention(dumps: readonly RetentionDump[], policy: Retention
   const completeByHost = new Map<string, RetentionDump[]>();
   for (const dump of sorted) {
     // Partial dumps are stored dumps too: they count toward a host's keep, oldest first.
-    if (dump.status !== 'complete' && dump.status !== 'partial') continue;
+    if (!hasStoredFile(dump.status)) continue;
     const list = completeByHost.get(dump.hostId) ?? [];
     list.push(dump);
     completeByHost.set(dump.hostId, list);
@@ -165,7 +165,7 @@ export function planRetention(dumps: readonly RetentionDump[], policy: Retention
   // as unmet instead.
   const newestOfHost = new Set([...completeByHost.values()].map((list) => list[list.length - 1].dumpId));
   const failed = sorted.filter((d) => d.status === 'failed');
-  const history = sorted.filter((d) => (d.status === 'complete' || d.status === 'partial') && !newestOfHost.has(d.dumpId));
+  const history = sorted.filter((d) => hasStoredFile(d.status) && !newestOfHost.has(d.dumpId));
   const newest = sorted.filter((d) => newestOfHost.has(d.dumpId));
   const takeUntil = (satisfied: () => boolean, reason: RetentionReason, candidates: RetentionDump[]) => {
     for (const dump of candidates) {

@@ -62,7 +62,7 @@ for (const name of GENERATION_NAMES) {
   const g = generation(name);
   const why = fixturesMissing(name) || (g && !haveJudgeFor(g, 'crash') ? `no crash right for ${name}: \`bash test/fixtures/ensure-fixtures.sh\` makes the judge chroots` : '');
 
-  describe.skipIf(why !== '')(`${name} (${g?.kver ?? why}): --log-only keeps a partial dump crash reads like the original`, () => {
+  describe.skipIf(why !== '')(`${name} (${why || g!.kver}): --log-only keeps a partial dump crash reads like the original`, () => {
     const original = g?.vmcores.busy ?? '';
     let whole: Promise<string> | undefined;
     /** crash's answers on the original, asked once. */

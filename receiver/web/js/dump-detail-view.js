@@ -149,7 +149,7 @@ export async function dumpView(ctx, id) {
     metaRow('Host', h('a', { href: `#/dumps?host=${hashPart(dump.host)}` }, dump.host)),
     metaRow('Kernel', dump.kernel ? h('code', {}, dump.kernel) : null),
     metaRow('Status', dump.status === 'partial'
-      ? h('span', {}, statusPill(dump.status), muted(` ${count(pages.stored + pages.zero)} of ${count(pages.total)} pages arrived (${dump.partialReason ?? 'stopped'})`))
+      ? h('span', {}, statusPill(dump.status), muted(` ${count(pages.stored + pages.zero)} of ${count(pages.total)} pages arrived (${dump.partialReason ?? 'no reason recorded'})`))
       : statusPill(dump.status)),
     dump.failure ? metaRow('Failure', h('span', { class: 'failure' }, dump.failure)) : null,
     metaRow('Crash time', timeEl(dump.crashTime, 'unknown')),
