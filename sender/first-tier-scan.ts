@@ -23,6 +23,7 @@ import type { Vmcoreinfo } from '../shared/elf/vmcoreinfo.js';
 import type { X86_64Translator } from '../shared/elf/x86-64-translate.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
 import { pageTypesInTopByte } from './dump-level/generations.js';
+import { subtractRuns, toRuns } from './pfn-run-sets.js';
 
 const PAGE = 4096;
 const WINDOW = 1 << 20;
@@ -146,24 +147,5 @@ export function scanStructPageTier(
       }
     }
   }
-  const memMap = new RunBuilder();
-  for (const p of memMapPfns.sort((a, b) => a - b)) memMap.add(p, 1);
-  return { reserved: subtract(reserved.runs, memMap.runs), slab: slab.runs };
-}
-
-/** Sorted `runs` less sorted `minus`. */
-function subtract(runs: readonly PfnRun[], minus: readonly PfnRun[]): PfnRun[] {
-  const out: PfnRun[] = [];
-  let m = 0;
-  for (const run of runs) {
-    let start = run.startPfn;
-    const end = run.startPfn + run.pageCount;
-    while (m < minus.length && minus[m].startPfn + minus[m].pageCount <= start) m++;
-    for (let i = m; i < minus.length && minus[i].startPfn < end && start < end; i++) {
-      if (minus[i].startPfn > start) out.push({ startPfn: start, pageCount: minus[i].startPfn - start });
-      start = Math.max(start, minus[i].startPfn + minus[i].pageCount);
-    }
-    if (start < end) out.push({ startPfn: start, pageCount: end - start });
-  }
-  return out;
+  return { reserved: subtractRuns(reserved.runs, toRuns(memMapPfns)), slab: slab.runs };
 }

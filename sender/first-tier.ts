@@ -30,6 +30,7 @@ import type { PfnRun } from '../shared/kdump/layout.js';
 import type { VmcoreSource } from './vmcore-source.js';
 import { locateMemMap, type MemMapSection } from '../shared/elf/mem-map.js';
 import { scanStructPageTier } from './first-tier-scan.js';
+import { intersectRuns, mergeRuns, toRuns } from './pfn-run-sets.js';
 
 /** x86_64's module area (MODULES_VADDR to MODULES_END, the same with KASLR): above the kernel image's 1 GiB. */
 const X86_64_MODULES_VADDR = 0xffff_ffff_c000_0000n;
@@ -46,49 +47,6 @@ export interface FirstTier {
   pages: number;
   /** Pages per reason, before merging (a page can have several reasons). */
   parts: Record<string, number>;
-}
-
-/** Sorted unique pfns as runs. */
-function toRuns(pfns: number[]): PfnRun[] {
-  const sorted = [...new Set(pfns)].sort((a, b) => a - b);
-  const runs: PfnRun[] = [];
-  for (const pfn of sorted) {
-    const last = runs[runs.length - 1];
-    if (last && last.startPfn + last.pageCount === pfn) last.pageCount++;
-    else runs.push({ startPfn: pfn, pageCount: 1 });
-  }
-  return runs;
-}
-
-/** The part of sorted `runs` inside sorted `kept`. */
-export function intersectRuns(runs: readonly PfnRun[], kept: readonly PfnRun[]): PfnRun[] {
-  const out: PfnRun[] = [];
-  let k = 0;
-  for (const run of runs) {
-    const end = run.startPfn + run.pageCount;
-    while (k < kept.length && kept[k].startPfn + kept[k].pageCount <= run.startPfn) k++;
-    for (let i = k; i < kept.length && kept[i].startPfn < end; i++) {
-      const from = Math.max(run.startPfn, kept[i].startPfn);
-      const to = Math.min(end, kept[i].startPfn + kept[i].pageCount);
-      if (to <= from) continue;
-      const last = out[out.length - 1];
-      if (last && last.startPfn + last.pageCount === from) last.pageCount += to - from;
-      else out.push({ startPfn: from, pageCount: to - from });
-    }
-  }
-  return out;
-}
-
-function mergeRuns(lists: PfnRun[][]): PfnRun[] {
-  const all = lists.flat().sort((a, b) => a.startPfn - b.startPfn);
-  const out: PfnRun[] = [];
-  for (const run of all) {
-    const last = out[out.length - 1];
-    const end = run.startPfn + run.pageCount;
-    if (last && run.startPfn <= last.startPfn + last.pageCount) last.pageCount = Math.max(last.pageCount, end - last.startPfn);
-    else out.push({ ...run });
-  }
-  return out;
 }
 
 /**
