@@ -5,7 +5,7 @@
  * the page buffer (which is compacted in place) and the frame buffer.
  */
 import { CHUNK_HEADER_SIZE, CHUNK_LZ4, writeChunkHeader, zeroBitmapLength } from '../shared/protocol/messages.js';
-import { chunkChecksum, chunkChecksumFromPagesCrc, payloadChecksum } from '../shared/protocol/digest.js';
+import { chunkChecksum, type ChunkChecksum } from '../shared/protocol/digest.js';
 import { lz4Bound, lz4Compress } from '../shared/codec/lz4.js';
 import { FRAME_PREFIX_SIZE } from '../shared/protocol/frame-decoder.js';
 import type { ChunkSpan } from '../shared/protocol/chunk-plan.js';
@@ -55,14 +55,17 @@ export class Chunker {
   }
 
   /** The chunk checksum alone: for a restarted sender rebuilding the digest of chunks already stored. */
-  checksum(pageCount: number, pages: Buffer): number {
+  checksum(pageCount: number, pages: Buffer, checksum: ChunkChecksum): number {
     const bitmap = Buffer.alloc(zeroBitmapLength(pageCount));
     const { packed } = this.pack(pageCount, pages, bitmap);
-    return chunkChecksum(bitmap, pages.subarray(0, packed));
+    return chunkChecksum(bitmap, pages.subarray(0, packed), checksum);
   }
 
-  /** `pages` holds span.pageCount pages and is overwritten; `frame` has frameCapacity() bytes. */
-  encode(span: ChunkSpan, pages: Buffer, frame: Buffer): EncodedChunk {
+  /**
+   * `pages` holds span.pageCount pages and is overwritten; `frame` has
+   * frameCapacity() bytes; `checksum` is the kind the receiver took (ACCEPT).
+   */
+  encode(span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum): EncodedChunk {
     const bitmapAt = FRAME_PREFIX_SIZE + 1 + CHUNK_HEADER_SIZE;
     const bitmapLength = zeroBitmapLength(span.pageCount);
     const bitmap = frame.subarray(bitmapAt, bitmapAt + bitmapLength);
@@ -78,8 +81,9 @@ export class Chunker {
       flags = 0;
     }
     const payload = frame.subarray(payloadAt, payloadAt + payloadLength);
-    const pagesCrc = payloadChecksum(raw);
-    const chunkCrc = chunkChecksumFromPagesCrc(bitmap, pagesCrc);
+    // The pages are hashed once; under crc32 an LZ4 payload is hashed too (older receivers check it before decoding).
+    const pagesCrc = checksum.hash(raw);
+    const chunkCrc = checksum.chunk(bitmap, pagesCrc);
     writeChunkHeader(frame.subarray(FRAME_PREFIX_SIZE), {
       seq: span.seq,
       startPfn: span.startPfn,
@@ -87,7 +91,7 @@ export class Chunker {
       flags,
       rawLength: packed,
       chunkCrc,
-      payloadCrc: flags === 0 ? pagesCrc : payloadChecksum(payload),
+      payloadCrc: flags === 0 || checksum.lz4PayloadCrc === 'pages' ? pagesCrc : checksum.hash(payload),
     }, payloadLength);
     const end = payloadAt + payloadLength;
     frame.writeUInt32BE(end - FRAME_PREFIX_SIZE, 0);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { SendOrder } from '../shared/protocol/send-order.js';
-import { DumpDigestBuilder, logChecksum } from '../shared/protocol/digest.js';
+import { CHECKSUMS_OFFERED, chunkChecksumOf, DumpDigestBuilder, logChecksum, type ChunkChecksum } from '../shared/protocol/digest.js';
 import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
 import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type LogReadMessage, type Message } from '../shared/protocol/messages.js';
@@ -178,6 +178,8 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   const firstTierOrder = options.firstTier?.length ? SendOrder.firstTierFirst(plan, options.firstTier) : undefined;
   /** The order of the attempt under way: the first tier's first when the receiver takes it so, else pfn order. */
   let order = SendOrder.pfnOrder(plan);
+  /** The chunk checksum of the attempt under way: the one its receiver took (ACCEPT checksum). */
+  let checksum: ChunkChecksum = chunkChecksumOf('crc32');
   const dumpId = dumpIdFor(options.hostId, source, dumpLevel);
   const chunker = new Chunker(core.pageSize);
   const pageBuffer = Buffer.alloc(options.chunkPages * core.pageSize);
@@ -203,6 +205,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     dumpable: options.dumpable && encodePfnRuns(options.dumpable),
     dumpLevelReport: options.dumpLevelReport,
     firstTier: firstTierOrder && encodePfnRuns(options.firstTier!),
+    checksums: [...CHECKSUMS_OFFERED],
     chunkPages: options.chunkPages,
     elfHeaders: source.headerBytes,
     notes: source.notes,
@@ -218,7 +221,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   function catchUpChecksums(upTo: number): void {
     while (digest.count < upTo) {
       const span = plan.chunk(order.seqAt(digest.count));
-      digest.add(chunker.checksum(span.pageCount, source.readPages(span.startPfn, span.pageCount, pageBuffer)));
+      digest.add(chunker.checksum(span.pageCount, source.readPages(span.startPfn, span.pageCount, pageBuffer), checksum));
     }
   }
 
@@ -243,11 +246,16 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       if (!wanted || (accept.firstTierChunks !== undefined && wanted.firstTierChunks !== accept.firstTierChunks)) {
         throw new NetdumpError(ErrorCode.PROTOCOL, `receiver takes ${accept.firstTierChunks} first-tier chunks first; this sender has ${firstTierOrder?.firstTierChunks ?? 'none'}`);
       }
-      if (wanted.firstTierChunks !== order.firstTierChunks && digest.count > 0) {
-        // Another receiver, another order: the digest counts positions, so it is built again.
+      if (accept.checksum !== undefined && accept.checksum !== 'crc32' && !CHECKSUMS_OFFERED.includes(accept.checksum)) {
+        throw new NetdumpError(ErrorCode.PROTOCOL, `receiver took chunk checksum ${accept.checksum}, which this sender did not offer`);
+      }
+      const taken = chunkChecksumOf(accept.checksum);
+      if ((wanted.firstTierChunks !== order.firstTierChunks || taken !== checksum) && digest.count > 0) {
+        // Another receiver, another order or checksum: the digest counts positions of chunk checksums, so it is built again.
         digest = new DumpDigestBuilder();
       }
       order = wanted;
+      checksum = taken;
       if (accept.nextSeq > 0) log(`resuming at chunk ${accept.nextSeq} of ${plan.totalChunks}`);
       if (accept.logWanted && logFrame) {
         // Ahead of every page: the receiver knows what panicked whatever happens to the rest.
@@ -282,7 +290,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         await withinTimeout(pending[slot], options.replyTimeoutMs);
         const span = plan.chunk(order.seqAt(position));
         const pages = source.readPages(span.startPfn, span.pageCount, pageBuffer);
-        const encoded = chunker.encode(span, pages, frames[slot]);
+        const encoded = chunker.encode(span, pages, frames[slot], checksum);
         if (position === digest.count) {
           digest.add(encoded.chunkCrc);
           zeroPages += encoded.zeroPages;

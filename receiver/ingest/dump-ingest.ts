@@ -7,7 +7,8 @@
 import { requireSpace } from './disk-space.js';
 import { corrupt, ErrorCode, NetdumpError, protocolError } from '../../shared/errors.js';
 import { lz4DecompressExact } from '../../shared/codec/lz4.js';
-import { chunkChecksum, chunkChecksumFromPagesCrc, DumpDigestBuilder, logChecksum, payloadChecksum } from '../../shared/protocol/digest.js';
+import { catalogDigest, CHUNK_CHECKSUMS, DumpDigestBuilder, logChecksum, offersChunkChecksum, pickChunkChecksum, type ChunkChecksum } from '../../shared/protocol/digest.js';
+import { isChecksumKind } from '../../shared/protocol/checksum-kinds.js';
 import { CHUNK_LZ4, encodeControl, MAX_LOG_BYTES, zeroBitmapLength, type ChunkMessage, type EndMessage, type LogMessage } from '../../shared/protocol/messages.js';
 import { triageOfLog } from '../triage/log-triage.js';
 import { KdumpFileWriter } from '../../shared/kdump/writer.js';
@@ -44,7 +45,8 @@ export function objectPlanFor(accepted: AcceptedHello): DumpObjectPlan {
  * for a dump sent first tier first, the first-tier file's writer state while
  * it is unfinished, and where it keeps its shared zero page.
  */
-type IngestState = WriterState & { firstTierZeroOffset?: number; firstTierState?: WriterState };
+/** What a checkpoint saves: the store's state, the first-tier file's, and the chunk checksum (absent before it was saved: crc32). */
+type IngestState = WriterState & { firstTierZeroOffset?: number; firstTierState?: WriterState; checksum?: string };
 
 /** The first `pages` pfns of sorted `runs`, as runs. */
 function firstPagesOf(runs: readonly PfnRun[], pages: number): PfnRun[] {
@@ -107,6 +109,8 @@ export class DumpIngest {
     private readonly catalog: Catalog,
     private readonly policy: CheckpointPolicy,
     resume: { nextSeq: number; storedCrcs: Buffer; progress?: ProgressUpdate },
+    /** The chunk checksum the sender was told (ACCEPT checksum); a resumed dump keeps the one it started with. */
+    readonly checksum: ChunkChecksum,
     private firstTier?: FirstTierFile,
   ) {
     this.plan = accepted.plan;
@@ -136,7 +140,7 @@ export class DumpIngest {
       return new DumpIngest(accepted.hello.dumpId, accepted, target, object, writer, catalog, policy, {
         nextSeq: 0,
         storedCrcs: Buffer.alloc(0),
-      }, firstTier);
+      }, pickChunkChecksum(accepted.hello.checksums), firstTier);
     } catch (error) {
       await object.abort().catch(() => {});
       throw error;
@@ -157,7 +161,13 @@ export class DumpIngest {
     if (!point) throw corrupt(`dump ${dumpId} has no complete resume point for ${progress.nextSeq} chunks`, { dump: dumpId });
     const saved = parseWriterState(point.storageState) as IngestState | undefined;
     if (!saved) throw corrupt(`resume state of dump ${dumpId} is not JSON`, { dump: dumpId });
-    const { firstTierZeroOffset, firstTierState, ...state } = saved;
+    const { firstTierZeroOffset, firstTierState, checksum: savedChecksum, ...state } = saved;
+    // The stored chunks' checksums are of the kind the dump started with: it goes on with that kind or starts over.
+    const checksumKind = savedChecksum ?? 'crc32';
+    if (!isChecksumKind(checksumKind)) throw corrupt(`resume state of dump ${dumpId} names chunk checksum ${JSON.stringify(checksumKind)}`, { dump: dumpId });
+    if (!offersChunkChecksum(accepted.hello.checksums, checksumKind)) {
+      throw corrupt(`dump ${dumpId} was started with ${checksumKind} chunk checksums, which this sender does not offer`, { dump: dumpId });
+    }
     if (state.dataEnd !== progress.dataEnd) {
       throw corrupt(`resume state of dump ${dumpId} says data ends at ${state.dataEnd}, its progress ${progress.dataEnd}`, { dump: dumpId });
     }
@@ -180,7 +190,7 @@ export class DumpIngest {
       nextSeq: progress.nextSeq,
       storedCrcs: point.crcs,
       progress,
-    }, firstTier);
+    }, CHUNK_CHECKSUMS[checksumKind], firstTier);
   }
 
   /** The dump's key in storage (its path under the data directory, locally). */
@@ -257,7 +267,12 @@ export class DumpIngest {
       throw protocolError(
         `chunk ${chunk.seq} covers pfns ${chunk.startPfn}+${chunk.pageCount}, the plan says ${span.startPfn}+${span.pageCount}`, where);
     }
-    if (payloadChecksum(chunk.payload) !== chunk.payloadCrc) throw corrupt(`chunk ${chunk.seq}: payload checksum mismatch`, where);
+    const checksum = this.checksum;
+    const lz4 = chunk.flags === CHUNK_LZ4;
+    // Before decoding, the payload's own hash: a raw chunk's payload is its pages, and under crc32 an LZ4 payload
+    // carries its crc. Under xxh32 an LZ4 chunk's payloadCrc is its pages' hash, checked once they are decoded.
+    const pagesAfterDecode = lz4 && checksum.lz4PayloadCrc === 'pages';
+    if (!pagesAfterDecode && checksum.hash(chunk.payload) !== chunk.payloadCrc) throw corrupt(`chunk ${chunk.seq}: payload checksum mismatch`, where);
     let zeroPages = 0;
     for (let i = 0; i < chunk.zeroBitmap.length; i++) zeroPages += popcount8(chunk.zeroBitmap[i]);
     const pad = chunk.pageCount & 7;
@@ -270,19 +285,22 @@ export class DumpIngest {
       throw protocolError(`chunk ${chunk.seq}: raw length ${chunk.rawLength}, but ${chunk.pageCount - zeroPages} non-zero pages make ${rawLength}`, where);
     }
     let raw: Buffer;
-    let crc: number;
-    if (chunk.flags === CHUNK_LZ4) {
+    if (lz4) {
       raw = this.rawBuffer.subarray(0, rawLength);
       lz4DecompressExact(chunk.payload, raw, { seq: chunk.seq });
-      crc = chunkChecksum(chunk.zeroBitmap, raw);
     } else if (chunk.flags === 0) {
       if (chunk.payload.length !== rawLength) throw corrupt(`chunk ${chunk.seq}: raw payload of ${chunk.payload.length} bytes, expected ${rawLength}`, where);
       raw = chunk.payload;
-      // The payload is the raw pages, whose crc was just checked.
-      crc = chunkChecksumFromPagesCrc(chunk.zeroBitmap, chunk.payloadCrc);
     } else {
       throw protocolError(`chunk ${chunk.seq}: unknown flags 0x${chunk.flags.toString(16)}`, where);
     }
+    // Each chunk's pages are hashed once: a raw chunk's were, as its payload; an LZ4 chunk's are now.
+    let pagesHash = chunk.payloadCrc;
+    if (lz4) {
+      pagesHash = checksum.hash(raw);
+      if (pagesAfterDecode && pagesHash !== chunk.payloadCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
+    }
+    const crc = checksum.chunk(chunk.zeroBitmap, pagesHash);
     if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
 
     let result: { storedBytes: number; zeroPages: number };
@@ -351,6 +369,7 @@ export class DumpIngest {
       const bytes = Buffer.alloc(crcs.length * 4);
       crcs.forEach((crc, i) => bytes.writeUInt32LE(crc, i * 4));
       const state: IngestState = await this.object.checkpoint();
+      state.checksum = this.checksum.kind;
       if (this.firstTier) {
         state.firstTierZeroOffset = this.firstTier.zeroOffset;
         const tierState = await this.firstTier.checkpoint();
@@ -386,7 +405,7 @@ export class DumpIngest {
     await this.target.storage.put(keys.elfHeaders, this.accepted.hello.elfHeaders);
     // bytes stored: the whole object as kept (headers, bitmaps, descriptors, pages; padding on S3).
     const { size: storedBytes } = await this.object.finish();
-    await this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest });
+    await this.catalog.markComplete(this.dumpId, { ...this.progress(this.nextSeq), bytesStored: storedBytes, finishedAt: Date.now(), digest: catalogDigest(this.checksum.kind, digest) });
     await this.target.storage.delete(keys.hello).catch(() => {});
     if (this.firstTier) {
       // Every page of it is in the dump now.

@@ -6,7 +6,8 @@
  * unless the error says the whole upload is wrong.
  */
 import type { Logger } from 'pino';
-import { ErrorCode, NetdumpError, finalError, protocolError, toNetdumpError } from '../../shared/errors.js';
+import { badInput, ErrorCode, NetdumpError, finalError, protocolError, toNetdumpError } from '../../shared/errors.js';
+import { offersChunkChecksum, parseCatalogDigest } from '../../shared/protocol/digest.js';
 import { decodeMessage, encodeControl, type ControlMessage, type EndMessage } from '../../shared/protocol/messages.js';
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
@@ -75,10 +76,17 @@ export class UploadSession {
         const claim = await this.registry.claim(message, this.peer.remote).catch((error) => { throw refusalOf(error); });
         if (claim.kind === 'complete') {
           const { record } = claim;
-          this.completeDigest = { dumpId: record.dumpId, digest: record.digest ?? '', path: record.path, storedBytes: record.bytesStored };
-          // The digest counts positions in the order the dump was sent in: the sender needs it to say the same digest again.
+          const stored = parseCatalogDigest(record.digest ?? '');
+          if (!stored || !offersChunkChecksum(message.checksums, stored.kind)) {
+            // Only a sender older than the one that sent it gets here: it cannot say the digest the dump was checked with.
+            throw refusalOf(badInput(`dump ${record.dumpId} is stored already, checked with ${stored?.kind ?? 'unknown'} chunk checksums, which this sender does not offer`,
+              { dump: record.dumpId }));
+          }
+          this.completeDigest = { dumpId: record.dumpId, digest: stored.hex, path: record.path, storedBytes: record.bytesStored };
+          // The digest counts positions in the order the dump was sent in, of the kind it was sent with: the sender needs both to say it again.
           await this.send({
             type: 'accept', dumpId: record.dumpId, nextSeq: claim.totalChunks, totalChunks: claim.totalChunks, firstTierChunks: record.firstTierChunks ?? undefined,
+            checksum: stored.kind === 'crc32' ? undefined : stored.kind,
           });
           return;
         }
@@ -92,6 +100,7 @@ export class UploadSession {
         await this.send({
           type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks, logWanted: claim.ingest.logWanted,
           firstTierChunks: claim.ingest.accepted.order.firstTierChunks || undefined,
+          checksum: claim.ingest.checksum.kind === 'crc32' ? undefined : claim.ingest.checksum.kind,
         });
         return;
       }

@@ -6,6 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode, isErrorCode, protocolError, corrupt } from '../errors.js';
+import { isChecksumKind, MAX_CHECKSUMS_OFFERED, type ChecksumKind } from './checksum-kinds.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -55,6 +56,12 @@ export interface HelloMessage {
    * (shared/protocol/send-order.ts). Absent: pfn order.
    */
   firstTier?: Buffer;
+  /**
+   * Chunk checksum kinds the sender can use besides crc32, best first
+   * (shared/protocol/digest.ts); the receiver names its pick in ACCEPT.
+   * Absent, or none the receiver knows: crc32. Names it does not know are ignored.
+   */
+  checksums?: string[];
   senderVersion: string;
 }
 
@@ -95,6 +102,8 @@ export interface AcceptMessage {
    * are then what nextSeq, ACK and the digest count. Absent: pfn order.
    */
   firstTierChunks?: number;
+  /** The chunk checksum kind, one HELLO offered; absent: crc32 (receivers before it was added, or none offered). */
+  checksum?: ChecksumKind;
 }
 
 /**
@@ -365,6 +374,11 @@ export function decodeMessage(frame: Buffer): Message {
       if (b.dumpable !== undefined && !(b.dumpable instanceof Uint8Array)) throw protocolError('HELLO: field dumpable is not bytes');
       if (b.firstTier !== undefined && !(b.firstTier instanceof Uint8Array)) throw protocolError('HELLO: field firstTier is not bytes', { field: 'firstTier' });
       const dumpLevelReport = b.dumpLevelReport === undefined ? undefined : decodeDumpLevelReport(b.dumpLevelReport);
+      const checksums = b.checksums;
+      if (checksums !== undefined && (!Array.isArray(checksums) || checksums.length > MAX_CHECKSUMS_OFFERED
+        || !checksums.every((c) => typeof c === 'string' && c.length <= 16))) {
+        throw protocolError(`HELLO: field checksums is not a list of at most ${MAX_CHECKSUMS_OFFERED} names`, { field: 'checksums' });
+      }
       return {
         type: 'hello', protocol: b.protocol as number, hostId: b.hostId as string, dumpId: b.dumpId as string,
         token: b.token as string | undefined, vmcoreSize: b.vmcoreSize as number, pageSize: b.pageSize as number,
@@ -374,17 +388,22 @@ export function decodeMessage(frame: Buffer): Message {
         dumpable: b.dumpable === undefined ? undefined : asBuffer(b.dumpable),
         ...(dumpLevelReport && { dumpLevelReport }),
         ...(b.firstTier !== undefined && { firstTier: asBuffer(b.firstTier) }),
+        ...(checksums !== undefined && { checksums: checksums as string[] }),
       };
     }
     case MessageType.ACCEPT: {
       const b = unpackBody(frame, 'ACCEPT');
       requireFields(b, { dumpId: 'string', nextSeq: 'number', totalChunks: 'number' }, 'ACCEPT');
       if (b.logWanted !== undefined && typeof b.logWanted !== 'boolean') throw protocolError('ACCEPT: field logWanted is not a boolean', { field: 'logWanted' });
-      optionalFields(b, { firstTierChunks: 'number' }, 'ACCEPT');
+      optionalFields(b, { firstTierChunks: 'number', checksum: 'string' }, 'ACCEPT');
+      if (b.checksum !== undefined && !isChecksumKind(b.checksum)) {
+        throw protocolError(`ACCEPT: checksum ${JSON.stringify(b.checksum)} is not a kind this sender knows`, { field: 'checksum' });
+      }
       return {
         type: 'accept', dumpId: b.dumpId as string, nextSeq: b.nextSeq as number, totalChunks: b.totalChunks as number,
         ...(b.logWanted !== undefined && { logWanted: b.logWanted as boolean }),
         ...(b.firstTierChunks !== undefined && { firstTierChunks: b.firstTierChunks as number }),
+        ...(b.checksum !== undefined && { checksum: b.checksum as ChecksumKind }),
       };
     }
     case MessageType.LOG_READ: {

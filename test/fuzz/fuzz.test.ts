@@ -16,7 +16,7 @@ import { describeCore } from '../../shared/elf/core-description.js';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import { FrameDecoder, framePrefix } from '../../shared/protocol/frame-decoder.js';
 import { decodeMessage, encodeControl, PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
-import { payloadChecksum } from '../../shared/protocol/digest.js';
+import { CHUNK_CHECKSUMS } from '../../shared/protocol/digest.js';
 import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import { pageCodecByName } from '../../shared/kdump/page-codec.js';
 import { acceptHello } from '../../receiver/ingest/hello.js';
@@ -111,7 +111,7 @@ describe(`fuzz (seed ${SEED}, ${ITERATIONS} iterations per target)`, () => {
   it('the message decoder: mutated frames of every type and the corpus', () => {
     const r = rng(SEED);
     const chunk = new Chunker(4096).encode(new ChunkPlan(source.core.pageMap, 16).chunk(1),
-      source.readPages(new ChunkPlan(source.core.pageMap, 16).chunk(1).startPfn, 16, Buffer.alloc(16 * 4096)), Buffer.alloc(frameCapacity(4096, 16))).message;
+      source.readPages(new ChunkPlan(source.core.pageMap, 16).chunk(1).startPfn, 16, Buffer.alloc(16 * 4096)), Buffer.alloc(frameCapacity(4096, 16)), CHUNK_CHECKSUMS.crc32).message;
     const seeds = [helloFrame, Buffer.from(chunk), encodeControl({ type: 'ack', nextSeq: 5 }),
       encodeControl({ type: 'end', totalChunks: 3, digest: 'ab'.repeat(32) }),
       encodeControl({ type: 'error', code: 'CORRUPT', message: 'x', retryable: true }), ...corpus('frame-')];
@@ -194,13 +194,13 @@ describe(`fuzz (seed ${SEED}, ${ITERATIONS} iterations per target)`, () => {
         const accept = await client.next('accept');
         const span = plan.chunk(accept.nextSeq);
         const message = Buffer.from(chunker.encode(span, source.readPages(span.startPfn, span.pageCount, Buffer.alloc(16 * 4096)),
-          Buffer.alloc(frameCapacity(4096, 16))).message);
+          Buffer.alloc(frameCapacity(4096, 16)), CHUNK_CHECKSUMS.crc32).message);
         const bodyStart = 1 + 36 + Math.ceil(span.pageCount / 8);
         const payload = mutate(message.subarray(bodyStart), r);
         const mutated = Buffer.concat([message.subarray(0, bodyStart), payload]);
         mutated.writeUInt32LE(payload.length, 29);
         // A valid payload crc half the time, so the lz4 decoder itself sees the garbage.
-        if (r.chance(0.5)) mutated.writeUInt32LE(payloadChecksum(payload), 33);
+        if (r.chance(0.5)) mutated.writeUInt32LE(CHUNK_CHECKSUMS.crc32.hash(payload), 33);
         client.sendMessage(mutated);
         const settled = await Promise.race([client.next('error', 5000).then(() => 'error'), client.next('ack', 5000).then(() => 'ack')])
           .catch(() => 'nothing');

@@ -7,6 +7,7 @@ import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import { encodeControl, PROTOCOL_VERSION, type HelloMessage } from '../../shared/protocol/messages.js';
 import { Chunker, frameCapacity } from '../../sender/chunker.js';
 import { dumpIdFor } from '../../sender/upload.js';
+import { chunkChecksumOf, type ChecksumKind } from '../../shared/protocol/digest.js';
 import type { VmcoreSource } from '../../sender/vmcore-source.js';
 import { RawClient } from './raw-client.js';
 
@@ -19,13 +20,13 @@ export function helloFor(source: VmcoreSource, overrides: Partial<HelloMessage> 
   };
 }
 
-/** The CHUNK message (without length prefix) for chunk `seq`, as a correct sender builds it. */
-export function chunkMessage(source: VmcoreSource, seq: number, chunkPages = 16): Buffer {
+/** The CHUNK message (without length prefix) for chunk `seq`, as a correct sender builds it (with the checksum ACCEPT named). */
+export function chunkMessage(source: VmcoreSource, seq: number, chunkPages = 16, checksum?: ChecksumKind): Buffer {
   const plan = new ChunkPlan(source.core.pageMap, chunkPages);
   const span = plan.chunk(seq);
   const pages = source.readPages(span.startPfn, span.pageCount, Buffer.alloc(chunkPages * source.core.pageSize));
   const frame = Buffer.alloc(frameCapacity(source.core.pageSize, chunkPages));
-  return Buffer.from(new Chunker(source.core.pageSize).encode(span, pages, frame).message);
+  return Buffer.from(new Chunker(source.core.pageSize).encode(span, pages, frame, chunkChecksumOf(checksum)).message);
 }
 
 /**

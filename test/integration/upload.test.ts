@@ -8,7 +8,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { payloadChecksum } from '../../shared/protocol/digest.js';
+import { CHUNK_CHECKSUMS } from '../../shared/protocol/digest.js';
 import { encodeControl } from '../../shared/protocol/messages.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { parseServerUrl } from '../../sender/transport.js';
@@ -265,7 +265,7 @@ describe('upload over loopback', () => {
       expect(cleared).toBe(true);
       chunk.writeUInt32LE(chunk.readUInt32LE(21) + 4096, 21);
       const payload = chunk.subarray(bitmapAt + Math.ceil(pageCount / 8));
-      chunk.writeUInt32LE(payloadChecksum(payload), 33);
+      chunk.writeUInt32LE(CHUNK_CHECKSUMS.crc32.hash(payload), 33);
       client.sendMessage(chunkMessage(source, 0));
       client.sendMessage(chunk);
       const error = await client.next('error');

@@ -1,7 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { Chunker, frameCapacity } from '../../sender/chunker.js';
 import { CHUNK_LZ4, decodeMessage, zeroBitmapLength, type ChunkMessage } from '../../shared/protocol/messages.js';
-import { chunkChecksum, payloadChecksum } from '../../shared/protocol/digest.js';
+import { CHUNK_CHECKSUMS, chunkChecksum, type ChunkChecksum } from '../../shared/protocol/digest.js';
+import { xxh32 } from '../../shared/codec/xxhash.js';
+import { crc32 } from 'node:zlib';
 import { lz4DecompressExact } from '../../shared/codec/lz4.js';
 import { FRAME_PREFIX_SIZE, FrameDecoder } from '../../shared/protocol/frame-decoder.js';
 import type { ChunkSpan } from '../../shared/protocol/chunk-plan.js';
@@ -13,12 +15,14 @@ function pagesOf(fills: PageFill[], firstPfn = 0): Buffer[] {
   return fills.map((fill, i) => pageFromFill(fill, firstPfn + i, PAGE));
 }
 
-function encode(fills: PageFill[], span: Partial<ChunkSpan> = {}) {
+const CRC32 = CHUNK_CHECKSUMS.crc32;
+
+function encode(fills: PageFill[], span: Partial<ChunkSpan> = {}, checksum: ChunkChecksum = CRC32) {
   const originals = pagesOf(fills, span.startPfn ?? 0);
   const full: ChunkSpan = { seq: 7, startPfn: 0x1000, firstRank: 3, pageCount: fills.length, ...span };
   const pages = Buffer.concat(originals);
   const frame = Buffer.alloc(frameCapacity(PAGE, fills.length));
-  const encoded = new Chunker(PAGE).encode(full, pages, frame);
+  const encoded = new Chunker(PAGE).encode(full, pages, frame, checksum);
   const message = decodeMessage(encoded.message);
   expect(message.type).toBe('chunk');
   return { originals, span: full, encoded, chunk: message as ChunkMessage };
@@ -69,7 +73,7 @@ describe('Chunker.encode', () => {
     expect(chunk.payload.equals(rawPagesOf(fills, originals))).toBe(true);
   });
 
-  it('chunkCrc is chunkChecksum(bitmap, raw pages) and payloadCrc covers the payload', () => {
+  it('crc32: chunkCrc is chunkChecksum(bitmap, raw pages) and payloadCrc covers the payload', () => {
     for (const fills of [
       ['zero', 'pattern', 'random', 'zero', 'pattern'] as PageFill[],
       ['random', 'random'] as PageFill[],
@@ -79,9 +83,37 @@ describe('Chunker.encode', () => {
       const want = chunkChecksum(expectedBitmap(fills), rawPagesOf(fills, originals));
       expect(chunk.chunkCrc).toBe(want);
       expect(encoded.chunkCrc).toBe(want);
-      expect(chunk.payloadCrc).toBe(payloadChecksum(chunk.payload));
+      expect(chunk.payloadCrc).toBe(crc32(chunk.payload));
       expect(payloadPages(chunk).equals(rawPagesOf(fills, originals))).toBe(true);
     }
+  });
+
+  it('xxh32: chunkCrc is XXH32 of the bitmap seeded with XXH32 of the raw pages, and payloadCrc is the pages\' hash, LZ4 or raw', () => {
+    let sawLz4 = false;
+    let sawRaw = false;
+    for (const fills of [
+      ['zero', 'pattern', 'random', 'zero', 'pattern'] as PageFill[],
+      ['random', 'random'] as PageFill[],
+      ['pattern', { fill: 0x11 }, 'zero', 'zero', 'zero', 'zero', 'zero', 'zero', 'zero', 'pattern'] as PageFill[],
+    ]) {
+      const { originals, encoded, chunk } = encode(fills, {}, CHUNK_CHECKSUMS.xxh32);
+      const raw = rawPagesOf(fills, originals);
+      const want = xxh32(expectedBitmap(fills), xxh32(raw));
+      expect(chunk.chunkCrc).toBe(want);
+      expect(encoded.chunkCrc).toBe(want);
+      expect(chunk.chunkCrc).not.toBe(chunkChecksum(expectedBitmap(fills), raw));
+      expect(chunk.payloadCrc).toBe(xxh32(raw));
+      if (chunk.flags & CHUNK_LZ4) sawLz4 = true;
+      else sawRaw = true;
+      expect(payloadPages(chunk).equals(raw)).toBe(true);
+    }
+    expect(sawLz4 && sawRaw).toBe(true);
+  });
+
+  it('xxh32 is XXH32 (the reference vectors)', () => {
+    expect(xxh32(Buffer.alloc(0))).toBe(0x02cc5d05);
+    expect(xxh32(Buffer.from('abc'))).toBe(0x32d153ff);
+    expect(xxh32(Buffer.from('abc'), 1)).not.toBe(0x32d153ff);
   });
 
   it('a chunk of only zero pages has an empty raw payload', () => {
@@ -112,10 +144,10 @@ describe('Chunker.encode', () => {
     const chunker = new Chunker(PAGE);
     const frame = Buffer.alloc(frameCapacity(PAGE, 4));
     const a = pagesOf(['random', 'random', 'random', 'random']);
-    const first = chunker.encode({ seq: 0, startPfn: 0, pageCount: 4, firstRank: 0 }, Buffer.concat(a), frame);
+    const first = chunker.encode({ seq: 0, startPfn: 0, pageCount: 4, firstRank: 0 }, Buffer.concat(a), frame, CRC32);
     const firstCrc = first.chunkCrc;
     const b = pagesOf(['zero', 'pattern'], 10);
-    const second = chunker.encode({ seq: 1, startPfn: 10, pageCount: 2, firstRank: 4 }, Buffer.concat(b), frame);
+    const second = chunker.encode({ seq: 1, startPfn: 10, pageCount: 2, firstRank: 4 }, Buffer.concat(b), frame, CRC32);
     const chunk = decodeMessage(second.message) as ChunkMessage;
     expect(chunk.seq).toBe(1);
     expect([...chunk.zeroBitmap]).toEqual([0b01]);
@@ -124,10 +156,12 @@ describe('Chunker.encode', () => {
     expect(chunk.chunkCrc).not.toBe(firstCrc);
   });
 
-  it('Chunker.checksum agrees with encode', () => {
+  it('Chunker.checksum agrees with encode, for each kind', () => {
     const fills: PageFill[] = ['zero', 'random', 'pattern', 'zero', 'pattern'];
-    const { encoded } = encode(fills);
-    expect(new Chunker(PAGE).checksum(fills.length, Buffer.concat(pagesOf(fills)))).toBe(encoded.chunkCrc);
+    for (const checksum of Object.values(CHUNK_CHECKSUMS)) {
+      const { encoded } = encode(fills, {}, checksum);
+      expect(new Chunker(PAGE).checksum(fills.length, Buffer.concat(pagesOf(fills)), checksum)).toBe(encoded.chunkCrc);
+    }
   });
 
   it('pack compacts non-zero pages to the front in order', () => {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { chunkChecksum, chunkChecksumFromPagesCrc, dumpDigest, payloadChecksum } from '../../shared/protocol/digest.js';
+import { catalogDigest, CHUNK_CHECKSUMS, chunkChecksum, dumpDigest, offersChunkChecksum, parseCatalogDigest, pickChunkChecksum } from '../../shared/protocol/digest.js';
 
 describe('checksums', () => {
   const bitmap = Buffer.from([0b101, 0]);
@@ -14,9 +14,31 @@ describe('checksums', () => {
     expect(chunkChecksum(Buffer.from([0xff]), Buffer.alloc(0))).toBe(crc32(Buffer.from([0xff])));
   });
 
-  it('chunkChecksumFromPagesCrc continues from the pages crc', () => {
-    expect(chunkChecksumFromPagesCrc(bitmap, payloadChecksum(pages))).toBe(chunkChecksum(bitmap, pages));
-    expect(payloadChecksum(pages)).toBe(crc32(pages));
+  it('crc32 chunk() continues from the pages crc', () => {
+    const { crc32: kind } = CHUNK_CHECKSUMS;
+    expect(kind.chunk(bitmap, kind.hash(pages))).toBe(chunkChecksum(bitmap, pages));
+    expect(kind.hash(pages)).toBe(crc32(pages));
+    expect(kind.lz4PayloadCrc).toBe('payload');
+  });
+
+  it('the receiver picks the first kind it knows from HELLO checksums, else crc32', () => {
+    expect(pickChunkChecksum(undefined).kind).toBe('crc32');
+    expect(pickChunkChecksum([]).kind).toBe('crc32');
+    expect(pickChunkChecksum(['xxh3', 'xxh32']).kind).toBe('xxh32');
+    expect(pickChunkChecksum(['blake3', 'toString']).kind).toBe('crc32');
+    expect(offersChunkChecksum(undefined, 'crc32')).toBe(true);
+    expect(offersChunkChecksum(undefined, 'xxh32')).toBe(false);
+    expect(offersChunkChecksum(['xxh32'], 'xxh32')).toBe(true);
+  });
+
+  it('the catalog keeps a crc32 digest as hex alone (as before kinds) and the others with their kind', () => {
+    const hex = 'ab'.repeat(32);
+    expect(catalogDigest('crc32', hex)).toBe(hex);
+    expect(catalogDigest('xxh32', hex)).toBe(`xxh32:${hex}`);
+    expect(parseCatalogDigest(hex)).toEqual({ kind: 'crc32', hex });
+    expect(parseCatalogDigest(`xxh32:${hex}`)).toEqual({ kind: 'xxh32', hex });
+    expect(parseCatalogDigest(`xxh9:${hex}`)).toBeUndefined();
+    expect(parseCatalogDigest(`constructor:${hex}`)).toBeUndefined();
   });
 
   it('dumpDigest is SHA-256 over the chunk crcs as little-endian u32s, in order', () => {
