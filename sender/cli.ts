@@ -149,7 +149,7 @@ async function main(): Promise<number> {
       `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${servers.map((s) => s.url).join(', ') || 'nobody'} as ${hostId}`);
     say(`kdump-send: ${memory.line}`);
     // Before the dump-level pass: on a large machine the pass takes seconds, the log milliseconds.
-    const kernelLog = await captureKernelLog(vmcorePath);
+    const kernelLog = await captureKernelLog(source);
     if ('error' in kernelLog) say(`kdump-send: warning: kernel log not read, so not sent ahead of the pages: ${kernelLog.error}`);
     const excludeStarted = Date.now();
     exclusion = computeExclusion(source, dumpLevel);

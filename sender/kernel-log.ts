@@ -6,9 +6,11 @@
  * MAX_LOG_BYTES is sent as its newest part, where the panic is.
  */
 import { extractKernelLog } from '../shared/dmesg/extract.js';
-import { openElfCoreDump } from '../shared/dmesg/elf-core-pages.js';
 import { X86_64KernelMemory, type DumpPages } from '../shared/dmesg/kernel-memory.js';
+import { EM_X86_64 } from '../shared/elf/core.js';
+import { rankOfPfn } from '../shared/elf/page-map.js';
 import { MAX_LOG_BYTES } from '../shared/protocol/messages.js';
+import type { VmcoreSource } from './vmcore-source.js';
 
 export interface CapturedLog {
   text: Buffer;
@@ -27,24 +29,26 @@ export function newestPart(log: Buffer, maxBytes: number): CapturedLog {
 }
 
 /**
- * The log of the core at `path`, or why it could not be read: a core whose
- * log cannot be read is still sent, and the receiver reads what it can of
- * the stored dump instead.
+ * The log of the core `source` reads, or why it could not be read: a core
+ * whose log cannot be read is still sent, and the receiver reads what it can
+ * of the stored dump instead. Pages come through the source's synchronous
+ * reads (a thread-pool hop per page would cost more than the extraction).
  */
-export async function captureKernelLog(path: string, maxBytes = MAX_LOG_BYTES): Promise<CapturedLog | { error: string }> {
+export async function captureKernelLog(source: VmcoreSource, maxBytes = MAX_LOG_BYTES): Promise<CapturedLog | { error: string }> {
+  const { core } = source;
   try {
-    const dump = await openElfCoreDump(path);
-    try {
-      const read = new Set<number>();
-      const pages: DumpPages = {
-        pageSize: dump.pages.pageSize,
-        readPage: (pfn) => { read.add(pfn); return dump.pages.readPage(pfn); },
-      };
-      const log = await extractKernelLog(new X86_64KernelMemory(pages, dump.vmcoreinfo, dump.physBase), dump.vmcoreinfo);
-      return { ...newestPart(log, maxBytes), pfns: [...read].sort((a, b) => a - b) };
-    } finally {
-      await dump.close();
-    }
+    if (core.elf.machine !== EM_X86_64) throw new Error(`${source.path}: kernel log extraction supports x86_64 cores, this one is ${core.machine}`);
+    const read = new Set<number>();
+    const pages: DumpPages = {
+      pageSize: core.pageSize,
+      readPage: async (pfn) => {
+        if (rankOfPfn(core.pageMap, pfn) < 0) return { missing: `not in any PT_LOAD of ${source.path}` };
+        read.add(pfn);
+        return { page: source.readPages(pfn, 1, Buffer.alloc(core.pageSize)) };
+      },
+    };
+    const log = await extractKernelLog(new X86_64KernelMemory(pages, core.vmcoreinfo, core.physBase), core.vmcoreinfo);
+    return { ...newestPart(log, maxBytes), pfns: [...read].sort((a, b) => a - b) };
   } catch (error) {
     return { error: (error as Error).message };
   }

@@ -23,7 +23,7 @@ import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import { keysFor } from '../../shared/dump-folders.js';
 import { DumpIngest } from '../../receiver/ingest/dump-ingest.js';
 import { coreWithLog, FOO, oopsLog } from '../helpers/crash-logs.js';
-import type { ElfCoreFile } from '../helpers/elf-core-builder.js';
+import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
 import { chunkMessage, helloFor } from '../helpers/protocol-messages.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
@@ -52,9 +52,17 @@ describe('sender: the log it sends', () => {
   });
 
   it('says why when a core has no log to read, instead of failing the upload', async () => {
-    const result = await captureKernelLog('/nonexistent/vmcore');
-    expect(result).toHaveProperty('error');
-    expect((result as { error: string }).error).toContain('/nonexistent/vmcore');
+    // VMCOREINFO without the printk symbols: a core whose log cannot be found.
+    const plain = await writeElfCoreFile({ cpus: 1, loads: sampleX86Loads(), page: () => 'pattern' });
+    const plainSource = VmcoreSource.open(plain.path);
+    try {
+      const result = await captureKernelLog(plainSource);
+      expect(result).toHaveProperty('error');
+      expect((result as { error: string }).error).toMatch(/VMCOREINFO|log/i);
+    } finally {
+      plainSource.close();
+      await plain.cleanup();
+    }
   });
 });
 
@@ -83,7 +91,7 @@ describe('receiver: the log ahead of the pages', () => {
     });
     core = await coreWithLog(oopsLog(FOO, 1), 1_700_000_100);
     source = VmcoreSource.open(core.path);
-    const captured = await captureKernelLog(core.path);
+    const captured = await captureKernelLog(source);
     if ('error' in captured) throw new Error(captured.error);
     log = captured;
   });
@@ -250,7 +258,7 @@ describe('sender against an older receiver (ACCEPT without logWanted)', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const captured = await captureKernelLog(core.path);
+      const captured = await captureKernelLog(source);
       if ('error' in captured) throw new Error(captured.error);
       const result = await upload(source, {
         servers: [parseServerUrl(`tcp://127.0.0.1:${(server.address() as AddressInfo).port}`)], hostId: 'to-old', chunkPages: 16, kernelLog: captured,

@@ -61,7 +61,7 @@ describe('partial dumps', () => {
     // Crashed a minute ago: crash storms count dumps by when they crashed.
     core = await coreWithLog(oopsLog(FOO, 1), Math.floor(Date.now() / 1000) - 60, MEMORY_PAGES);
     source = VmcoreSource.open(core.path);
-    const captured = await captureKernelLog(core.path);
+    const captured = await captureKernelLog(source);
     if ('error' in captured) throw new Error(captured.error);
     log = captured;
     const [image, memory] = source.core.pageMap.extents;
