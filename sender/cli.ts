@@ -160,7 +160,7 @@ async function main(): Promise<number> {
       `${left ? ` (left out: ${left})` : ''}, decided in ${((Date.now() - excludeStarted) / 1000).toFixed(2)} s`);
     const logOnly = yesNo('LOG_ONLY', config.LOG_ONLY);
     const kept = exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : core.pageMap.extents;
-    const firstTier = chooseFirstTier(source, kept, 'error' in kernelLog ? [] : kernelLog.pfns ?? []);
+    const firstTier = chooseFirstTier(source, kept, 'error' in kernelLog ? [] : kernelLog.pfns ?? [], exclusion.structPageTier);
     if (firstTier.pages > 0) {
       const why = Object.entries(firstTier.parts).filter(([, n]) => n > 0).map(([part, n]) => `${part} ${n}`).join(', ');
       say(`kdump-send: first tier: ${firstTier.pages} pages (${(100 * firstTier.pages / exclusion.dumpablePages).toFixed(1)}% of those kept: ${why}) go ahead of the rest`);

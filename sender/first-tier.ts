@@ -16,9 +16,10 @@
  *                  (NT_PRSTATUS): the panicking task's frames for bt
  *   modules        every page the module area maps: struct module and the
  *                  modules' symbols, which crash reads at start-up
- *   reserved, slab from the struct pages (first-tier-scan.ts): the per-cpu
- *                  areas and other boot allocations; the slab caches of
- *                  tasks, pids and the structures that index them
+ *   reserved, slab from the struct pages (first-tier-scan.ts), marked by the
+ *                  dump-level pass as it reads mem_map: the per-cpu areas
+ *                  and other boot allocations; the slab caches of tasks,
+ *                  pids and the structures that index them
  *
  * With these, crash answers sys, bt, ps and log on a dump of the first tier
  * alone as on the whole core (test/real/partial-dumps.test.ts).
@@ -28,8 +29,7 @@ import { EM_X86_64, NT_PRSTATUS, parseNotes, PT_LOAD } from '../shared/elf/core.
 import { X86_64Translator, X86_64_START_KERNEL_MAP } from '../shared/elf/x86-64-translate.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
 import type { VmcoreSource } from './vmcore-source.js';
-import { locateMemMap, type MemMapSection } from '../shared/elf/mem-map.js';
-import { scanStructPageTier } from './first-tier-scan.js';
+import type { StructPageTier } from './first-tier-scan.js';
 import { intersectRuns, mergeRuns, toRuns } from './pfn-run-sets.js';
 
 /** x86_64's module area (MODULES_VADDR to MODULES_END, the same with KASLR): above the kernel image's 1 GiB. */
@@ -51,9 +51,12 @@ export interface FirstTier {
 
 /**
  * The first tier of `source`, within `kept` (the pfns the dump level keeps).
- * `logPfns`: the pages the kernel-log extraction read.
+ * `logPfns`: the pages the kernel-log extraction read; `structPageTier`: what
+ * the dump-level pass marked (Exclusion.structPageTier), absent when it could not.
  */
-export function chooseFirstTier(source: VmcoreSource, kept: readonly PfnRun[], logPfns: readonly number[]): FirstTier {
+export function chooseFirstTier(
+  source: VmcoreSource, kept: readonly PfnRun[], logPfns: readonly number[], structPageTier?: StructPageTier,
+): FirstTier {
   const { core } = source;
   if (core.elf.machine !== EM_X86_64) return { runs: [], pages: 0, parts: {} };
   const pageSize = core.pageSize;
@@ -91,17 +94,10 @@ export function chooseFirstTier(source: VmcoreSource, kept: readonly PfnRun[], l
     parts['cpu stacks'] = toRuns(stacks);
     // Module memory (struct module, its symbols and sections): crash reads every module at start-up.
     parts['modules'] = toRuns(translator.mappedPages(X86_64_MODULES_VADDR, X86_64_MODULES_END).map((phys) => Number(phys / BigInt(pageSize))));
-    let sections: MemMapSection[] | undefined;
-    try {
-      sections = locateMemMap(core.vmcoreinfo, translator, memory, core.pageMap.maxPfn, pageSize);
-    } catch {
-      sections = undefined; // no struct pages to judge: the tier goes without reserved and slab pages
-    }
-    const scanned = sections && scanStructPageTier(core.vmcoreinfo, translator, sections, core.pageMap.extents, (phys, into) => source.readPhysicalInto(phys, into));
-    if (scanned && typeof scanned !== 'string') {
-      parts.reserved = scanned.reserved;
-      parts.slab = scanned.slab;
-    }
+  }
+  if (structPageTier) {
+    parts.reserved = structPageTier.reserved;
+    parts.slab = structPageTier.slab;
   }
   parts['kernel log'] = toRuns([...logPfns]);
 

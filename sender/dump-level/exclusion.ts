@@ -15,8 +15,10 @@ import type { VmcoreSource } from '../vmcore-source.js';
 import { checkVerdicts } from './guard.js';
 import type { KernelRead } from './kernel-counters.js';
 import {
-  DumpLevel, HOST_BIG_ENDIAN, LAST_KEPT, needsPageScan, pageJudge, pageRulesFor, type JudgeFn, SUSPECT_FREE, SUSPECT_USER, VERDICT_MASK, VERDICTS, type PageRules, type PageVerdict,
+  DumpLevel, HOST_BIG_ENDIAN, LAST_KEPT, MARK_RESERVED, MARK_SLAB, needsPageScan, NO_MARKS, pageJudge, pageRulesFor, type JudgeFn, type PageJudge,
+  SUSPECT_FREE, SUSPECT_USER, VERDICT_MASK, VERDICTS, type PageVerdict,
 } from './page-rules.js';
+import { memMapRuns, structPageMarker, type StructPageMarker, type StructPageTier } from '../first-tier-scan.js';
 
 export interface Exclusion {
   /** The level asked for. */
@@ -32,6 +34,11 @@ export interface Exclusion {
   excluded: Record<Exclude<PageVerdict, 'keep' | 'tail'>, number>;
   /** Why the level was lowered or pages kept, one line each. */
   warnings: string[];
+  /**
+   * The first tier's struct-page part (PG_reserved and slab pages, first-tier-scan.ts),
+   * marked by the same pass over mem_map; absent where mem_map could not be read.
+   */
+  structPageTier?: StructPageTier;
 }
 
 /** Struct pages are judged where one 4 KiB virtual page holds them whole (see StructPages). */
@@ -241,20 +248,29 @@ const SUSPECT_USER_AT = 9;
 const UNREADABLE_AT = 10;
 
 /**
- * Judges every in-core pfn of every section by `rules`, clearing in `bitmap`
- * (refilled from the core's extents first) what the level leaves out.
+ * Judges every in-core pfn of every section by `pageJudge`, clearing in
+ * `bitmap` (refilled from the core's extents first) what the level leaves
+ * out, and hands each pfn judged to `marker` (the first tier's).
  */
-function scanPages(rules: PageRules, sections: MemMapSection[], pages: StructPages, extents: readonly PfnRun[], maxPfn: number, bitmap: Buffer): Scan {
+function scanPages(
+  pageJudge: PageJudge, marker: StructPageMarker, sections: MemMapSection[], pages: StructPages, extents: readonly PfnRun[], maxPfn: number, bitmap: Buffer,
+): Scan {
   fillBitmapWindow(bitmap, 0, extents);
-  const { judge, result, words: sizeWords } = pageJudge(rules);
+  const { judge, result, words: sizeWords } = pageJudge;
   // Summed in the order one counter per verdict would be.
   const tally = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  // The batch's first-tier marks (pfn, code, pages), handed to the marker after it: a call from scanBatch
+  // would be inlined into it, and compiling scanBatch with it cost as much as the marks save.
+  const marks = new Float64Array(1 + 3 * MAKEDUMPFILE_BATCH);
+  marks[0] = 1;
   for (let s = 0; s < sections.length; s++) {
     const { startPfn, endPfn } = sections[s];
     pages.enter(sections[s]);
     for (let pfn = startPfn; pfn < endPfn;) {
       const batchEnd = Math.min(endPfn, pfn - (pfn % MAKEDUMPFILE_BATCH) + MAKEDUMPFILE_BATCH);
-      pfn = scanBatch(judge, result, sizeWords, pages, startPfn, pfn, batchEnd, maxPfn, bitmap, tally);
+      pfn = scanBatch(judge, result, sizeWords, marks, pages, startPfn, pfn, batchEnd, maxPfn, bitmap, tally);
+      for (let m = 1; m < marks[0]; m += 3) marker.mark(marks[m], marks[m + 1], marks[m + 2]);
+      marks[0] = 1;
     }
   }
   const excluded = noneExcluded();
@@ -276,7 +292,7 @@ function scanPages(rules: PageRules, sections: MemMapSection[], pages: StructPag
  * lacks whatever that call ran before V8 began recording.
  */
 function scanBatch(
-  judge: JudgeFn, result: { pages: number }, sizeWords: number, pages: StructPages,
+  judge: JudgeFn, result: { pages: number }, sizeWords: number, marks: Float64Array, pages: StructPages,
   startPfn: number, first: number, batchEnd: number, maxPfn: number, bitmap: Buffer, tally: number[],
 ): number {
   const words = pages.words;
@@ -322,6 +338,13 @@ function scanBatch(
     } else if ((code & VERDICT_MASK) <= LAST_KEPT) {
       if (code & SUSPECT_FREE) tally[SUSPECT_FREE_AT]++;
       if (code & SUSPECT_USER) tally[SUSPECT_USER_AT]++;
+      if (code & (MARK_RESERVED | MARK_SLAB)) {
+        const m = marks[0];
+        marks[m] = pfn;
+        marks[m + 1] = code;
+        marks[m + 2] = result.pages;
+        marks[0] = m + 3;
+      }
       pfn++;
     } else {
       const count = result.pages;
@@ -359,6 +382,9 @@ function kernelReader(translator: X86_64Translator, memory: PhysicalMemory): Ker
   };
 }
 
+/** Marks nothing: for cores whose struct pages the first tier cannot read. */
+const UNMARKED: StructPageMarker = { test: NO_MARKS, mark: () => {}, tier: () => ({ reserved: [], slab: [] }) };
+
 export function computeExclusion(source: VmcoreSource, asked: number): Exclusion {
   const { core } = source;
   const extents = core.pageMap.extents.map(({ startPfn, pageCount }) => ({ startPfn, pageCount }));
@@ -369,7 +395,15 @@ export function computeExclusion(source: VmcoreSource, asked: number): Exclusion
   if (core.elf.machine !== EM_X86_64) {
     return everything(asked & DumpLevel.ZERO, '', [`dump level ${asked}: struct pages are only read on x86_64; keeping every page`]);
   }
-  if (!needsPageScan(rules)) return everything(rules.level, '', rules.warnings);
+  const judged = needsPageScan(rules);
+  const found = structPageMarker(core.vmcoreinfo);
+  const marker = typeof found === 'string' ? undefined : found;
+  // Nothing to judge: mem_map is still read once for the first tier, by a judge that keeps every page.
+  if (!judged && (!marker || !(rules.structPageSize > 0))) return everything(rules.level, '', rules.warnings);
+  // What the level does when mem_map cannot be read: judged, it falls to zero pages alone; not judged, it stands.
+  const unjudged = (warning: string): Exclusion => (judged
+    ? everything(asked & DumpLevel.ZERO, '', [...rules.warnings, warning])
+    : everything(rules.level, '', rules.warnings));
 
   const memory: PhysicalMemory = { read: (phys, length) => source.readPhysical(Number(phys), length) };
   let sections: MemMapSection[];
@@ -378,30 +412,41 @@ export function computeExclusion(source: VmcoreSource, asked: number): Exclusion
     translator = X86_64Translator.fromVmcoreinfo(core.vmcoreinfo, core.physBase, memory);
     sections = locateMemMap(core.vmcoreinfo, translator, memory, core.pageMap.maxPfn, core.pageSize);
   } catch (error) {
-    return everything(asked & DumpLevel.ZERO, '', [...rules.warnings, `dump level ${asked}: cannot find the struct pages (${(error as Error).message}); keeping every page`]);
+    return unjudged(`dump level ${asked}: cannot find the struct pages (${(error as Error).message}); keeping every page`);
   }
   const readKernel = kernelReader(translator, memory);
   const warnings = [...rules.warnings];
   let scan: Scan;
+  let tierMarks = marker ?? UNMARKED;
   try {
     // One bit per pfn (32 MiB for 1 TiB): the second pass, if any, reuses it.
     const bitmap = Buffer.alloc(Math.ceil(core.pageMap.maxPfn / 8 / 8) * 8);
     const structPages = new StructPages(translator, (phys, into) => source.readPhysicalInto(phys, into), rules.structPageSize, extents);
-    scan = scanPages(rules, sections, structPages, extents, core.pageMap.maxPfn, bitmap);
-    const guard = checkVerdicts(core.vmcoreinfo, readKernel, rules.level, { excluded: scan.excluded, suspect: scan.suspect }, core.nrCpus);
-    warnings.push(...guard.notes);
-    if (guard.drop) {
-      // A bit the guard distrusts is judged again without it; the other bits keep their verdicts.
-      rules.level &= ~guard.drop;
-      scan = scanPages(rules, sections, structPages, extents, core.pageMap.maxPfn, bitmap);
+    // Not judged, the rules' level reads no bit of a struct page and needsPageScan found no hwpoison or offline
+    // rule to apply: the judge keeps every page and marks the first tier's.
+    scan = scanPages(pageJudge(rules, tierMarks.test), tierMarks, sections, structPages, extents, core.pageMap.maxPfn, bitmap);
+    if (judged) {
+      const guard = checkVerdicts(core.vmcoreinfo, readKernel, rules.level, { excluded: scan.excluded, suspect: scan.suspect }, core.nrCpus);
+      warnings.push(...guard.notes);
+      if (guard.drop) {
+        // A bit the guard distrusts is judged again without it; the other bits keep their verdicts. The marks start over with it.
+        rules.level &= ~guard.drop;
+        const again = structPageMarker(core.vmcoreinfo);
+        tierMarks = typeof again === 'string' ? UNMARKED : again;
+        scan = scanPages(pageJudge(rules, tierMarks.test), tierMarks, sections, structPages, extents, core.pageMap.maxPfn, bitmap);
+      }
     }
   } catch (error) {
     // Whatever a damaged mem_map does to the rules, the dump still goes out whole.
-    return everything(asked & DumpLevel.ZERO, '', [...warnings, `dump level ${asked}: struct pages unreadable (${(error as Error).message}); keeping every page`]);
+    return judged
+      ? everything(asked & DumpLevel.ZERO, '', [...warnings, `dump level ${asked}: struct pages unreadable (${(error as Error).message}); keeping every page`])
+      : everything(rules.level, '', rules.warnings);
   }
+  const structPageTier = marker ? tierMarks.tier(memMapRuns(sections, rules.structPageSize, (va) => translator.mapping(va))) : undefined;
+  if (!judged) return { ...everything(rules.level, '', rules.warnings), structPageTier };
   if (scan.unreadable > 0) warnings.push(`${scan.unreadable} struct pages were not in the dump; their pages are kept`);
   const { runs, pages } = runsOf(scan.bitmap, extents);
-  return { asked, level: rules.level, generation: rules.generation, dumpable: runs, dumpablePages: pages, excluded: scan.excluded, warnings };
+  return { asked, level: rules.level, generation: rules.generation, dumpable: runs, dumpablePages: pages, excluded: scan.excluded, warnings, structPageTier };
 }
 
 /** What HELLO tells the receiver about the level, cut to the protocol's bounds (the sender's own log has it whole). */

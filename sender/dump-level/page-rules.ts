@@ -188,6 +188,33 @@ export const SUSPECT_FREE = 8;
 export const SUSPECT_USER = 16;
 /** The code's verdict, an index into VERDICTS. */
 export const VERDICT_MASK = 7;
+/**
+ * Ored into a keep code: the page is one of the first tier's (MarkTest,
+ * sender/first-tier-scan.ts), a PG_reserved page (32) or a slab page (64,
+ * covering `result.pages` pfns when it heads a compound page).
+ */
+export const MARK_RESERVED = 32;
+export const MARK_SLAB = 64;
+
+/**
+ * Which struct pages the judge marks for the first tier, as word offsets
+ * in a struct page and masks (first-tier-scan.ts makes one from
+ * VMCOREINFO): reserved when `words[reservedW] & reservedMask`, slab when
+ * `words[slabW] & slabMask`, or `typed` and `(words[typeW] & typeMask) === typeValue`.
+ */
+export interface MarkTest {
+  reservedW: number;
+  reservedMask: number;
+  slabW: number;
+  slabMask: number;
+  typed: boolean;
+  typeW: number;
+  typeMask: number;
+  typeValue: number;
+}
+
+/** Marks nothing. */
+export const NO_MARKS: MarkTest = { reservedW: 0, reservedMask: 0, slabW: 0, slabMask: 0, typed: false, typeW: 0, typeMask: 0, typeValue: 0 };
 
 /** A judge reads struct pages as little-endian 32-bit words through an Int32Array: a big-endian host swaps them first (Buffer.swap32). */
 export const HOST_BIG_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 0;
@@ -236,7 +263,7 @@ export interface PageJudge {
  * __exclude_unnecessary_pages, in the order it takes them; judgePage below
  * wraps it for single pages.
  */
-export function pageJudge(rules: PageRules): PageJudge {
+export function pageJudge(rules: PageRules, marks: MarkTest = NO_MARKS): PageJudge {
   const size = rules.structPageSize;
   const level = rules.level;
   // Words, not bytes: every struct page member the rules read is a long or an int, so no real layout is refused here.
@@ -281,6 +308,10 @@ export function pageJudge(rules: PageRules): PageJudge {
   const offlineType = int32(rules.offlineType, NO_TYPE);
   const unacceptedType = int32(rules.unacceptedType, NO_TYPE);
   const result = { pages: 1 };
+  for (const w of [marks.reservedW, marks.slabW, marks.typeW]) {
+    if (w < 0 || (w + 1) * 4 > size) throw new Error(`a first-tier mark reads word ${w}, outside SIZE(page)=${size}`);
+  }
+  const { reservedW, reservedMask, slabW, slabMask, typed, typeW, typeMask, typeValue } = marks;
 
   /** A buddy page: free for its whole block (page.private holds the order) if the block is real. */
   const free = (pfn: number, orderLo: number, orderHi: number): number => {
@@ -349,7 +380,11 @@ export function pageJudge(rules: PageRules): PageJudge {
     } else if (((flagsLo & hwpoisonLo) | (flagsHi & hwpoisonHi)) !== 0) verdict = HWPOISON;
     else if (!slab && mapcount === offlineType) verdict = OFFLINE;
     result.pages = 2 ** order;
-    return verdict;
+    // The first tier's marks, on pages kept: the words are at hand here.
+    const reservedMark = (words[at + reservedW] & reservedMask) !== 0 ? MARK_RESERVED : 0;
+    const typeMatches = (words[at + typeW] & typeMask) === typeValue;
+    const slabMark = (words[at + slabW] & slabMask) !== 0 || (typed && typeMatches) ? MARK_SLAB : 0;
+    return verdict === KEEP ? verdict | reservedMark | slabMark : verdict;
   };
   return { judge, result, words: size / 4 };
 }

@@ -1,13 +1,15 @@
 /**
- * The first tier's struct-page part (sender/first-tier-scan.ts) on a
- * synthetic 6.1 kernel: PG_reserved pages but the ones holding mem_map,
- * and slab pages as whole compound pages (the head's order, read from its
- * first tail), nothing else; and chooseFirstTier names them as parts.
+ * The first tier's struct-page part (sender/first-tier-scan.ts), marked by
+ * the dump-level pass (computeExclusion) on a synthetic 6.1 kernel:
+ * PG_reserved pages but the ones holding mem_map, and slab pages as whole
+ * compound pages (the head's order, read from its first tail), nothing else,
+ * at every level, also where the level reads no struct page; and
+ * chooseFirstTier names them as parts.
  */
 import { describe, expect, it } from 'vitest';
 import { chooseFirstTier } from '../../sender/first-tier.js';
-import { scanStructPageTier } from '../../sender/first-tier-scan.js';
-import { locateMemMap } from '../../shared/elf/mem-map.js';
+import { structPageMarker } from '../../sender/first-tier-scan.js';
+import { computeExclusion } from '../../sender/dump-level/exclusion.js';
 import { X86_64Translator } from '../../shared/elf/x86-64-translate.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { PAGE_INFO_6_1, SYNTHETIC_PAGES, syntheticKernelCore, type StructPageSpec } from '../helpers/synthetic-kernel.js';
@@ -32,30 +34,20 @@ function page(pfn: number): StructPageSpec | undefined {
 describe('first tier: reserved and slab pages from the struct pages', () => {
   const synthetic = useSyntheticCore(syntheticKernelCore({ page, nrFreePages: 0, pageInfo: PAGE_INFO_6_1 }));
 
-  function scan() {
-    const { core } = synthetic.source;
-    const memory = { read: (phys: bigint, length: number) => synthetic.source.readPhysical(Number(phys), length) };
-    const translator = X86_64Translator.fromVmcoreinfo(core.vmcoreinfo, core.physBase, memory);
-    const sections = locateMemMap(core.vmcoreinfo, translator, memory, core.pageMap.maxPfn, core.pageSize);
-    return scanStructPageTier(core.vmcoreinfo, translator, sections, core.pageMap.extents, (phys, into) => synthetic.source.readPhysicalInto(phys, into));
-  }
-
-  it('finds PG_reserved pages but those holding mem_map, and slab pages whole', () => {
-    const found = scan();
-    if (typeof found === 'string') throw new Error(found);
-    expect(found.reserved).toEqual([{ startPfn: 100, pageCount: 10 }]);
-    // The order-3 slab at 9000 is eight pages; the order-0 one at 9100 one; LRU pages are no slab.
-    expect(found.slab).toEqual([{ startPfn: 9000, pageCount: 8 }, { startPfn: 9100, pageCount: 1 }]);
+  it('finds PG_reserved pages but those holding mem_map, and slab pages whole, at every level', () => {
+    for (const level of [0, 1, 31]) {
+      const found = computeExclusion(synthetic.source, level).structPageTier;
+      expect(found, `level ${level}`).toBeDefined();
+      expect(found!.reserved, `level ${level}`).toEqual([{ startPfn: 100, pageCount: 10 }]);
+      // The order-3 slab at 9000 is eight pages; the order-0 one at 9100 one; LRU pages are no slab.
+      expect(found!.slab, `level ${level}`).toEqual([{ startPfn: 9000, pageCount: 8 }, { startPfn: 9100, pageCount: 1 }]);
+    }
   });
 
   it('says why when VMCOREINFO lacks what it needs', () => {
     const { core } = synthetic.source;
     const info = { ...core.vmcoreinfo, numbers: new Map([...core.vmcoreinfo.numbers].filter(([k]) => k !== 'PG_private')) };
-    const memory = { read: (phys: bigint, length: number) => synthetic.source.readPhysical(Number(phys), length) };
-    const translator = X86_64Translator.fromVmcoreinfo(core.vmcoreinfo, core.physBase, memory);
-    const sections = locateMemMap(core.vmcoreinfo, translator, memory, core.pageMap.maxPfn, core.pageSize);
-    expect(scanStructPageTier(info, translator, sections, core.pageMap.extents, (p, into) => synthetic.source.readPhysicalInto(p, into)))
-      .toMatch(/VMCOREINFO lacks .*NUMBER\(PG_private\)/);
+    expect(structPageMarker(info)).toMatch(/VMCOREINFO lacks .*NUMBER\(PG_private\)/);
   });
 
   it('lists the pages a kernel virtual range maps, through 2 MiB leaves too, and none where nothing is mapped', () => {
@@ -72,7 +64,8 @@ describe('first tier: reserved and slab pages from the struct pages', () => {
   it('chooseFirstTier counts them as parts of the tier, within the pages kept', () => {
     const { source } = synthetic;
     const everything = source.core.pageMap.extents;
-    const tier = chooseFirstTier(source, everything, []);
+    const { structPageTier } = computeExclusion(source, 1);
+    const tier = chooseFirstTier(source, everything, [], structPageTier);
     expect(tier.parts).toMatchObject({ reserved: 10, slab: 9 });
     const inTier = (pfn: number) => tier.runs.some((r) => pfn >= r.startPfn && pfn < r.startPfn + r.pageCount);
     expect(inTier(9007)).toBe(true);
@@ -80,6 +73,8 @@ describe('first tier: reserved and slab pages from the struct pages', () => {
     // A dump level that left the slab out leaves it out of the tier too.
     const withoutSlab = everything.flatMap((r) => (r.startPfn <= 9000 && r.startPfn + r.pageCount > 9008
       ? [{ startPfn: r.startPfn, pageCount: 9000 - r.startPfn }, { startPfn: 9008, pageCount: r.startPfn + r.pageCount - 9008 }] : [r]));
-    expect(chooseFirstTier(source, withoutSlab, []).parts).toMatchObject({ slab: 1 });
+    expect(chooseFirstTier(source, withoutSlab, [], structPageTier).parts).toMatchObject({ slab: 1 });
+    // Without the struct pages' marks the tier has no reserved or slab part.
+    expect(chooseFirstTier(source, everything, []).parts).not.toHaveProperty('slab');
   });
 });
