@@ -1,17 +1,24 @@
 #!/usr/bin/env node
-// Builds the single-file sender the capture kernel runs: dist/capture/kdump-send.mjs,
-// plus the one native addon it needs (lz4) at the path the bundle requires it from.
+// Builds the sender the capture kernel runs: dist/capture/kdump-send.mjs (and the chunks it
+// imports on demand, kdump-send-*.mjs), plus the native addons at the paths the bundle requires them from.
 // usage: node deploy/capture/bundle-sender.mjs [OUTDIR]
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const out = path.resolve(process.argv[2] ?? path.join(root, 'dist/capture'));
+// Stale chunks of an earlier build would be copied into the runtime beside the new ones.
+for (const f of existsSync(out) ? readdirSync(out) : []) if (/^kdump-send.*\.mjs$/.test(f)) rmSync(path.join(out, f));
 await build({
-  entryPoints: [path.join(root, 'sender/cli.ts')],
-  outfile: path.join(out, 'kdump-send.mjs'),
+  entryPoints: { 'kdump-send': path.join(root, 'sender/cli.ts') },
+  outdir: out,
+  // What the sender imports only when it needs it (--check, ws://, the local fallback) goes in chunks of
+  // its own, which node reads only then: a capture kernel's start-up parses what a TCP send runs.
+  splitting: true,
+  chunkNames: 'kdump-send-[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',

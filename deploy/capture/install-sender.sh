@@ -6,7 +6,7 @@
 # squashfs: the runtime stays compressed in the initramfs and its pages are
 #   read on demand, so the capture kernel holds ~25 MiB for it (xz) instead of
 #   ~85 MiB unpacked (bench/crashkernel-min.mjs measures what that buys):
-#     DESTDIR/usr/lib/kdump-send/runtime.squashfs   node (stripped), kdump-send.mjs, native addons
+#     DESTDIR/usr/lib/kdump-send/runtime.squashfs   node (stripped), kdump-send*.mjs, native addons
 #     DESTDIR/usr/sbin/kdump-send                   wrapper: loads squashfs and loop, mounts the
 #                                                   image read-only on /run/kdump-send, runs node
 #   The initramfs must also hold the squashfs and loop modules (when they are
@@ -52,7 +52,8 @@ done < "$lib/runtime.libs"
 stage=$lib
 if [ "$layout" = squashfs ]; then stage=$(mktemp -d "${TMPDIR:-/tmp}/kdump-send-runtime.XXXXXX"); trap 'rm -rf "$stage"' EXIT; fi
 strip --strip-all -o "$stage/node" "$node_bin" 2>/dev/null || cp -L "$node_bin" "$stage/node"
-cp "$root/dist/capture/kdump-send.mjs" "$stage/"
+# The bundle and the chunks it imports on demand (--check, ws://, the local fallback).
+cp "$root"/dist/capture/kdump-send*.mjs "$stage/"
 cp -r "$root/dist/capture/node_modules" "$stage/"
 
 if [ "$layout" = squashfs ]; then

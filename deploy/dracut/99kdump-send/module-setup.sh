@@ -43,7 +43,9 @@ install() {
         inst_multiple mount modprobe mkdir
     else
         inst_binary "$R/usr/lib/kdump-send/node" /usr/lib/kdump-send/node
-        inst_simple "$R/usr/lib/kdump-send/kdump-send.mjs" /usr/lib/kdump-send/kdump-send.mjs
+        for f in "$R"/usr/lib/kdump-send/kdump-send*.mjs; do
+            inst_simple "$f" "${f#"$R"}"
+        done
         for f in "$R"/usr/lib/kdump-send/node_modules/*/build/Release/*.node; do
             inst_library "$f" "${f#"$R"}"
         done
