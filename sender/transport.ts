@@ -5,7 +5,7 @@
  * never knows which one it is on.
  */
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import type WebSocket from 'ws';
 import { badInput, NetdumpError, ErrorCode } from '../shared/errors.js';
 import { FrameDecoder, framePrefix } from '../shared/protocol/frame-decoder.js';
@@ -77,18 +77,22 @@ function unreachable(address: ServerAddress, error: Error): NetdumpError {
   return new NetdumpError(ErrorCode.UNAVAILABLE, `cannot reach ${address.url}: ${error.message}`, { url: address.url });
 }
 
-export function connectTransport(
+export async function connectTransport(
   address: ServerAddress, events: TransportEvents, connectTimeoutMs: number, tlsOptions: TlsClientOptions = {},
 ): Promise<ClientTransport> {
+  // node:tls (and the crypto it sets up) loads only for tls:// and wss://: a capture kernel's start-up pays for what it uses.
+  const tlsModule = address.tls ? (await import('node:tls')).default : undefined;
   return address.kind === 'tcp'
-    ? connectTcp(address, events, connectTimeoutMs, tlsOptions)
-    : connectWs(address, events, connectTimeoutMs, tlsOptions);
+    ? connectTcp(address, events, connectTimeoutMs, tlsOptions, tlsModule)
+    : connectWs(address, events, connectTimeoutMs, tlsOptions, tlsModule);
 }
 
-function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions): Promise<ClientTransport> {
+function connectTcp(
+  address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions, tlsModule: typeof tls | undefined,
+): Promise<ClientTransport> {
   return new Promise((resolve, reject) => {
-    const socket: net.Socket = address.tls
-      ? tls.connect({ host: address.host, port: address.port, servername: net.isIP(address.host) ? undefined : address.host, ...tlsOptions })
+    const socket: net.Socket = tlsModule
+      ? tlsModule.connect({ host: address.host, port: address.port, servername: net.isIP(address.host) ? undefined : address.host, ...tlsOptions })
       : net.connect({ host: address.host, port: address.port });
     socket.setNoDelay(true);
     const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
@@ -112,7 +116,7 @@ function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: 
       if (!connected) reject(closedWith ?? unreachable(address, new Error('connection closed')));
       else events.onClose(closedWith);
     });
-    socket.on(address.tls ? 'secureConnect' : 'connect', () => {
+    socket.on(tlsModule ? 'secureConnect' : 'connect', () => {
       connected = true;
       clearTimeout(timer);
       resolve({
@@ -135,7 +139,9 @@ function connectTcp(address: ServerAddress, events: TransportEvents, timeoutMs: 
 }
 
 /** ws (and the http, https and crypto it brings) is loaded only for a ws:// or wss:// receiver: a capture kernel's start-up pays for what it uses. */
-async function connectWs(address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions): Promise<ClientTransport> {
+async function connectWs(
+  address: ServerAddress, events: TransportEvents, timeoutMs: number, tlsOptions: TlsClientOptions, tlsModule: typeof tls | undefined,
+): Promise<ClientTransport> {
   const { default: WebSocket } = await import('ws');
   return new Promise((resolve, reject) => {
     // ws reports a TLS alert that arrives after the handshake (TLS 1.3 refusing
@@ -143,11 +149,11 @@ async function connectWs(address: ServerAddress, events: TransportEvents, timeou
     let tlsError: Error | undefined;
     const ws = new WebSocket(address.url, {
       ...tlsOptions,
-      ...(address.tls && {
+      ...(tlsModule && {
         // ws's own tlsConnect does the same, plus this error hook (ws's types name net's signature).
         createConnection: ((options: tls.ConnectionOptions) => {
           const host = options.host ?? '';
-          const socket = tls.connect({ ...options, path: undefined, servername: options.servername ?? (net.isIP(host) ? '' : host) } as tls.ConnectionOptions);
+          const socket = tlsModule.connect({ ...options, path: undefined, servername: options.servername ?? (net.isIP(host) ? '' : host) } as tls.ConnectionOptions);
           socket.once('error', (error) => { tlsError ??= error; });
           return socket;
         }) as unknown as typeof net.createConnection,

@@ -4,7 +4,9 @@
  * header and the page payload, so the bulk path never copies pages through
  * a serializer. See docs/protocol.md.
  */
-import { Packr } from 'msgpackr';
+// msgpackr/pack is the same Packr (it unpacks too) without the records (struct.js), streams and the probe for
+// the optional msgpackr-extract addon that the package's main entry loads: a third of the sender's start-up.
+import { Packr } from 'msgpackr/pack';
 import { ErrorCode, isErrorCode, protocolError, corrupt } from '../errors.js';
 import { isChecksumKind, MAX_CHECKSUMS_OFFERED, type ChecksumKind } from './checksum-kinds.js';
 
