@@ -50,6 +50,14 @@ for (const [what, file] of [['vmcore', VMCORE], ['built sender (npm run build)',
   if (!existsSync(file)) { console.error(`bench: missing ${what}: ${file}`); process.exit(2); }
 }
 
+/**
+ * The sender runs with the environment a capture kernel gives it: no NODE_OPTIONS, no NODE_EXTRA_CA_CERTS.
+ * A workstation or CI machine may set the latter to a CA bundle, which node parses at every start (90 ms
+ * of CPU here, more than node's own start-up); a kdump initramfs sets neither.
+ */
+const CAPTURE_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && k !== 'NODE_EXTRA_CA_CERTS'));
+const unsetForSender = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS'].filter((k) => process.env[k] !== undefined);
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
@@ -170,7 +178,7 @@ async function oursRun(work, run, level) {
   const receiver = await startReceiver(dataDir);
   const t0 = process.hrtime.bigint();
   const sent = await runTimed(work, onCpu(0, [process.execPath, SENDER, '--progress-interval', '3600', '--dump-level', String(level),
-    '--server', receiver.url, '--host-id', 'bench', VMCORE]));
+    '--server', receiver.url, '--host-id', 'bench', VMCORE]), { env: CAPTURE_ENV });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const { peak: receiverRss } = await receiver.stop();
   if (sent.code !== 0) throw new Error(`kdump-send exited ${sent.code}: ${sent.stderr}`);
@@ -193,7 +201,7 @@ async function concurrentRun(work, count, vmcore) {
   const t0 = process.hrtime.bigint();
   const results = await Promise.all(Array.from({ length: count }, (_, i) => {
     const [command, ...argv] = onCpu(0, [process.execPath, SENDER, '--quiet', '--dump-level', '1', '--deadline', '600', '--server', receiver.url, '--host-id', `bench-${i}`, vmcore]);
-    return runProcess(command, argv);
+    return runProcess(command, argv, { env: CAPTURE_ENV });
   }));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const { peak: receiverRss, cpuSeconds: receiverCpu } = await receiver.stop();
@@ -209,17 +217,18 @@ async function concurrentRun(work, count, vmcore) {
 }
 
 /** CPU-seconds a side spends before its first byte of work: `--help` of the same program, on the sending side's CPU (median of 3). */
-async function startupCpu(work, argv) {
+async function startupCpu(work, argv, options = {}) {
   const runs = [];
-  for (let i = 0; i < 3; i++) runs.push((await runTimed(work, onCpu(0, argv))).cpuSeconds);
+  for (let i = 0; i < 3; i++) runs.push((await runTimed(work, onCpu(0, argv), options)).cpuSeconds);
   return median(runs);
 }
 
 const work = await mkdtemp(path.join(tmpdir(), 'netdump-bench-'));
 try {
-  const ourStartup = await startupCpu(work, [process.execPath, SENDER, '--help']);
+  const ourStartup = await startupCpu(work, [process.execPath, SENDER, '--help'], { env: CAPTURE_ENV });
   const anchorStartup = await startupCpu(work, ['makedumpfile', '-v']);
-  console.log(`start-up CPU (--help / -v): ours ${ourStartup.toFixed(3)} s, makedumpfile ${anchorStartup.toFixed(3)} s`);
+  console.log(`start-up CPU (--help / -v): ours ${ourStartup.toFixed(3)} s, makedumpfile ${anchorStartup.toFixed(3)} s` +
+    (unsetForSender.length ? ` (the sender runs without ${unsetForSender.join(' and ')}, as in a capture kernel)` : ''));
   const size = (await stat(VMCORE)).size;
   console.log(`bench: ${VMCORE} (${mb(size)}), ${RUNS} runs each, transport ${TRANSPORT}, alternating anchor and ours; sender ${path.relative(ROOT, SENDER)}` +
     (PINNED ? '; pinned: sending side on CPU 0, receiving side on CPU 1' : '; not pinned'));
