@@ -10,13 +10,12 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
 import { encodeControl } from '../../shared/protocol/messages.js';
-import { KdumpFileReader } from '../../shared/kdump/reader.js';
-import { parseServerUrl } from '../../sender/transport.js';
-import { upload, type UploadOptions } from '../../sender/upload.js';
+import { upload } from '../../sender/upload.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
-import { corePageBytes, sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
+import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { chunkMessage, helloFor } from '../helpers/protocol-messages.js';
+import { expectStoredPagesMatch, uploadOptions } from '../helpers/loopback-upload.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 const SPEC: ElfCoreSpec = {
@@ -24,32 +23,6 @@ const SPEC: ElfCoreSpec = {
   loads: sampleX86Loads(),
   page: (pfn) => (pfn % 5 === 0 ? 'zero' : pfn % 7 === 0 ? 'random' : 'pattern'),
 };
-
-const uploadOptions = (server: string, overrides: Partial<UploadOptions> = {}): UploadOptions => ({
-  servers: [parseServerUrl(server)],
-  hostId: 'node-1',
-  chunkPages: 16,
-  connectTimeoutMs: 2000,
-  replyTimeoutMs: 10_000,
-  deadlineMs: 20_000,
-  framesInFlight: 4,
-  ...overrides,
-});
-
-async function expectStoredPagesMatch(file: string, source: VmcoreSource): Promise<void> {
-  const reader = await KdumpFileReader.open(file);
-  try {
-    expect(reader.incomplete).toBe(false);
-    const pfns = reader.pfnsIn(reader.dumpableBitmap);
-    expect(pfns.length).toBe(source.core.pageMap.totalPages);
-    const descriptors = await reader.readDescriptors(0, pfns.length);
-    for (let i = 0; i < pfns.length; i++) {
-      expect((await reader.readPage(descriptors[i])).equals(corePageBytes(SPEC, pfns[i])), `pfn ${pfns[i]}`).toBe(true);
-    }
-  } finally {
-    await reader.close();
-  }
-}
 
 describe('chunk checksum kinds', () => {
   let receiver: TestReceiver;
@@ -86,7 +59,7 @@ describe('chunk checksum kinds', () => {
     const record = (await receiver.catalog.get(result.dumpId))!;
     expect(record.status).toBe('complete');
     expect(record.digest).toMatch(/^xxh32:[0-9a-f]{64}$/);
-    await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source);
+    await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source, SPEC);
 
     // An older sender: no checksums in HELLO, so ACCEPT names none and the chunks carry crc32.
     const { accept } = await startThenDrop('old-host', undefined, 16);
@@ -118,7 +91,7 @@ describe('chunk checksum kinds', () => {
     const result = await upload(source, uploadOptions(receiver.tcpUrl, { log: (l) => logs.push(l) }));
     expect(logs.some((l) => /resuming at chunk [1-9]\d* of/.test(l))).toBe(true);
     expect((await receiver.catalog.get(result.dumpId))!.digest).toMatch(/^xxh32:[0-9a-f]{64}$/);
-    await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source);
+    await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source, SPEC);
   });
 
   it('a sender that cannot speak the kind a dump was started with starts it over; this version\'s sender then goes on in crc32', async () => {
@@ -138,7 +111,7 @@ describe('chunk checksum kinds', () => {
     const result = await upload(source, uploadOptions(receiver.tcpUrl, { log: (l) => logs.push(l) }));
     expect(logs.some((l) => /resuming at chunk [1-9]\d* of/.test(l))).toBe(true);
     expect((await receiver.catalog.get(result.dumpId))!.digest).toMatch(/^[0-9a-f]{64}$/);
-    await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source);
+    await expectStoredPagesMatch(path.join(receiver.dataDir, result.path), source, SPEC);
   });
 
   it('a dump stored under xxh32: this version\'s sender asking again gets DONE; one that cannot say an xxh32 digest is refused, saying why', async () => {

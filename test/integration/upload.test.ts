@@ -10,14 +10,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
 import { CHUNK_CHECKSUMS } from '../../shared/protocol/digest.js';
 import { encodeControl } from '../../shared/protocol/messages.js';
-import { KdumpFileReader } from '../../shared/kdump/reader.js';
-import { parseServerUrl } from '../../sender/transport.js';
-import { dumpIdFor, upload, type UploadOptions } from '../../sender/upload.js';
+import { dumpIdFor, upload } from '../../sender/upload.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
-import { corePageBytes, sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
+import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { chunkMessage, helloFor } from '../helpers/protocol-messages.js';
+import { expectStoredPagesMatch, uploadOptions } from '../helpers/loopback-upload.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
 /** A core of ~1,400 pages: zero, compressible and incompressible pages, overlapping and unaligned PT_LOADs. */
@@ -26,32 +25,6 @@ const SPEC: ElfCoreSpec = {
   loads: sampleX86Loads(),
   page: (pfn) => (pfn % 5 === 0 ? 'zero' : pfn % 7 === 0 ? 'random' : 'pattern'),
 };
-
-const uploadOptions = (server: string, overrides: Partial<UploadOptions> = {}): UploadOptions => ({
-  servers: [parseServerUrl(server)],
-  hostId: 'node-1',
-  chunkPages: 16,
-  connectTimeoutMs: 2000,
-  replyTimeoutMs: 10_000,
-  deadlineMs: 20_000,
-  framesInFlight: 4,
-  ...overrides,
-});
-
-async function expectStoredPagesMatch(file: string, source: VmcoreSource, spec: ElfCoreSpec): Promise<void> {
-  const reader = await KdumpFileReader.open(file);
-  try {
-    expect(reader.incomplete).toBe(false);
-    const pfns = reader.pfnsIn(reader.dumpableBitmap);
-    expect(pfns.length).toBe(source.core.pageMap.totalPages);
-    const descriptors = await reader.readDescriptors(0, pfns.length);
-    for (let i = 0; i < pfns.length; i++) {
-      expect((await reader.readPage(descriptors[i])).equals(corePageBytes(spec, pfns[i])), `pfn ${pfns[i]}`).toBe(true);
-    }
-  } finally {
-    await reader.close();
-  }
-}
 
 describe('upload over loopback', () => {
   let receiver: TestReceiver;
