@@ -250,7 +250,7 @@ const UNREADABLE_AT = 10;
 /**
  * Judges every in-core pfn of every section by `pageJudge`, clearing in
  * `bitmap` (refilled from the core's extents first) what the level leaves
- * out, and hands each pfn judged to `marker` (the first tier's).
+ * out, and hands the pfns the judge marked for the first tier to `marker`.
  */
 function scanPages(
   pageJudge: PageJudge, marker: StructPageMarker, sections: MemMapSection[], pages: StructPages, extents: readonly PfnRun[], maxPfn: number, bitmap: Buffer,
