@@ -1,14 +1,21 @@
 /**
- * What the loopback upload tests share: the sender's options for one
- * receiver URL, and the check that a stored dump holds every page of a
- * synthetic core, byte for byte.
+ * What the loopback upload tests share: a synthetic core with every kind of
+ * page, the sender's options for one receiver URL, and the check that a
+ * stored dump holds every page of a synthetic core, byte for byte.
  */
 import { expect } from 'vitest';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { parseServerUrl } from '../../sender/transport.js';
 import type { UploadOptions } from '../../sender/upload.js';
 import type { VmcoreSource } from '../../sender/vmcore-source.js';
-import { corePageBytes, type ElfCoreSpec } from './elf-core-builder.js';
+import { corePageBytes, sampleX86Loads, type ElfCoreSpec } from './elf-core-builder.js';
+
+/** A core of ~1,400 pages: zero, compressible and incompressible pages, overlapping and unaligned PT_LOADs. */
+export const MIXED_PAGES_CORE: ElfCoreSpec = {
+  cpus: 2,
+  loads: sampleX86Loads(),
+  page: (pfn) => (pfn % 5 === 0 ? 'zero' : pfn % 7 === 0 ? 'random' : 'pattern'),
+};
 
 export const uploadOptions = (server: string, overrides: Partial<UploadOptions> = {}): UploadOptions => ({
   servers: [parseServerUrl(server)],

@@ -12,19 +12,14 @@ import { CHUNK_CHECKSUMS } from '../../shared/protocol/digest.js';
 import { encodeControl } from '../../shared/protocol/messages.js';
 import { dumpIdFor, upload } from '../../sender/upload.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
-import { sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type ElfCoreSpec } from '../helpers/elf-core-builder.js';
+import { writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { chunkMessage, helloFor } from '../helpers/protocol-messages.js';
-import { expectStoredPagesMatch, uploadOptions } from '../helpers/loopback-upload.js';
+import { expectStoredPagesMatch, MIXED_PAGES_CORE, uploadOptions } from '../helpers/loopback-upload.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 
-/** A core of ~1,400 pages: zero, compressible and incompressible pages, overlapping and unaligned PT_LOADs. */
-const SPEC: ElfCoreSpec = {
-  cpus: 2,
-  loads: sampleX86Loads(),
-  page: (pfn) => (pfn % 5 === 0 ? 'zero' : pfn % 7 === 0 ? 'random' : 'pattern'),
-};
+const SPEC = MIXED_PAGES_CORE;
 
 describe('upload over loopback', () => {
   let receiver: TestReceiver;
