@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ErrorCode, NetdumpError } from '../shared/errors.js';
 import { ChunkPlan } from '../shared/protocol/chunk-plan.js';
 import { SendOrder } from '../shared/protocol/send-order.js';
-import { CHECKSUMS_OFFERED, chunkChecksumOf, DumpDigestBuilder, logChecksum, type ChunkChecksum } from '../shared/protocol/digest.js';
+import { CHECKSUMS_OFFERED, chunkChecksumOf, DumpDigestBuilder, logChecksum, offersChunkChecksum, type ChunkChecksum } from '../shared/protocol/digest.js';
 import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
 import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type LogReadMessage, type Message } from '../shared/protocol/messages.js';
@@ -246,7 +246,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       if (!wanted || (accept.firstTierChunks !== undefined && wanted.firstTierChunks !== accept.firstTierChunks)) {
         throw new NetdumpError(ErrorCode.PROTOCOL, `receiver takes ${accept.firstTierChunks} first-tier chunks first; this sender has ${firstTierOrder?.firstTierChunks ?? 'none'}`);
       }
-      if (accept.checksum !== undefined && accept.checksum !== 'crc32' && !CHECKSUMS_OFFERED.includes(accept.checksum)) {
+      if (accept.checksum !== undefined && !offersChunkChecksum(CHECKSUMS_OFFERED, accept.checksum)) {
         throw new NetdumpError(ErrorCode.PROTOCOL, `receiver took chunk checksum ${accept.checksum}, which this sender did not offer`);
       }
       const taken = chunkChecksumOf(accept.checksum);

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { xxh32 } from '../codec/xxhash.js';
-import type { ChecksumKind } from './checksum-kinds.js';
+import { isChecksumKind, type ChecksumKind } from './checksum-kinds.js';
 
 export type { ChecksumKind } from './checksum-kinds.js';
 
@@ -61,7 +61,7 @@ export function chunkChecksumOf(kind: ChecksumKind | undefined): ChunkChecksum {
 
 /** The receiver's pick from a HELLO's checksums: the first it knows, else crc32. */
 export function pickChunkChecksum(offered: readonly string[] | undefined): ChunkChecksum {
-  const known = offered?.find((name): name is ChecksumKind => Object.hasOwn(CHUNK_CHECKSUMS, name));
+  const known = offered?.find(isChecksumKind);
   return CHUNK_CHECKSUMS[known ?? 'crc32'];
 }
 
@@ -124,7 +124,7 @@ export function parseCatalogDigest(text: string): { kind: ChecksumKind; hex: str
   const at = text.indexOf(':');
   if (at < 0) return { kind: 'crc32', hex: text };
   const kind = text.slice(0, at);
-  return Object.hasOwn(CHUNK_CHECKSUMS, kind) ? { kind: kind as ChecksumKind, hex: text.slice(at + 1) } : undefined;
+  return isChecksumKind(kind) ? { kind, hex: text.slice(at + 1) } : undefined;
 }
 
 /** LOG's checksum: crc32 of the log text as sent. */
