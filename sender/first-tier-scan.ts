@@ -15,9 +15,10 @@
  * PG_reserved is not in VMCOREINFO: it is the bit just below PG_private in
  * every kernel from 2.6 to 7.x (enum pageflags). Slab pages are PG_slab heads
  * up to 6.9; from 6.10 a page type (PAGE_SLAB_MAPCOUNT_VALUE), judged as
- * page-rules.ts judges PageBuddy. No pass of its own: the dump-level scan
- * (dump-level/exclusion.ts) hands it each kept pfn's struct page as it
- * judges it, so mem_map is read once for both.
+ * page-rules.ts judges PageBuddy. No pass of its own: the dump-level judge
+ * (dump-level/page-rules.ts) marks these pages by this module's MarkTest as
+ * it judges each struct page it keeps, and the scan (dump-level/exclusion.ts)
+ * hands the marks to the marker, so mem_map is read once for both.
  */
 import type { Vmcoreinfo } from '../shared/elf/vmcoreinfo.js';
 import type { MemMapSection } from '../shared/elf/mem-map.js';
