@@ -6,8 +6,8 @@
  * MAX_LOG_BYTES is sent as its newest part, where the panic is.
  */
 import { extractKernelLog } from '../shared/dmesg/extract.js';
-import { X86_64KernelMemory, type DumpPages } from '../shared/dmesg/kernel-memory.js';
-import { EM_X86_64 } from '../shared/elf/core.js';
+import { TranslatedKernelMemory, type DumpPages } from '../shared/dmesg/kernel-memory.js';
+import { hasKernelTranslator } from '../shared/elf/translate.js';
 import { rankOfPfn } from '../shared/elf/page-map.js';
 import { MAX_LOG_BYTES } from '../shared/protocol/messages.js';
 import type { VmcoreSource } from './vmcore-source.js';
@@ -37,7 +37,7 @@ export function newestPart(log: Buffer, maxBytes: number): CapturedLog {
 export async function captureKernelLog(source: VmcoreSource, maxBytes = MAX_LOG_BYTES): Promise<CapturedLog | { error: string }> {
   const { core } = source;
   try {
-    if (core.elf.machine !== EM_X86_64) throw new Error(`${source.path}: kernel log extraction supports x86_64 cores, this one is ${core.machine}`);
+    if (!hasKernelTranslator(core.elf.machine)) throw new Error(`${source.path}: kernel log extraction supports x86_64 and aarch64 cores, this one is ${core.machine}`);
     const read = new Set<number>();
     const pages: DumpPages = {
       pageSize: core.pageSize,
@@ -47,7 +47,7 @@ export async function captureKernelLog(source: VmcoreSource, maxBytes = MAX_LOG_
         return { page: source.readPages(pfn, 1, Buffer.alloc(core.pageSize)) };
       },
     };
-    const log = await extractKernelLog(new X86_64KernelMemory(pages, core.vmcoreinfo, core.physBase), core.vmcoreinfo);
+    const log = await extractKernelLog(new TranslatedKernelMemory(pages, core), core.vmcoreinfo);
     return { ...newestPart(log, maxBytes), pfns: [...read].sort((a, b) => a - b) };
   } catch (error) {
     return { error: (error as Error).message };

@@ -7,9 +7,8 @@
  */
 import type { PfnRun } from '../../shared/kdump/layout.js';
 import { fillBitmapWindow } from '../../shared/kdump/layout.js';
-import { EM_X86_64 } from '../../shared/elf/core.js';
 import { locateMemMap, type MemMapSection } from '../../shared/elf/mem-map.js';
-import { X86_64Translator, type PhysicalMemory } from '../../shared/elf/x86-64-translate.js';
+import { hasKernelTranslator, kernelTranslator, type KernelTranslator, type PhysicalMemory } from '../../shared/elf/translate.js';
 import { DUMP_LEVEL_REPORT_LIMITS, type DumpLevelReport } from '../../shared/protocol/messages.js';
 import type { VmcoreSource } from '../vmcore-source.js';
 import { checkVerdicts } from './guard.js';
@@ -154,7 +153,7 @@ class StructPages {
   spare = -1;
 
   constructor(
-    private readonly translator: X86_64Translator,
+    private readonly translator: KernelTranslator,
     private readonly readInto: (phys: number, into: Buffer) => void,
     private readonly size: number,
     private readonly extents: readonly PfnRun[],
@@ -363,7 +362,7 @@ function scanBatch(
  * and a pread otherwise. Views of a page stay valid: a page dropped from the
  * cache is never reused.
  */
-function kernelReader(translator: X86_64Translator, memory: PhysicalMemory): KernelRead {
+function kernelReader(translator: KernelTranslator, memory: PhysicalMemory): KernelRead {
   const pages = new Map<bigint, Buffer | undefined>();
   return (vaddr, length) => {
     const va = BigInt.asUintN(64, vaddr);
@@ -392,8 +391,8 @@ export function computeExclusion(source: VmcoreSource, asked: number): Exclusion
   const everything = (level: number, generation: string, warnings: string[]): Exclusion => ({
     asked, level, generation, dumpable: extents, dumpablePages: core.pageMap.totalPages, excluded: noneExcluded(), warnings,
   });
-  if (core.elf.machine !== EM_X86_64) {
-    return everything(asked & DumpLevel.ZERO, '', [`dump level ${asked}: struct pages are only read on x86_64; keeping every page`]);
+  if (!hasKernelTranslator(core.elf.machine)) {
+    return everything(asked & DumpLevel.ZERO, '', [`dump level ${asked}: struct pages are only read on x86_64 and aarch64, this core is ${core.machine}; keeping every page`]);
   }
   const judged = needsPageScan(rules);
   const found = structPageMarker(core.vmcoreinfo);
@@ -407,9 +406,9 @@ export function computeExclusion(source: VmcoreSource, asked: number): Exclusion
 
   const memory: PhysicalMemory = { read: (phys, length) => source.readPhysical(Number(phys), length) };
   let sections: MemMapSection[];
-  let translator: X86_64Translator;
+  let translator: KernelTranslator;
   try {
-    translator = X86_64Translator.fromVmcoreinfo(core.vmcoreinfo, core.physBase, memory);
+    translator = kernelTranslator(core, memory);
     sections = locateMemMap(core.vmcoreinfo, translator, memory, core.pageMap.maxPfn, core.pageSize);
   } catch (error) {
     return unjudged(`dump level ${asked}: cannot find the struct pages (${(error as Error).message}); keeping every page`);

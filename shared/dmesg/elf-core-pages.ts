@@ -5,8 +5,9 @@
  * of a partial page read as zero, as the sender sends them.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { hasKernelTranslator } from '../elf/translate.js';
 import { badInput, corrupt } from '../errors.js';
-import { EM_X86_64, ELF_HEADER_SIZE, headersLength, parseElfHeader, parseProgramHeaders } from '../elf/core.js';
+import { ELF_HEADER_SIZE, headersLength, parseElfHeader, parseProgramHeaders } from '../elf/core.js';
 import { describeCore, noteSegment, type CoreDescription } from '../elf/core-description.js';
 import { rankOfPfn, readSpansForPages } from '../elf/page-map.js';
 import type { DumpPages, PageRead } from './kernel-memory.js';
@@ -56,9 +57,10 @@ export async function openElfCoreDump(path: string): Promise<OpenDump> {
     const notes = noteSegment(parseProgramHeaders(headerBytes, elf));
     if (notes.filesz > MAX_NOTES_BYTES) throw corrupt(`${path}: PT_NOTE segment of ${notes.filesz} bytes is implausibly large`, { offset: notes.offset });
     const core = describeCore(headerBytes, await readAt(file, notes.filesz, notes.offset, path), size);
-    if (core.elf.machine !== EM_X86_64) throw badInput(`${path}: kernel log extraction supports x86_64 cores, this one is ${core.machine}`);
+    if (!hasKernelTranslator(core.elf.machine)) throw badInput(`${path}: kernel log extraction supports x86_64 and aarch64 cores, this one is ${core.machine}`);
     return {
       pages: new ElfCorePages(file, path, core),
+      elf: { machine: core.elf.machine },
       vmcoreinfo: core.vmcoreinfo,
       physBase: core.physBase,
       close: () => file.close(),

@@ -7,7 +7,7 @@
  */
 import { badInput } from '../errors.js';
 import type { Vmcoreinfo } from '../elf/vmcoreinfo.js';
-import { X86_64KernelMemory, type KernelMemory } from './kernel-memory.js';
+import { TranslatedKernelMemory, type KernelMemory } from './kernel-memory.js';
 import type { OpenDump } from './dump-source.js';
 import { openElfCoreDump } from './elf-core-pages.js';
 import { openKdumpDump, openKdumpFileDump } from './kdump-file-pages.js';
@@ -36,7 +36,7 @@ export async function extractKernelLog(memory: KernelMemory, vmcoreinfo: Vmcorei
 
 async function extractFrom(dump: OpenDump): Promise<Buffer> {
   try {
-    return await extractKernelLog(new X86_64KernelMemory(dump.pages, dump.vmcoreinfo, dump.physBase), dump.vmcoreinfo);
+    return await extractKernelLog(new TranslatedKernelMemory(dump.pages, dump), dump.vmcoreinfo);
   } finally {
     await dump.close();
   }

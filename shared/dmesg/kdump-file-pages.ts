@@ -8,6 +8,9 @@
 import { badInput } from '../errors.js';
 import { isBitSet } from '../kdump/layout.js';
 import { KdumpFileReader } from '../kdump/reader.js';
+import { EM_X86_64 } from '../elf/core.js';
+import { machineOfUtsname } from '../elf/machines.js';
+import { hasKernelTranslator } from '../elf/translate.js';
 import { parseVmcoreinfo } from '../elf/vmcoreinfo.js';
 import type { DumpPages, PageRead } from './kernel-memory.js';
 import type { OpenDump } from './dump-source.js';
@@ -42,14 +45,15 @@ export async function openKdumpFileDump(path: string): Promise<OpenDump> {
 /** A dump already open for reading (any source); `name` says which in errors. Closing the dump closes the reader. */
 export async function openKdumpDump(reader: KdumpFileReader, name: string): Promise<OpenDump> {
   try {
-    const machine = reader.header.utsname.machine;
-    // makedumpfile and our receiver both record the crashed kernel's utsname; empty means unknown.
-    if (machine !== '' && machine !== 'x86_64') throw badInput(`${name}: kernel log extraction supports x86_64 dumps, this one is ${machine}`);
+    const machineText = reader.header.utsname.machine;
+    // makedumpfile and our receiver both record the crashed kernel's utsname.machine.
+    const machine = machineOfUtsname(machineText);
+    if (machine === undefined || !hasKernelTranslator(machine)) throw badInput(`${name}: kernel log extraction supports x86_64 and aarch64 dumps, this one is ${machineText}`);
     const vmcoreinfo = parseVmcoreinfo(await reader.readVmcoreinfo());
     // NUMBER(phys_base) is the kernel's own word; the sub-header's copy serves kernels that do not export it.
-    const fromInfo = vmcoreinfo.numbers.get('phys_base');
+    const fromInfo = machine === EM_X86_64 ? vmcoreinfo.numbers.get('phys_base') : undefined;
     const physBase = fromInfo !== undefined ? BigInt.asUintN(64, fromInfo) : reader.subHeader.physBase;
-    return { pages: new KdumpFilePages(reader), vmcoreinfo, physBase, close: () => reader.close() };
+    return { pages: new KdumpFilePages(reader), elf: { machine }, vmcoreinfo, physBase, close: () => reader.close() };
   } catch (error) {
     await reader.close();
     throw error;

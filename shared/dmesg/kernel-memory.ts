@@ -1,20 +1,23 @@
 /**
  * Reading the crashed kernel's memory by virtual address, over any dump that
  * can hand out physical pages (an ELF vmcore, a stored kdump-compressed
- * file). x86_64 only, like the translator it builds on:
+ * file), on any architecture with a translator (shared/elf/translate.ts):
  *
- *   - kernel-image addresses, [__START_KERNEL_map, + KERNEL_IMAGE_SIZE), map
- *     linearly to vaddr - __START_KERNEL_map + phys_base;
- *   - everything else (the KASLR-randomised direct map, where a dynamic log
- *     buffer lives; vmalloc) goes through the crashed kernel's page tables.
+ *   - on x86_64, kernel-image addresses, [__START_KERNEL_map, +
+ *     KERNEL_IMAGE_SIZE), map linearly to vaddr - __START_KERNEL_map +
+ *     phys_base, without a table read;
+ *   - everything else (x86_64's KASLR-randomised direct map, where a dynamic
+ *     log buffer lives; vmalloc; every arm64 address) goes through the
+ *     crashed kernel's page tables.
  *
  * A byte the dump does not hold is an error that names what was being read,
  * the address and the pfn: a log extracted with silent zeros in it would be
  * worse than none.
  */
 import { badInput, corrupt } from '../errors.js';
-import type { Vmcoreinfo } from '../elf/vmcoreinfo.js';
-import { X86_64Translator, X86_64_START_KERNEL_MAP, type PhysicalMemory } from '../elf/x86-64-translate.js';
+import { EM_X86_64 } from '../elf/core.js';
+import { kernelTranslator, type KernelTranslator, type PhysicalMemory, type TranslatedCore } from '../elf/translate.js';
+import { X86_64_START_KERNEL_MAP } from '../elf/x86-64-translate.js';
 
 /** What printk parsers read through. */
 export interface KernelMemory {
@@ -48,23 +51,24 @@ const MAX_TABLE_LOADS = 6;
 
 const hex = (value: bigint) => `0x${value.toString(16)}`;
 
-export class X86_64KernelMemory implements KernelMemory {
+export class TranslatedKernelMemory implements KernelMemory {
   private readonly pageCache = new Map<number, Buffer>();
   private readonly translations = new Map<bigint, bigint>();
   private readonly pageSizeBig: bigint;
+  /** x86_64's kernel image, mapped linearly: [START_KERNEL_map, imageEnd); 0n elsewhere (no linear image). */
   private readonly imageEnd: bigint;
-  private translator: X86_64Translator | undefined;
+  private translator: KernelTranslator | undefined;
   /** The table page the translator last asked for and the cache did not have. */
   private wantedTablePfn: number | undefined;
 
   constructor(
     private readonly pages: DumpPages,
-    private readonly info: Vmcoreinfo,
-    readonly physBase: bigint,
+    private readonly core: TranslatedCore,
   ) {
     this.pageSizeBig = BigInt(pages.pageSize);
-    const imageSize = info.numbers.get('KERNEL_IMAGE_SIZE');
-    this.imageEnd = X86_64_START_KERNEL_MAP + (imageSize !== undefined && imageSize > 0n ? imageSize : DEFAULT_KERNEL_IMAGE_SIZE);
+    const imageSize = core.vmcoreinfo.numbers.get('KERNEL_IMAGE_SIZE');
+    this.imageEnd = core.elf.machine !== EM_X86_64 ? 0n
+      : X86_64_START_KERNEL_MAP + (imageSize !== undefined && imageSize > 0n ? imageSize : DEFAULT_KERNEL_IMAGE_SIZE);
   }
 
   async read(vaddr: bigint, length: number, what: string): Promise<Buffer> {
@@ -92,7 +96,7 @@ export class X86_64KernelMemory implements KernelMemory {
     const va = BigInt.asUintN(64, vaddr);
     let phys: bigint;
     if (va >= X86_64_START_KERNEL_MAP && va < this.imageEnd) {
-      phys = BigInt.asUintN(64, va - X86_64_START_KERNEL_MAP + this.physBase);
+      phys = BigInt.asUintN(64, va - X86_64_START_KERNEL_MAP + this.core.physBase);
     } else {
       const offset = va % this.pageSizeBig;
       const virtualPage = va - offset;
@@ -128,7 +132,7 @@ export class X86_64KernelMemory implements KernelMemory {
     throw corrupt(`${what} at ${hex(vaddr)}: the page-table walk did not finish after ${MAX_TABLE_LOADS} table loads`, { vaddr, what });
   }
 
-  private translatorFor(vaddr: bigint, what: string): X86_64Translator {
+  private translatorFor(vaddr: bigint, what: string): KernelTranslator {
     if (this.translator) return this.translator;
     const tables: PhysicalMemory = {
       read: (phys, length) => {
@@ -143,9 +147,10 @@ export class X86_64KernelMemory implements KernelMemory {
       },
     };
     try {
-      this.translator = X86_64Translator.fromVmcoreinfo(this.info, this.physBase, tables);
+      this.translator = kernelTranslator(this.core, tables);
     } catch (error) {
-      throw badInput(`${what} at ${hex(vaddr)} is outside the kernel image, and ${(error as Error).message}`, { vaddr, what });
+      const where = this.imageEnd === 0n ? 'needs the page tables' : 'is outside the kernel image';
+      throw badInput(`${what} at ${hex(vaddr)} ${where}, and ${(error as Error).message}`, { vaddr, what });
     }
     return this.translator;
   }

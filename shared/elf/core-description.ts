@@ -8,6 +8,7 @@ import {
   EM_AARCH64, EM_X86_64, PT_LOAD, PT_NOTE, countPrstatusNotes, findVmcoreinfoNote, headersLength, parseElfHeader,
   parseNotes, parseProgramHeaders, type ElfHeader, type ProgramHeader,
 } from './core.js';
+import { machineName } from './machines.js';
 import { buildPageMap, type PageMap } from './page-map.js';
 import { isValidPageSize, parseVmcoreinfo, type Vmcoreinfo } from './vmcoreinfo.js';
 import { X86_64_START_KERNEL_MAP } from './x86-64-translate.js';
@@ -27,13 +28,6 @@ export interface CoreDescription {
   physBase: bigint;
 }
 
-export function machineName(machine: number): string {
-  switch (machine) {
-    case EM_X86_64: return 'x86_64';
-    case EM_AARCH64: return 'aarch64';
-    default: return `unknown-${machine}`;
-  }
-}
 
 /** The PT_NOTE segment's place in the file (the sender reads it from there). */
 export function noteSegment(programHeaders: ProgramHeader[]): ProgramHeader {
@@ -43,11 +37,16 @@ export function noteSegment(programHeaders: ProgramHeader[]): ProgramHeader {
 }
 
 /**
- * phys_base as makedumpfile computes it for x86_64: VMCOREINFO's
- * NUMBER(phys_base) when present, else from the PT_LOAD that maps kernel
- * text (virtual address at or above __START_KERNEL_map).
+ * phys_base as makedumpfile computes it (and writes into the kdump
+ * sub-header, where crash reads it):
+ *   - x86_64: VMCOREINFO's NUMBER(phys_base) when present, else from the
+ *     PT_LOAD that maps kernel text (at or above __START_KERNEL_map);
+ *   - aarch64: NUMBER(PHYS_OFFSET), the physical address of the start of
+ *     the linear map (arch/arm64.c get_phys_base_arm64), else 0;
+ *   - anything else: 0.
  */
 export function physBaseOf(machine: number, programHeaders: ProgramHeader[], info: Vmcoreinfo): bigint {
+  if (machine === EM_AARCH64) return BigInt.asUintN(64, info.numbers.get('PHYS_OFFSET') ?? 0n);
   if (machine !== EM_X86_64) return 0n;
   const fromInfo = info.numbers.get('phys_base');
   if (fromInfo !== undefined) return BigInt.asUintN(64, fromInfo);

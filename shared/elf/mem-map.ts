@@ -6,7 +6,7 @@
  */
 import { badInput, corrupt } from '../errors.js';
 import type { Vmcoreinfo } from './vmcoreinfo.js';
-import type { PhysicalMemory, X86_64Translator } from './x86-64-translate.js';
+import type { KernelTranslator, PhysicalMemory } from './translate.js';
 
 export interface MemMapSection {
   startPfn: number;
@@ -25,7 +25,7 @@ function need<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-export function locateMemMap(info: Vmcoreinfo, translator: X86_64Translator, memory: PhysicalMemory, maxPfn: number, pageSize: number): MemMapSection[] {
+export function locateMemMap(info: Vmcoreinfo, translator: KernelTranslator, memory: PhysicalMemory, maxPfn: number, pageSize: number): MemMapSection[] {
   const root = need(info.symbols.get('mem_section'), 'SYMBOL(mem_section)');
   const sectionSize = need(info.sizes.get('mem_section'), 'SIZE(mem_section)');
   const mapOffset = need(info.offsets.get('mem_section.section_mem_map'), 'OFFSET(mem_section.section_mem_map)');

@@ -7,12 +7,8 @@
  * behind a small interface, so tests can hand it hand-built tables.
  */
 import { badInput } from '../errors.js';
+import type { KernelTranslator, PhysicalMemory } from './translate.js';
 import type { Vmcoreinfo } from './vmcoreinfo.js';
-
-/** Physical memory of the crashed machine; undefined for bytes the dump does not hold. */
-export interface PhysicalMemory {
-  read(phys: bigint, length: number): Buffer | undefined;
-}
 
 /** x86_64 __START_KERNEL_map: the kernel image is mapped here plus phys_base. */
 export const X86_64_START_KERNEL_MAP = 0xffff_ffff_8000_0000n;
@@ -26,7 +22,7 @@ const PAGE_1G = 30n;
 
 const low = (shift: bigint) => (1n << shift) - 1n;
 
-export class X86_64Translator {
+export class X86_64Translator implements KernelTranslator {
   private readonly tableCache = new Map<bigint, Buffer>();
   /** The page shift of the last successful walk's mapping (mapping() reads it). */
   private lastShift = PAGE_4K;

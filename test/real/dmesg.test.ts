@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import { extractKernelLog, extractKernelLogFromElfCore, extractKernelLogFromKdumpFile } from '../../shared/dmesg/extract.js';
 import { openElfCoreDump } from '../../shared/dmesg/elf-core-pages.js';
-import { X86_64KernelMemory } from '../../shared/dmesg/kernel-memory.js';
+import { TranslatedKernelMemory } from '../../shared/dmesg/kernel-memory.js';
 import { summarizeCrash } from '../../receiver/triage/crash-summary.js';
 import { ROOT, run } from '../helpers/cli.js';
 import { VMCORE_DMESG, runVmcoreDmesg } from '../helpers/vmcore-dmesg.js';
@@ -49,9 +49,9 @@ describe.runIf(haveCores && haveReference)(
         try {
           // A one-page "kernel image": every address but the first page's goes through init_top_pgt.
           const info = parseVmcoreinfo(`${dump.vmcoreinfo.raw.replace(/\0+$/, '').replace(/\n?$/, '\n')}NUMBER(KERNEL_IMAGE_SIZE)=4096\n`);
-          const memory = new X86_64KernelMemory(dump.pages, info, dump.physBase);
+          const memory = new TranslatedKernelMemory(dump.pages, { ...dump, vmcoreinfo: info });
           const prb = info.symbols.get('prb')!;
-          const viaImage = new X86_64KernelMemory(dump.pages, dump.vmcoreinfo, dump.physBase);
+          const viaImage = new TranslatedKernelMemory(dump.pages, dump);
           expect(await memory.physicalAddress(prb, 'prb')).toBe(await viaImage.physicalAddress(prb, 'prb'));
           // *prb is the static ring on these small machines (research doc section 1.2).
           expect((await memory.read(prb, 8, 'prb')).readBigUInt64LE(0)).toBe(info.symbols.get('printk_rb_static'));

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { EM_AARCH64, PT_NOTE } from '../../shared/elf/core.js';
-import { describeCore, machineName, noteSegment, physBaseOf } from '../../shared/elf/core-description.js';
+import { describeCore, noteSegment, physBaseOf } from '../../shared/elf/core-description.js';
+import { machineName } from '../../shared/elf/machines.js';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import {
   EHDR, PHDR, X86_64_START_KERNEL_MAP, buildElfCoreDetailed, defaultVmcoreinfo, phdrAt, sampleX86Loads,
@@ -68,12 +69,14 @@ describe('describeCore', () => {
     expect(describeBuilt(core).physBase).toBe(0n);
   });
 
-  it('physBase is 0 on machines other than x86_64', () => {
+  it('physBase is PHYS_OFFSET on aarch64 (as makedumpfile writes it), and 0 on other machines', () => {
     const core = buildElfCoreDetailed({ machine: EM_AARCH64, loads: withText(0x30_0000, 0x10_0000n), vmcoreinfo: defaultVmcoreinfo({ physBase: 5 }) });
     const d = describeBuilt(core);
     expect(d.machine).toBe('aarch64');
+    // x86_64's NUMBER(phys_base) means nothing on arm64.
     expect(d.physBase).toBe(0n);
-    expect(physBaseOf(EM_AARCH64, d.programHeaders, parseVmcoreinfo('NUMBER(phys_base)=7\n'))).toBe(0n);
+    expect(physBaseOf(EM_AARCH64, d.programHeaders, parseVmcoreinfo('NUMBER(phys_base)=7\nNUMBER(PHYS_OFFSET)=0x40000000\n'))).toBe(0x4000_0000n);
+    expect(physBaseOf(3, d.programHeaders, parseVmcoreinfo('NUMBER(phys_base)=7\n'))).toBe(0n);
     expect(machineName(3)).toBe('unknown-3');
   });
 

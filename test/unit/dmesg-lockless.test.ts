@@ -4,11 +4,12 @@
  * section 2.4), checked against /usr/sbin/vmcore-dmesg itself on the same
  * ring written as an ELF core when it is installed.
  */
+import { EM_X86_64 } from '../../shared/elf/core.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { extractKernelLog, extractKernelLogFromElfCore, kernelLogFormat } from '../../shared/dmesg/extract.js';
-import { X86_64KernelMemory } from '../../shared/dmesg/kernel-memory.js';
+import { TranslatedKernelMemory } from '../../shared/dmesg/kernel-memory.js';
 import { escapeLogText, MAX_RECORDS_WALKED, timestampPrefix } from '../../shared/dmesg/log-format.js';
 import { DESC_ID_MASK } from '../../shared/dmesg/printk-lockless.js';
 import { writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
@@ -21,7 +22,7 @@ const latin1 = (text: string) => Buffer.from(text, 'latin1');
 
 function extract(built: BuiltRing, lines = built.vmcoreinfoLines, missing?: Set<number>): Promise<Buffer> {
   const info = parseVmcoreinfo(vmcoreinfoText(lines));
-  return extractKernelLog(new X86_64KernelMemory(built.image.pages(missing), info, 0n), info);
+  return extractKernelLog(new TranslatedKernelMemory(built.image.pages(missing), { elf: { machine: EM_X86_64 }, vmcoreinfo: info, physBase: 0n }), info);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<NetdumpError> {
@@ -215,7 +216,7 @@ describe('lockless ringbuffer', () => {
     const touched = new Set<number>();
     const pages = built.image.pages();
     const info = parseVmcoreinfo(vmcoreinfoText(built.vmcoreinfoLines));
-    const memory = new X86_64KernelMemory({ pageSize: 4096, readPage: (pfn) => { touched.add(pfn); return pages.readPage(pfn); } }, info, 0n);
+    const memory = new TranslatedKernelMemory({ pageSize: 4096, readPage: (pfn) => { touched.add(pfn); return pages.readPage(pfn); } }, { elf: { machine: EM_X86_64 }, vmcoreinfo: info, physBase: 0n });
     expect((await extractKernelLog(memory, info)).toString()).toBe('[    0.000000] record 0\n[    0.001000] record 1\n[    0.002000] record 2\n');
     expect(built.image.pageCount).toBeGreaterThan(140);
     expect(touched.size).toBe(4); // prb and the ring struct share a page; then descs, infos, text
@@ -233,7 +234,7 @@ describe('a ring no kernel makes: 2^23 descriptors between tail and head', () =>
     const info = parseVmcoreinfo(vmcoreinfoText(built.vmcoreinfoLines));
     // Pages the builder never wrote read as zero: descriptors in state reserved, skipped as the kernel's readers do.
     const zero = Buffer.alloc(4096);
-    const memory = new X86_64KernelMemory({ pageSize: 4096, readPage: (pfn) => pages.readPage(pfn) ?? zero }, info, 0n);
+    const memory = new TranslatedKernelMemory({ pageSize: 4096, readPage: (pfn) => pages.readPage(pfn) ?? zero }, { elf: { machine: EM_X86_64 }, vmcoreinfo: info, physBase: 0n });
     let descriptorReads = 0;
     const counting = Object.create(memory) as typeof memory;
     counting.read = (address, length, what) => {

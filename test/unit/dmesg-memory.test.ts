@@ -4,10 +4,11 @@
  * walk for the direct map (where a big machine's log buffer lives), and
  * errors that name what, where and which pfn.
  */
+import { EM_X86_64 } from '../../shared/elf/core.js';
 import { describe, expect, it } from 'vitest';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
-import { X86_64KernelMemory, type DumpPages, type PageRead } from '../../shared/dmesg/kernel-memory.js';
+import { TranslatedKernelMemory, type DumpPages, type PageRead } from '../../shared/dmesg/kernel-memory.js';
 import { extractKernelLog } from '../../shared/dmesg/extract.js';
 import { X86_64_DIRECT_MAP_BASE, X86_64_START_KERNEL_MAP } from '../helpers/elf-core-builder.js';
 import { buildLocklessRing, vmcoreinfoText, IMAGE_PHYS, PAGE } from '../helpers/printk-ring.js';
@@ -56,7 +57,7 @@ describe('kernel memory by virtual address', () => {
     pages.page(0x200).write('end of page 0x200', PAGE - 17, 'latin1');
     pages.page(0x201).write(' / start of 0x201', 0, 'latin1');
     const physBase = BigInt.asUintN(64, -0x10_0000n);
-    const memory = new X86_64KernelMemory(pages, parseVmcoreinfo(vmcoreinfoText([])), physBase);
+    const memory = new TranslatedKernelMemory(pages, { elf: { machine: EM_X86_64 }, vmcoreinfo: parseVmcoreinfo(vmcoreinfoText([])), physBase: physBase });
     const vaddr = X86_64_START_KERNEL_MAP + 0x30_0000n + BigInt(PAGE - 17); // phys 0x200000 + PAGE - 17
     expect(await memory.physicalAddress(vaddr, 'test')).toBe(0x20_0000n + BigInt(PAGE - 17));
     expect((await memory.read(vaddr, 34, 'test')).toString('latin1')).toBe('end of page 0x200 / start of 0x201');
@@ -69,7 +70,7 @@ describe('kernel memory by virtual address', () => {
     const pages = new Pages();
     const { info, vaddr } = directMap(pages, 0x40_0000);
     pages.page(0x512).write('in the direct map', 0x34, 'latin1');
-    const memory = new X86_64KernelMemory(pages, parseVmcoreinfo(vmcoreinfoText(info)), 0n);
+    const memory = new TranslatedKernelMemory(pages, { elf: { machine: EM_X86_64 }, vmcoreinfo: parseVmcoreinfo(vmcoreinfoText(info)), physBase: 0n });
     expect((await memory.read(vaddr + 0x11_2034n, 17, 'test')).toString('latin1')).toBe('in the direct map');
     expect(await memory.physicalAddress(vaddr + 0x11_2034n, 'test')).toBe(0x51_2034n);
     expect(pages.reads).toEqual([0x100, 0x101, 0x102, 0x512]);
@@ -78,14 +79,14 @@ describe('kernel memory by virtual address', () => {
   it('names what, where and which pfn when a page or a page table is not in the dump', async () => {
     const pages = new Pages();
     const { info, vaddr } = directMap(pages, 0x40_0000);
-    const memory = new X86_64KernelMemory(pages, parseVmcoreinfo(vmcoreinfoText(info)), 0n);
+    const memory = new TranslatedKernelMemory(pages, { elf: { machine: EM_X86_64 }, vmcoreinfo: parseVmcoreinfo(vmcoreinfoText(info)), physBase: 0n });
     const absent = await rejection(memory.read(vaddr + 0x1000n, 8, 'descriptor ring'));
     expect(absent.code).toBe(ErrorCode.BAD_INPUT);
     expect(absent.message).toBe(`descriptor ring at 0x${(vaddr + 0x1000n).toString(16)} is not in the dump: byte 0x${(vaddr + 0x1000n).toString(16)} is in pfn 1025, which is not in this test dump`);
     expect(absent.context).toMatchObject({ pfn: 1025, what: 'descriptor ring' });
 
     pages.pages.delete(0x102);
-    const fresh = new X86_64KernelMemory(pages, parseVmcoreinfo(vmcoreinfoText(info)), 0n);
+    const fresh = new TranslatedKernelMemory(pages, { elf: { machine: EM_X86_64 }, vmcoreinfo: parseVmcoreinfo(vmcoreinfoText(info)), physBase: 0n });
     const noTable = await rejection(fresh.read(vaddr, 8, 'text ring'));
     expect(noTable.message).toBe(`text ring at 0x${vaddr.toString(16)} cannot be translated: its page table is in pfn 258, which is not in this test dump`);
 
@@ -95,14 +96,14 @@ describe('kernel memory by virtual address', () => {
   });
 
   it('says a direct-map address needs SYMBOL(init_top_pgt) when VMCOREINFO lacks it', async () => {
-    const memory = new X86_64KernelMemory(new Pages(), parseVmcoreinfo(vmcoreinfoText([])), 0n);
+    const memory = new TranslatedKernelMemory(new Pages(), { elf: { machine: EM_X86_64 }, vmcoreinfo: parseVmcoreinfo(vmcoreinfoText([])), physBase: 0n });
     const error = await rejection(memory.read(X86_64_DIRECT_MAP_BASE, 8, 'text ring'));
     expect(error.code).toBe(ErrorCode.BAD_INPUT);
     expect(error.message).toBe('text ring at 0xffff888000000000 is outside the kernel image, and VMCOREINFO has no SYMBOL(init_top_pgt): cannot walk the page tables');
   });
 
   it('refuses implausible lengths', async () => {
-    const memory = new X86_64KernelMemory(new Pages(), parseVmcoreinfo(vmcoreinfoText([])), 0n);
+    const memory = new TranslatedKernelMemory(new Pages(), { elf: { machine: EM_X86_64 }, vmcoreinfo: parseVmcoreinfo(vmcoreinfoText([])), physBase: 0n });
     expect((await rejection(memory.read(X86_64_START_KERNEL_MAP, 2 ** 40, 'x'))).code).toBe(ErrorCode.CORRUPT);
   });
 
@@ -123,7 +124,7 @@ describe('kernel memory by virtual address', () => {
     for (let i = 0; i < built.image.pageCount; i++) pages.pages.set(built.image.firstPfn + i, built.image.physicalPage(built.image.firstPfn + i));
     expect(bytes.readBigUInt64LE(ring + 56) >> 40n).toBe(X86_64_DIRECT_MAP_BASE >> 40n);
     const vmcoreinfo = parseVmcoreinfo(vmcoreinfoText([...built.vmcoreinfoLines, ...info]));
-    const log = await extractKernelLog(new X86_64KernelMemory(pages, vmcoreinfo, 0n), vmcoreinfo);
+    const log = await extractKernelLog(new TranslatedKernelMemory(pages, { elf: { machine: EM_X86_64 }, vmcoreinfo: vmcoreinfo, physBase: 0n }), vmcoreinfo);
     expect(log.toString('latin1')).toBe('[    0.000000] dynamic record 0\n[    0.001500] dynamic record 1\n[    0.003000] dynamic record 2\n');
   });
 });

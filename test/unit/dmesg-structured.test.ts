@@ -3,11 +3,12 @@
  * and the plain character buffer before 3.5, on hand-built buffers, checked
  * against /usr/sbin/vmcore-dmesg on the same buffers as ELF cores.
  */
+import { EM_X86_64 } from '../../shared/elf/core.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
 import { ErrorCode, NetdumpError } from '../../shared/errors.js';
 import { extractKernelLog, extractKernelLogFromElfCore, kernelLogFormat } from '../../shared/dmesg/extract.js';
-import { X86_64KernelMemory } from '../../shared/dmesg/kernel-memory.js';
+import { TranslatedKernelMemory } from '../../shared/dmesg/kernel-memory.js';
 import { writeElfCoreFile, type ElfCoreFile } from '../helpers/elf-core-builder.js';
 import {
   buildLegacyLog, buildStructuredLog, imageCoreSpec, vmcoreinfoText, type KernelImage, type StructuredLogSpec,
@@ -18,7 +19,7 @@ const latin1 = (text: string) => Buffer.from(text, 'latin1');
 
 function extract(built: { image: KernelImage; vmcoreinfoLines: string[] }, lines = built.vmcoreinfoLines): Promise<Buffer> {
   const info = parseVmcoreinfo(vmcoreinfoText(lines));
-  return extractKernelLog(new X86_64KernelMemory(built.image.pages(), info, 0n), info);
+  return extractKernelLog(new TranslatedKernelMemory(built.image.pages(), { elf: { machine: EM_X86_64 }, vmcoreinfo: info, physBase: 0n }), info);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<NetdumpError> {

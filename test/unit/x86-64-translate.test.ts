@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseVmcoreinfo } from '../../shared/elf/vmcoreinfo.js';
-import { X86_64Translator, X86_64_START_KERNEL_MAP, type PhysicalMemory } from '../../shared/elf/x86-64-translate.js';
+import type { PhysicalMemory } from '../../shared/elf/translate.js';
+import { X86_64Translator, X86_64_START_KERNEL_MAP } from '../../shared/elf/x86-64-translate.js';
 import { catchNetdump } from '../helpers/errors.js';
 import { locateMemMap } from '../../shared/elf/mem-map.js';
 
