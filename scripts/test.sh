@@ -4,6 +4,8 @@
 # fixtures (cached outside the clone, in ${KDUMP_NETDUMP_CACHE:-~/.cache/kdump-netdump}),
 # builds, and runs every test.
 #   SKIP_REAL=1   unit and integration tests only (no apt, no QEMU fixtures)
+#   SERIAL_TESTS=1  one vitest run for every file (the QEMU guests of test/vm
+#                 otherwise run beside the rest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -36,4 +38,18 @@ fi
 step "tests"
 # Where the engines were installed above, a PostgreSQL or object store that will not start is a failure, not a skip.
 if [ "${SKIP_REAL:-0}" != 1 ]; then export KDUMP_TEST_REQUIRE_POSTGRES=1 KDUMP_TEST_REQUIRE_OBJECT_STORE=1; fi
-npx vitest run
+if [ "${SKIP_REAL:-0}" != 1 ] && [ "${SERIAL_TESTS:-0}" != 1 ]; then
+  # The QEMU guests of test/vm (about 28 minutes, mostly one TCG thread) run
+  # beside everything else: two streams, each one file at a time, on two cores.
+  # Their output is printed when both are done; SERIAL_TESTS=1 runs one stream.
+  vm_log=$(mktemp)
+  npx vitest run test/vm > "$vm_log" 2>&1 & vm_pid=$!
+  rest_rc=0; npx vitest run --exclude 'test/vm/**' || rest_rc=$?
+  vm_rc=0; wait "$vm_pid" || vm_rc=$?
+  step "tests in QEMU guests (test/vm), run beside the others"
+  cat "$vm_log"; rm -f "$vm_log"
+  echo "test/vm: exit $vm_rc; the others: exit $rest_rc"
+  [ "$rest_rc" = 0 ] && [ "$vm_rc" = 0 ]
+else
+  npx vitest run
+fi

@@ -21,6 +21,12 @@
  *     panic/oops machinery itself.
  *   - ripSymbol: a "RIP: 0010:" (kernel mode) line before that trace. The
  *     user-mode "RIP: 0033:" of a syscall frame is not the crash site.
+ *
+ * arm64 reports have the same parts in other words: "Call trace:" (lower-case
+ * t), the crash site as "pc : func+0x28/0x30", registers "x29: ..." and
+ * "pstate: ...", and fault details under "Mem abort info:". Their machinery
+ * frames (dump_backtrace, die, el1h_64_sync, ...) are left out like x86_64's,
+ * so the same bug has the same signature on both architectures.
  */
 import { createHash } from 'node:crypto';
 
@@ -33,7 +39,7 @@ export interface CrashSummary {
   panicLine: string | null;
   /** The report head that led to the panic: "BUG: ...", "kernel BUG at ...", "Oops: ...", "WARNING: ...". */
   bugLine: string | null;
-  /** Function of the kernel-mode RIP ("RIP: 0010:func+0x16/0x20 [mod]" -> "func"). */
+  /** Function of the kernel-mode RIP ("RIP: 0010:func+0x16/0x20 [mod]" -> "func"; arm64: "pc : func+0x28/0x30"). */
   ripSymbol: string | null;
   /** Module of that RIP ("mod"), null for the core kernel. */
   ripModule: string | null;
@@ -59,13 +65,15 @@ const MAX_REASON_CHARS = 512;
 const PANIC = /^Kernel panic - not syncing: /;
 const REPORT_HEAD = /^(BUG: |kernel BUG at |Oops: |Oops |general protection fault|invalid opcode: |stack segment: |double fault: |divide error: |WARNING: |watchdog: BUG: |watchdog: Watchdog detected hard LOCKUP|INFO: task .+ blocked for more than|rcu: INFO: |UBSAN: |KASAN: |Unable to handle kernel |Internal error: )/;
 /** Lines a crash report is made of, besides heads, frames, markers and registers. */
-const REPORT_BODY = /^(CPU: \d+ PID: |Hardware name: |Call Trace:|Modules linked in:|---\[ end trace|-+\[ cut here \]-+|#PF: |PGD |P4D |Not tainted|Tainted: |"echo 0 > |task:\S*\s+state:|Workqueue: |Stack:|irq event stamp:|hardirqs last|softirqs last|CR2: |Kernel Offset:|Sending NMI|NMI backtrace|Showing all locks|note: |Unloaded tainted modules:|Code: |RIP: )/;
+const REPORT_BODY = /^(CPU: \d+ PID: |Hardware name: |Call Trace:|Call trace:|Modules linked in:|---\[ end trace|-+\[ cut here \]-+|#PF: |PGD |P4D |Not tainted|Tainted: |"echo 0 > |task:\S*\s+state:|Workqueue: |Stack:|irq event stamp:|hardirqs last|softirqs last|CR2: |Kernel Offset:|Sending NMI|NMI backtrace|Showing all locks|note: |Unloaded tainted modules:|Code: |RIP: |Mem abort info:|Data abort info:|(ESR|EC|IL|SET|FnV|EA|S1PTW|FSC|ISV|ISS|ISS2|CM|WnR|TnD|TagAccess|GCS|Overlay|DirtyBit|Xs) = |(user|swapper) pgtable: |\[[0-9a-f]{16}\] |pstate: |(pc|lr|sp) : )/;
 const TRACE_MARKER = /^<\/?(IRQ|TASK|NMI|SOFTIRQ|EOI|EOE|#DF|DF)>$/;
-const REGISTER_LINE = /^(RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R8|R9|R1[0-5]|FS|GS|CS|DS|ES|CR[0-4]|DR[0-7]|PKRU|Code|ORIG_RAX):/;
+const REGISTER_LINE = /^(?:(RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R8|R9|R1[0-5]|FS|GS|CS|DS|ES|CR[0-4]|DR[0-7]|PKRU|Code|ORIG_RAX):|x\d+\s*: |pstate: |(pc|lr|sp) : )/;
 /** " func+0x16/0x20 [mod]", " ? func+0x16/0x20", old kernels' " [<ffffffff81234567>] func+0x16/0x20". */
 const FRAME = /^(?:\[<[0-9a-f]+>\] ?)?(\? )?([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[([^\]\s]+)[^\]]*\])?$/;
-const KERNEL_RIP = /^RIP: 0010:([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[([^\]\s]+)[^\]]*\])?/;
-const ANY_RIP = /^RIP: [0-9a-f]{4}:/;
+const KERNEL_RIP = /^(?:RIP: 0010:|pc : )([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[([^\]\s]+)[^\]]*\])?/;
+/** The crash site's line: x86_64's RIP (kernel or user mode), arm64's pc (an arm64 report is always of kernel mode). */
+const ANY_RIP = /^(RIP: [0-9a-f]{4}:|pc : )/;
+const isTraceStart = (t: string) => t.startsWith('Call Trace:') || t.startsWith('Call trace:');
 /** GCC/LLVM clones and splits of one function: foo.cold, foo.isra.0, foo.constprop.0.cold, foo.llvm.123. */
 const COMPILER_SUFFIX = /(\.(cold|isra|constprop|part|lto_priv|llvm|localalias|clone)(\.\d+)?)+$/;
 /** Frames of the reporting itself, the same for every crash. */
@@ -74,6 +82,10 @@ const MACHINERY = new Set([
   'warn_slowpath_fmt', 'report_bug', 'handle_bug', 'exc_invalid_op', 'die', 'die_addr', 'oops_end', 'do_trap', 'do_error_trap',
   'page_fault_oops', 'kernelmode_fixup_or_oops', 'no_context', 'do_user_addr_fault', 'exc_page_fault', 'exc_general_protection',
   'do_kern_addr_fault', 'spurious_kernel_fault',
+  // arm64
+  'dump_backtrace', 'arm64_notify_die', 'die_kernel_fault', '__do_kernel_fault', 'do_page_fault', 'do_translation_fault', 'do_mem_abort',
+  'do_bad_area', 'el1_abort', 'el1_dbg', 'el1h_64_sync_handler', 'el1h_64_sync', 'bug_handler', 'call_break_hook', 'brk_handler',
+  'do_debug_exception', 'bug_brk_handler', 'early_brk64',
 ]);
 const isMachinery = (name: string) =>
   MACHINERY.has(name) || name.startsWith('asm_exc_') || name.startsWith('__die') || name.endsWith('bad_area_nosemaphore');
@@ -164,9 +176,9 @@ export function summarizeCrash(log: string): CrashSummary {
   const from = headAt >= 0 ? headAt : panicAt + 1;
   const to = headAt >= 0 && panicAt > headAt ? panicAt : lines.length;
   const found = panicAt >= 0 || headAt >= 0;
-  let traceAt = found ? findIndex(lines, from, to, (t) => t.startsWith('Call Trace:')) : -1;
+  let traceAt = found ? findIndex(lines, from, to, isTraceStart) : -1;
   const ripAt = found ? findIndex(lines, from, traceAt >= 0 ? traceAt : to, (t) => ANY_RIP.test(t)) : -1;
-  if (traceAt < 0 && headAt >= 0 && panicAt > headAt) traceAt = findIndex(lines, panicAt + 1, lines.length, (t) => t.startsWith('Call Trace:'));
+  if (traceAt < 0 && headAt >= 0 && panicAt > headAt) traceAt = findIndex(lines, panicAt + 1, lines.length, isTraceStart);
   const rip = ripAt >= 0 ? KERNEL_RIP.exec(lines[ripAt]) : null;
 
   const panicLine = panicAt >= 0 ? lines[panicAt] : null;

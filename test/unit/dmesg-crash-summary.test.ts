@@ -411,6 +411,112 @@ describe('crash summary', () => {
   });
 });
 
+/** arm64 (Debian 12's 6.1 on QEMU virt): the same sysrq crash, in arm64's words. */
+function arm64SysrqPanic(cpu: number, t: number): string {
+  return log(t, [
+    'Booting Linux on physical CPU 0x0000000000 [0x000f0510]',
+    'Linux version 6.1.0-57-arm64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP Debian 6.1.192-3',
+    'sysrq: Trigger a crash',
+    'Kernel panic - not syncing: sysrq triggered crash',
+    `CPU: ${cpu} PID: 1 Comm: init Kdump: loaded Not tainted 6.1.0-57-arm64 #1  Debian 6.1.192-3`,
+    'Hardware name: linux,dummy-virt (DT)',
+    'Call trace:',
+    ' dump_backtrace+0xe4/0x140',
+    ' show_stack+0x20/0x30',
+    ' dump_stack_lvl+0x64/0x80',
+    ' dump_stack+0x18/0x34',
+    ' panic+0x18c/0x36c',
+    ' sysrq_handle_crash+0x28/0x30',
+    ' __handle_sysrq+0x94/0x1a0',
+    ' write_sysrq_trigger+0x7c/0xa0',
+    ' proc_reg_write+0xac/0x100',
+    ' vfs_write+0xd0/0x2b0',
+    ' ksys_write+0x78/0x110',
+    ' __arm64_sys_write+0x24/0x30',
+    ' invoke_syscall+0x50/0x120',
+    ' el0_svc_common.constprop.0+0x4c/0xf4',
+    ' do_el0_svc+0x34/0xd0',
+    ' el0_svc+0x34/0xd4',
+    ' el0t_64_sync_handler+0xf4/0x120',
+    ' el0t_64_sync+0x18c/0x190',
+    'SMP: stopping secondary CPUs',
+    'Kernel Offset: 0x4c3c0000000 from 0xffff800008000000',
+    'PHYS_OFFSET: 0x40000000',
+    'Memory Limit: none',
+  ]);
+}
+
+/** arm64: a NULL write in a module's /proc handler, an Oops that reaches panic_on_oops. */
+function arm64ModuleOops(cpu: number, pid: number, t: number, pgdp: string): string {
+  return log(t, [
+    'Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008',
+    'Mem abort info:',
+    '  ESR = 0x0000000096000046',
+    '  EC = 0x25: DABT (current EL), IL = 32 bits',
+    '  SET = 0, FnV = 0',
+    '  EA = 0, S1PTW = 0',
+    '  FSC = 0x06: level 2 translation fault',
+    'Data abort info:',
+    '  ISV = 0, ISS = 0x00000046',
+    '  CM = 0, WnR = 1',
+    `user pgtable: 4k pages, 48-bit VAs, pgdp=${pgdp}`,
+    '[0000000000000008] pgd=0800000043b5e003, p4d=0800000043b5e003, pud=0800000043b5f003, pmd=0000000000000000',
+    'Internal error: Oops: 0000000096000046 [#1] SMP',
+    'Modules linked in: buggy(OE) virtio_net net_failover failover',
+    `CPU: ${cpu} PID: ${pid} Comm: bash Kdump: loaded Tainted: G           OE      6.1.0-57-arm64 #1  Debian 6.1.192-3`,
+    'Hardware name: linux,dummy-virt (DT)',
+    'pstate: 60400005 (nZCv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)',
+    'pc : buggy_write+0x1c/0x30 [buggy]',
+    'lr : proc_reg_write+0xac/0x100',
+    `sp : ffff80000a3b${pid.toString(16).padStart(4, '0')}`,
+    'x29: ffff80000a3bbd40 x28: ffff0000c1a8d7c0 x27: 0000000000000000',
+    'x9 : ffffa3c5b0b5e1a4 x8 : 0000000000000040 x7 : 0000000000000000',
+    'x2 : 0000000000000002 x1 : 0000aaaad1c2b6b0 x0 : 0000000000000000',
+    'Call trace:',
+    ' buggy_write+0x1c/0x30 [buggy]',
+    ' proc_reg_write+0xac/0x100',
+    ' vfs_write+0xd0/0x2b0',
+    ' ksys_write+0x78/0x110',
+    ' __arm64_sys_write+0x24/0x30',
+    ' invoke_syscall+0x50/0x120',
+    ' el0_svc_common.constprop.0+0x4c/0xf4',
+    'Code: d503233f a9bf7bfd 910003fd 52800540 (b9000800) ',
+    '---[ end trace 0000000000000000 ]---',
+    'Kernel panic - not syncing: Oops: Fatal exception',
+    'SMP: stopping secondary CPUs',
+  ]);
+}
+
+describe('crash summary of arm64 reports', () => {
+  it('a sysrq panic: arm64\'s own frames, the machinery left out, and the same signature as on x86_64', () => {
+    const s = summarizeCrash(arm64SysrqPanic(0, 12.5));
+    expect(s).toMatchObject({
+      kind: 'panic',
+      panicLine: 'Kernel panic - not syncing: sysrq triggered crash',
+      bugLine: null,
+      ripSymbol: null,
+      callTrace: ['sysrq_handle_crash', '__handle_sysrq', 'write_sysrq_trigger', 'proc_reg_write', 'vfs_write', 'ksys_write', '__arm64_sys_write',
+        'invoke_syscall', 'el0_svc_common', 'do_el0_svc', 'el0_svc', 'el0t_64_sync_handler', 'el0t_64_sync'],
+    });
+    expect(summarizeCrash(arm64SysrqPanic(1, 300.25)).signature).toBe(s.signature);
+    expect(s.signature).toBe(summarizeCrash(sysrqPanic(0, 14.9, [])).signature);
+  });
+
+  it('an Oops: the first report head, the pc as the crash site with its module, registers and fault details inside the report', () => {
+    const s = summarizeCrash(arm64ModuleOops(2, 4242, 77.5, '0000000043b5d000'));
+    expect(s).toMatchObject({
+      kind: 'report',
+      panicLine: 'Kernel panic - not syncing: Oops: Fatal exception',
+      bugLine: 'Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008',
+      ripSymbol: 'buggy_write',
+      ripModule: 'buggy',
+      callTrace: ['buggy_write', 'proc_reg_write', 'vfs_write', 'ksys_write', '__arm64_sys_write', 'invoke_syscall', 'el0_svc_common'],
+    });
+    expect(summarizeCrash(arm64ModuleOops(0, 17, 9000.125, '0000000051a2c000')).signature).toBe(s.signature);
+    expect(s.signature).not.toBe(summarizeCrash(arm64SysrqPanic(0, 12.5)).signature);
+  });
+});
+
 describe('reason normalisation', () => {
   it.each([
     ['Oops: 0002 [#1] PREEMPT SMP NOPTI', 'Oops: N'],
