@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { badInput, ErrorCode, NetdumpError, finalError, protocolError, toNetdumpError } from '../../shared/errors.js';
 import { offersChunkChecksum, parseCatalogDigest } from '../../shared/protocol/digest.js';
+import { acceptedChecksum } from '../../shared/protocol/checksum-kinds.js';
 import { decodeMessage, encodeControl, type ControlMessage, type EndMessage } from '../../shared/protocol/messages.js';
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
@@ -86,7 +87,7 @@ export class UploadSession {
           // The digest counts positions in the order the dump was sent in, of the kind it was sent with: the sender needs both to say it again.
           await this.send({
             type: 'accept', dumpId: record.dumpId, nextSeq: claim.totalChunks, totalChunks: claim.totalChunks, firstTierChunks: record.firstTierChunks ?? undefined,
-            checksum: stored.kind === 'crc32' ? undefined : stored.kind,
+            checksum: acceptedChecksum(stored.kind),
           });
           return;
         }
@@ -100,7 +101,7 @@ export class UploadSession {
         await this.send({
           type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks, logWanted: claim.ingest.logWanted,
           firstTierChunks: claim.ingest.accepted.order.firstTierChunks || undefined,
-          checksum: claim.ingest.checksum.kind === 'crc32' ? undefined : claim.ingest.checksum.kind,
+          checksum: acceptedChecksum(claim.ingest.checksum.kind),
         });
         return;
       }
