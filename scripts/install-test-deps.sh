@@ -4,6 +4,10 @@
 # and `apt-get update` runs only when something has to be installed.
 #
 #   qemu-system-x86    boots the guest kernel under TCG (test/fixtures/make-vmcore.sh)
+#   qemu-system-arm    qemu-system-aarch64: crashes Debian's arm64 kernel under TCG
+#                      (test/fixtures/make-vmcore-arm64.sh, ensure-arm64.sh)
+#   qemu-user-static   qemu-aarch64-static: runs Debian's arm64 makedumpfile on the
+#                      arm64 vmcores (the arm64 judge of test/fixtures/ensure-arm64.sh)
 #   linux-image-amd64  the guest kernel (/boot/vmlinuz-*, /lib/modules/*)
 #   busybox-static     the guest's userland (must be static: copied as is)
 #   kexec-tools        kexec -p in the guest; also ships /usr/sbin/vmcore-dmesg
@@ -49,6 +53,7 @@ PACKAGES=(
   postgresql
   swift-proxy swift-account swift-container swift-object memcached
   haproxy python3-yaml
+  qemu-system-arm qemu-user-static
 )
 # shellcheck disable=SC2206
 PACKAGES+=(${EXTRA_PACKAGES:-})
@@ -81,7 +86,7 @@ fi
 
 # Sanity check of the tools the fixtures and tests call.
 fail=0
-for t in qemu-system-x86_64 busybox kexec vmcore-dmesg crash makedumpfile nc cpio lz4 readelf modprobe depmod debootstrap unshare mksquashfs; do
+for t in qemu-system-x86_64 qemu-system-aarch64 qemu-aarch64-static busybox kexec vmcore-dmesg crash makedumpfile nc cpio lz4 readelf modprobe depmod debootstrap unshare mksquashfs; do
   if p=$(PATH="$PATH:/usr/sbin:/sbin" command -v "$t"); then echo "install-test-deps: $t -> $p"
   else echo "install-test-deps: MISSING $t" >&2; fail=1; fi
 done

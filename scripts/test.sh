@@ -33,6 +33,8 @@ fi
 if [ "${SKIP_REAL:-0}" != 1 ]; then
   step "real-vmcore fixtures: kernels 5.10, 6.1, 6.12, sid crashed in QEMU, judge chroots, a Debian 12 kdump-tools host (cached; ~4 min the first time)"
   bash test/fixtures/ensure-fixtures.sh
+  step "arm64 fixtures: Debian 12's arm64 kernel crashed in qemu-system-aarch64, Debian's arm64 makedumpfile for qemu-user (cached)"
+  bash test/fixtures/ensure-arm64.sh
 fi
 
 step "tests"

@@ -25,8 +25,12 @@
  * arm64 reports have the same parts in other words: "Call trace:" (lower-case
  * t), the crash site as "pc : func+0x28/0x30", registers "x29: ..." and
  * "pstate: ...", and fault details under "Mem abort info:". Their machinery
- * frames (dump_backtrace, die, el1h_64_sync, ...) are left out like x86_64's,
- * so the same bug has the same signature on both architectures.
+ * frames (dump_backtrace, die, el1h_64_sync, ...) are left out like x86_64's.
+ * arm64 prints each caller's return address as it is (x86_64 prints it less
+ * one): where a function ends in a call to a noreturn function (panic,
+ * BUG), the return address is the first byte of the next function, printed
+ * as "next_function+0x0/0x..". That name comes from the kernel's layout, not
+ * from the crash, so a frame at +0x0 other than the innermost is left out.
  */
 import { createHash } from 'node:crypto';
 
@@ -73,6 +77,8 @@ const FRAME = /^(?:\[<[0-9a-f]+>\] ?)?(\? )?([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+\/0
 const KERNEL_RIP = /^(?:RIP: 0010:|pc : )([A-Za-z_.$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[([^\]\s]+)[^\]]*\])?/;
 /** The crash site's line: x86_64's RIP (kernel or user mode), arm64's pc (an arm64 report is always of kernel mode). */
 const ANY_RIP = /^(RIP: [0-9a-f]{4}:|pc : )/;
+/** A frame at offset 0 of its function: below the innermost frame, a return address past a noreturn call. */
+const RETURN_TO_NEXT_FUNCTION = /\+0x0\/0x[0-9a-f]+(?: \[[^\]]*\])?$/;
 const isTraceStart = (t: string) => t.startsWith('Call Trace:') || t.startsWith('Call trace:');
 /** GCC/LLVM clones and splits of one function: foo.cold, foo.isra.0, foo.constprop.0.cold, foo.llvm.123. */
 const COMPILER_SUFFIX = /(\.(cold|isra|constprop|part|lto_priv|llvm|localalias|clone)(\.\d+)?)+$/;
@@ -129,7 +135,8 @@ function traceFrames(lines: string[], at: number): string[] {
     const frame = FRAME.exec(t);
     if (frame) {
       const name = functionName(frame[2]);
-      if (!frame[1] && !isMachinery(name)) frames.push(name);
+      const pastNoreturnCall = i > at + 1 && RETURN_TO_NEXT_FUNCTION.test(t);
+      if (!frame[1] && !isMachinery(name) && !pastNoreturnCall) frames.push(name);
       continue;
     }
     // Inside a trace: <IRQ>/<TASK> markers, and the registers of an entry frame.

@@ -425,9 +425,10 @@ function arm64SysrqPanic(cpu: number, t: number): string {
     ' show_stack+0x20/0x30',
     ' dump_stack_lvl+0x64/0x80',
     ' dump_stack+0x18/0x34',
-    ' panic+0x18c/0x36c',
-    ' sysrq_handle_crash+0x28/0x30',
-    ' __handle_sysrq+0x94/0x1a0',
+    ' panic+0x184/0x364',
+    // sysrq_handle_crash ends in its call to panic(): the return address is the next function's first byte.
+    ' sysrq_reset_seq_param_set+0x0/0xa0',
+    ' __handle_sysrq+0x90/0x19c',
     ' write_sysrq_trigger+0x7c/0xa0',
     ' proc_reg_write+0xac/0x100',
     ' vfs_write+0xd0/0x2b0',
@@ -488,18 +489,17 @@ function arm64ModuleOops(cpu: number, pid: number, t: number, pgdp: string): str
 }
 
 describe('crash summary of arm64 reports', () => {
-  it('a sysrq panic: arm64\'s own frames, the machinery left out, and the same signature as on x86_64', () => {
+  it('a sysrq panic: arm64\'s own frames, without the machinery and the return address past panic()', () => {
     const s = summarizeCrash(arm64SysrqPanic(0, 12.5));
     expect(s).toMatchObject({
       kind: 'panic',
       panicLine: 'Kernel panic - not syncing: sysrq triggered crash',
       bugLine: null,
       ripSymbol: null,
-      callTrace: ['sysrq_handle_crash', '__handle_sysrq', 'write_sysrq_trigger', 'proc_reg_write', 'vfs_write', 'ksys_write', '__arm64_sys_write',
+      callTrace: ['__handle_sysrq', 'write_sysrq_trigger', 'proc_reg_write', 'vfs_write', 'ksys_write', '__arm64_sys_write',
         'invoke_syscall', 'el0_svc_common', 'do_el0_svc', 'el0_svc', 'el0t_64_sync_handler', 'el0t_64_sync'],
     });
     expect(summarizeCrash(arm64SysrqPanic(1, 300.25)).signature).toBe(s.signature);
-    expect(s.signature).toBe(summarizeCrash(sysrqPanic(0, 14.9, [])).signature);
   });
 
   it('an Oops: the first report head, the pc as the crash site with its module, registers and fault details inside the report', () => {
@@ -514,6 +514,9 @@ describe('crash summary of arm64 reports', () => {
     });
     expect(summarizeCrash(arm64ModuleOops(0, 17, 9000.125, '0000000051a2c000')).signature).toBe(s.signature);
     expect(s.signature).not.toBe(summarizeCrash(arm64SysrqPanic(0, 12.5)).signature);
+    // A fault on a function's first instruction: the innermost frame is the pc itself, kept at +0x0.
+    const atEntry = arm64ModuleOops(2, 4242, 77.5, '0000000043b5d000').replace(' buggy_write+0x1c/0x30 [buggy]\n', ' buggy_write+0x0/0x30 [buggy]\n');
+    expect(summarizeCrash(atEntry).callTrace[0]).toBe('buggy_write');
   });
 });
 
