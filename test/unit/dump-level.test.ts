@@ -179,6 +179,18 @@ describe('exclusion on a core whose struct pages cannot be found', () => {
   });
 });
 
+describe('exclusion on a core of an architecture without a translator', () => {
+  // e_machine 21 (ppc64): nothing in the sender reads its page tables.
+  const ppc64 = useSyntheticCore({ machine: 21, loads: sampleX86Loads() });
+
+  it('keeps every page but zero pages, and the warning names the architecture', () => {
+    const exclusion = computeExclusion(ppc64.source, 31);
+    expect(exclusion.level).toBe(1);
+    expect(exclusion.warnings).toEqual(['dump level 31: struct pages are only read on x86_64 and aarch64, this core is unknown-21; keeping every page']);
+    expect(exclusion.dumpablePages).toBe(ppc64.source.core.pageMap.totalPages);
+  });
+});
+
 /**
  * The scan's reading of mem_map (large windows through the page tables, a
  * lookahead page outside the window, struct pages across 4 KiB pages) held
