@@ -15,7 +15,9 @@
  * - drgn reads the stored dump as it reads the original: the release, the
  *   crashed thread's stack, the task list, memory counters and slab caches;
  * - dmesg.txt equals makedumpfile --dump-dmesg of the original, and triage
- *   gives the panic line and a signature of the crash's frames.
+ *   gives the panic line and a signature of the crash's frames;
+ * - kdump-send --log-only stores the log and the first tier (a partial
+ *   dump), and drgn reads it as it reads the original.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -173,5 +175,21 @@ describe.skipIf(why !== '')(`arm64 (${f?.kver ?? why}): judged by Debian's arm64
     // byte ("sysrq_reset_seq_param_set+0x0/0xa0"), a frame of the kernel's layout, not of the crash: left out.
     expect(reference).toMatch(/\+0x0\/0x[0-9a-f]+\n/);
     expect(summarizeCrash(reference).callTrace.slice(0, 4)).toEqual(['__handle_sysrq', 'write_sysrq_trigger', 'proc_reg_write', 'vfs_write']);
+  });
+});
+
+describe.skipIf(why !== '')(`arm64 (${f?.kver ?? why}): --log-only keeps a partial dump drgn reads like the original`, () => {
+  it('the log and the first tier only, listed partial; drgn answers as on the original', async () => {
+    const result = await runSender(['--server', receiver.tcpUrl, '--host-id', 'arm64-partial', '--log-only', '--deadline', '60', f!.vmcores.busy], 300_000);
+    expect(result.code, result.stderr).toBe(ExitCode.STORED);
+    const done = JSON.parse(result.stdout);
+    expect(done.partial?.why).toBe('log only: the kernel log and the first tier');
+    const tier = /first tier: (\d+) pages \(([\d.]+)% of those kept/.exec(result.stderr);
+    expect(tier, result.stderr).not.toBeNull();
+    expect(Number(tier![2])).toBeLessThan(90);
+    expect(await receiver.catalog.get(done.dumpId)).toMatchObject({ status: 'partial', partialReason: 'log-only' });
+    const [partial, whole] = await Promise.all([drgnAnswers(path.join(receiver.dataDir, done.path)), drgnAnswers(f!.vmcores.busy)]);
+    expect(partial).toContain('sysrq_handle_crash');
+    expect(partial).toBe(whole);
   });
 });
