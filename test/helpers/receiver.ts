@@ -33,6 +33,9 @@ export async function startTestReceiver(overrides: TestReceiverOptions = {}): Pr
     idleTimeoutMs: 30_000,
     // Most tests are not about enrolment; test/integration/auth.test.ts runs closed receivers.
     open: true,
+    // Tests send one crash many times within minutes of its making (a fresh fixture's CRASHTIME is minutes old): the
+    // default storm policy would cut the fourth to its first tier. The storm tests set their own.
+    storm: { completeDumps: 0, windowMs: 60_000 },
     logger,
     ...overrides,
     limits: { maxDumpBytes: 2 ** 40, maxChunkBytes: 4 * 2 ** 20, maxUploads: 64, minFreeBytes: 64 * 2 ** 20, ...overrides.limits },
