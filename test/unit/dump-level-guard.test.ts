@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { computeExclusion } from '../../sender/dump-level/exclusion.js';
 import { DumpLevel } from '../../sender/dump-level/page-rules.js';
+import { X86_64_START_KERNEL_MAP, type ElfCoreSpec, type PageFill } from '../helpers/elf-core-builder.js';
 import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { PAGE_INFO_6_1, SYNTHETIC_PAGES, syntheticKernelCore, type StructPageSpec } from '../helpers/synthetic-kernel.js';
 
@@ -39,6 +40,72 @@ describe('free pages held against the kernel\'s NR_FREE_PAGES', () => {
     expect(kept(exclusion, HALF)).toBe(true);
     expect(exclusion.dumpablePages).toBe(SYNTHETIC_PAGES);
     expect(exclusion.warnings.join('\n')).toMatch(/8192 pages judged free, the kernel counted 100 .*at most 226 tolerated.*leaving out 16/);
+  });
+});
+
+/**
+ * The synthetic kernel as arm64's VMCOREINFO has it: no SYMBOL(node_data), which the guard then finds in
+ * kallsyms, with the nodes in node_online_map. The tables (scripts/kallsyms.c's layout, a token per
+ * character, one-byte lengths, offsets from kallsyms_relative_base) sit in unused pages of the kernel image.
+ */
+function withoutNodeDataInVmcoreinfo(spec: ElfCoreSpec): ElfCoreSpec {
+  const PAGE = 4096;
+  const TABLES_PHYS = 0x40_0000;
+  const ONLINE_MAP_PHYS = 0x3f_f000;
+  const image = (phys: number) => X86_64_START_KERNEL_MAP + BigInt(phys);
+  const lines = (spec.vmcoreinfo as string).split('\n');
+  const nodeData = BigInt(`0x${lines.find((l) => l.startsWith('SYMBOL(node_data)='))!.split('=')[1]}`);
+  const stext = image(0x10_0000); // below node_data: kallsyms_relative_base is the lowest address
+  const symbols = [{ name: '_stext', type: 'T', address: stext }, { name: 'schedule', type: 'T', address: stext + 0x100n }, { name: 'node_data', type: 'D', address: nodeData }];
+  const chars = [...new Set(symbols.flatMap((s) => [...s.type + s.name]))];
+  const names = symbols.flatMap((s) => [s.name.length + 1, ...[...s.type + s.name].map((c) => chars.indexOf(c))]);
+  const tokens = Buffer.from([...chars, ...Array(256 - chars.length).fill('')].map((t) => `${t}\0`).join(''), 'latin1');
+  const at = { offsets: 0, base: 16, count: 24, names: 32, markers: 32 + Math.ceil(names.length / 8) * 8 };
+  const tokenTable = at.markers + 8;
+  const tokenIndex = tokenTable + Math.ceil(tokens.length / 8) * 8;
+  const tables = Buffer.alloc(PAGE * 2);
+  symbols.forEach((s, i) => tables.writeUInt32LE(Number(s.address - stext), 4 * i));
+  tables.writeBigUInt64LE(stext, at.base);
+  tables.writeUInt32LE(symbols.length, at.count);
+  Buffer.from(names).copy(tables, at.names); // kallsyms_markers: [0], already zero
+  tokens.copy(tables, tokenTable);
+  let start = 0;
+  for (let t = 0; t < 256; t++) {
+    tables.writeUInt16LE(start, tokenIndex + 2 * t);
+    start += t < chars.length ? 2 : 1;
+  }
+  const onlineMap = Buffer.alloc(PAGE);
+  onlineMap[0] = 1; // node 0
+  const pages = new Map<number, PageFill>([
+    [TABLES_PHYS / PAGE, tables.subarray(0, PAGE)], [TABLES_PHYS / PAGE + 1, tables.subarray(PAGE)], [ONLINE_MAP_PHYS / PAGE, onlineMap],
+  ]);
+  const symbol = (name: string, offset: number) => `SYMBOL(${name})=${(image(TABLES_PHYS) + BigInt(offset)).toString(16)}`;
+  const vmcoreinfo = [
+    ...lines.filter((l) => !/^(SYMBOL|LENGTH)\(node_data\)=/.test(l) && l !== ''),
+    `SYMBOL(_stext)=${stext.toString(16)}`, `SYMBOL(node_online_map)=${image(ONLINE_MAP_PHYS).toString(16)}`, 'SIZE(nodemask_t)=128',
+    symbol('kallsyms_offsets', at.offsets), symbol('kallsyms_relative_base', at.base), symbol('kallsyms_num_syms', at.count),
+    symbol('kallsyms_names', at.names), symbol('kallsyms_token_table', tokenTable), symbol('kallsyms_token_index', tokenIndex), '',
+  ].join('\n');
+  return { ...spec, vmcoreinfo, page: (pfn) => pages.get(pfn) ?? spec.page!(pfn) };
+}
+
+describe('free pages held against NR_FREE_PAGES of nodes found through kallsyms (arm64\'s VMCOREINFO)', () => {
+  const freeBlocks = pagesOf(() => ({ mapcount: BUDDY, private: 0n }));
+  const agreeing = useSyntheticCore(withoutNodeDataInVmcoreinfo(syntheticKernelCore({ page: freeBlocks, nrFreePages: HALF, pageInfo: PAGE_INFO_6_1 })));
+  const contradicting = useSyntheticCore(withoutNodeDataInVmcoreinfo(syntheticKernelCore({ page: freeBlocks, nrFreePages: 100, pageInfo: PAGE_INFO_6_1 })));
+
+  it('checks them, and says nothing when the kernel counted them free', () => {
+    const exclusion = computeExclusion(agreeing.source, 31);
+    expect(exclusion.level).toBe(31);
+    expect(exclusion.excluded.free).toBe(HALF);
+    expect(exclusion.warnings).toEqual([]);
+  });
+
+  it('drops bit 16 when the struct pages claim far more than the kernel counted', () => {
+    const exclusion = computeExclusion(contradicting.source, 31);
+    expect(exclusion.level).toBe(31 & ~DumpLevel.FREE);
+    expect(exclusion.excluded.free).toBe(0);
+    expect(exclusion.warnings.join('\n')).toMatch(/8192 pages judged free, the kernel counted 100 .*leaving out 16/);
   });
 });
 
