@@ -216,6 +216,18 @@ export function fixturesMissing(name: Generation): string {
 
 // ------------------------------------------------------------ comparison
 
+/** The pfns a dump-level exclusion keeps, one by one in order (for comparison with makedumpfile's bitmap). */
+export const keptPfns = (exclusion: { dumpable: readonly { startPfn: number; pageCount: number }[] }): number[] =>
+  exclusion.dumpable.flatMap((r) => Array.from({ length: r.pageCount }, (_, i) => r.startPfn + i));
+
+/** The first place two sorted pfn lists differ, for a readable failure; 'none' when they are equal. */
+export function firstPfnDifference(ours: readonly number[], theirs: readonly number[]): string {
+  for (let i = 0; i < Math.max(ours.length, theirs.length); i++) {
+    if (ours[i] !== theirs[i]) return `at index ${i}: ours ${ours[i]?.toString(16)}, makedumpfile ${theirs[i]?.toString(16)}`;
+  }
+  return 'none';
+}
+
 /**
  * makedumpfile and crash indent the continuation lines of a multi-line
  * record under the text; vmcore-dmesg does not. Undo the indentation so the

@@ -25,12 +25,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeExclusion, type Exclusion } from '../../sender/dump-level/exclusion.js';
+import { computeExclusion } from '../../sender/dump-level/exclusion.js';
 import { ExitCode } from '../../sender/exit-codes.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
 import { summarizeCrash } from '../../receiver/triage/crash-summary.js';
 import { arm64Fixtures, type Arm64Fixtures } from '../helpers/arm64-fixtures.js';
+import { firstPfnDifference, keptPfns } from '../helpers/real-fixtures.js';
 import { run, runReceiverCli, runSender } from '../helpers/cli.js';
 import { haveJudge, runJudge } from '../helpers/judges.js';
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
@@ -53,15 +54,6 @@ const why = typeof found === 'string' ? found
 const f = typeof found === 'string' ? undefined : found as Arm64Fixtures;
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
-const pfnsOf = (exclusion: Exclusion) => exclusion.dumpable.flatMap((r) => Array.from({ length: r.pageCount }, (_, i) => r.startPfn + i));
-
-function firstDifference(ours: number[], theirs: number[]): string {
-  for (let i = 0; i < Math.max(ours.length, theirs.length); i++) {
-    if (ours[i] !== theirs[i]) return `at index ${i}: ours ${ours[i]?.toString(16)}, makedumpfile ${theirs[i]?.toString(16)}`;
-  }
-  return 'none';
-}
-
 let work: string;
 let receiver: TestReceiver;
 beforeAll(async () => {
@@ -117,9 +109,9 @@ describe.skipIf(why !== '')(`arm64 (${f?.kver ?? why}): judged by Debian's arm64
           expect(exclusion.level, exclusion.warnings.join('; ')).toBe(level);
           // The guard holds judged levels only: -d 1 reads no struct page bit.
           expect(exclusion.warnings).toEqual(level === 1 ? [] : GUARD_NOTES);
-          const ours = pfnsOf(exclusion);
-          expect(ours.length, `-d ${level}: first difference ${firstDifference(ours, theirs)}`).toBe(theirs.length);
-          expect(firstDifference(ours, theirs), `-d ${level}`).toBe('none');
+          const ours = keptPfns(exclusion);
+          expect(ours.length, `-d ${level}: first difference ${firstPfnDifference(ours, theirs)}`).toBe(theirs.length);
+          expect(firstPfnDifference(ours, theirs), `-d ${level}`).toBe('none');
         }
       } finally {
         source.close();

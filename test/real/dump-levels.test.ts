@@ -13,25 +13,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
-import { computeExclusion, type Exclusion } from '../../sender/dump-level/exclusion.js';
+import { computeExclusion } from '../../sender/dump-level/exclusion.js';
 import { generationOf } from '../../sender/dump-level/generations.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { haveJudgeFor, runJudgeFor } from '../helpers/judges.js';
-import { fixturesMissing, generation, type Generation } from '../helpers/real-fixtures.js';
+import { firstPfnDifference, fixturesMissing, generation, keptPfns, type Generation } from '../helpers/real-fixtures.js';
 
 const LEVELS = [1, 2, 4, 8, 16, 31];
 /** The rule generation (sender/dump-level/generations.ts) each kernel's VMCOREINFO must select. */
 const RULES: Record<Generation, string> = { '5.10': '<=6.2', '6.1': '<=6.2', '6.12': '6.12', sid: '7.1' };
-
-const pfnsOf = (exclusion: Exclusion) => exclusion.dumpable.flatMap((r) => Array.from({ length: r.pageCount }, (_, i) => r.startPfn + i));
-
-/** The first pfn where two sorted pfn lists differ, for a readable failure. */
-function firstDifference(ours: number[], theirs: number[]): string {
-  for (let i = 0; i < Math.max(ours.length, theirs.length); i++) {
-    if (ours[i] !== theirs[i]) return `at index ${i}: ours ${ours[i]?.toString(16)}, makedumpfile ${theirs[i]?.toString(16)}`;
-  }
-  return 'none';
-}
 
 let work: string;
 beforeAll(async () => {
@@ -79,9 +69,9 @@ for (const { name, fixtures } of EQUAL) {
             expect(exclusion.generation).toBe(RULES[name]);
             // On every real kernel the guard agrees with the rules: nothing to say.
             expect(exclusion.warnings).toEqual([]);
-            const ours = pfnsOf(exclusion);
-            expect(ours.length, `-d ${level}: ${firstDifference(ours, theirs)}`).toBe(theirs.length);
-            expect(firstDifference(ours, theirs), `-d ${level}`).toBe('none');
+            const ours = keptPfns(exclusion);
+            expect(ours.length, `-d ${level}: ${firstPfnDifference(ours, theirs)}`).toBe(theirs.length);
+            expect(firstPfnDifference(ours, theirs), `-d ${level}`).toBe('none');
             kept.push(ours.length);
           }
           // The levels do bite: -d 31 keeps far fewer pages than -d 1.
@@ -111,7 +101,7 @@ for (const { name, fixtures } of EQUAL) {
         const exclusion = computeExclusion(source, 31);
         expect(exclusion.level).toBe(31);
         expect(exclusion.warnings).toEqual([]);
-        const ours = new Set(pfnsOf(exclusion));
+        const ours = new Set(keptPfns(exclusion));
         const missing = theirs.filter((pfn) => !ours.has(pfn));
         expect(missing, 'pages makedumpfile keeps and we leave out').toEqual([]);
         const theirSet = new Set(theirs);
