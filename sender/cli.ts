@@ -20,6 +20,7 @@ import { upload, SENDER_VERSION } from './upload.js';
 import { VmcoreSource } from './vmcore-source.js';
 import { captureKernelLog } from './kernel-log.js';
 import { chooseFirstTier } from './first-tier.js';
+import { DEFAULT_LZ4_ACCELERATION, MAX_LZ4_ACCELERATION } from './chunk-encoder-native.js';
 
 const DEFAULT_CONFIG = '/etc/kdump-send.conf';
 
@@ -47,6 +48,7 @@ const program = new Command()
   .option('--log-only', 'send the kernel log and the first tier (what crash needs to open the dump: kernel image, page tables, stacks), then stop; kept as a partial dump')
   .option('--dump-level <n>', 'makedumpfile -d bits: 1 zero, 2 cache, 4 cache with private, 8 user, 16 free pages (default 31)')
   .option('--chunk-pages <n>', 'pages per chunk (default 64)')
+  .option('--lz4-acceleration <n>', `lz4 acceleration on the wire, 1 (lz4's default) to ${MAX_LZ4_ACCELERATION} (default ${DEFAULT_LZ4_ACCELERATION}): CPU against bytes sent`)
   .option('--connect-timeout <s>', 'seconds to wait for a connection (default 10)')
   .option('--reply-timeout <s>', 'seconds to wait for an answer from a receiver (default 120)')
   .option('--deadline <s>', 'seconds to keep trying receivers before giving up or falling back (default 600)')
@@ -100,6 +102,7 @@ function settings(opts: Record<string, unknown>): SenderConfig {
     CLIENT_KEY: opts.clientKey as string | undefined,
     FALLBACK_DIR: opts.fallbackDir as string | undefined,
     CHUNK_PAGES: opts.chunkPages as string | undefined,
+    LZ4_ACCELERATION: opts.lz4Acceleration as string | undefined,
     DUMP_LEVEL: opts.dumpLevel as string | undefined,
     LOG_ONLY: opts.logOnly ? 'yes' : undefined,
     CONNECT_TIMEOUT: opts.connectTimeout as string | undefined,
@@ -138,6 +141,7 @@ async function main(): Promise<number> {
     if (!Number.isInteger(dumpLevel) || dumpLevel < 0 || dumpLevel > 31) {
       throw badInput(`DUMP_LEVEL (--dump-level) must be an integer from 0 to 31, not ${JSON.stringify(config.DUMP_LEVEL)}`);
     }
+    const lz4Acceleration = config.LZ4_ACCELERATION ? positiveSetting('LZ4_ACCELERATION', config.LZ4_ACCELERATION, MAX_LZ4_ACCELERATION) : undefined;
     const { token, tls, problems } = readCredentials(config);
     const stop = problems.find((p) => p.stopsSend);
     if (stop) throw badInput(stop.message);
@@ -172,6 +176,7 @@ async function main(): Promise<number> {
       hostId,
       token,
       chunkPages,
+      lz4Acceleration,
       dumpLevel: exclusion.level,
       dumpable: exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : undefined,
       dumpLevelReport: dumpLevelReport(exclusion),

@@ -29,6 +29,8 @@ export interface UploadOptions {
   hostId: string;
   token?: string;
   chunkPages: number;
+  /** lz4 acceleration of the chunks sent (default DEFAULT_LZ4_ACCELERATION): more is less CPU, more bytes on the wire. */
+  lz4Acceleration?: number;
   /** makedumpfile -d bits applied (default 1: zero pages only). */
   dumpLevel?: number;
   /** The pfns to send when the level left some out (sender/dump-level); default every page of the core. */
@@ -181,7 +183,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   /** The chunk checksum of the attempt under way: the one its receiver took (ACCEPT checksum). */
   let checksum: ChunkChecksum = chunkChecksumOf('crc32');
   const dumpId = dumpIdFor(options.hostId, source, dumpLevel);
-  const chunker = new Chunker(core.pageSize);
+  const chunker = new Chunker(core.pageSize, options.lz4Acceleration);
   const pageBuffer = Buffer.alloc(options.chunkPages * core.pageSize);
   const frames = Array.from({ length: options.framesInFlight }, () => Buffer.alloc(frameCapacity(core.pageSize, options.chunkPages)));
   // Chunks [0, digest.count) are in the digest; a resend after a reconnect adds nothing.

@@ -1,0 +1,35 @@
+/**
+ * The chunk encoder addon (native/chunk-encoder.c, built by npm as the file:
+ * dependency kdump-chunk-encoder and shipped beside the sender's bundle):
+ * zero pages, packing, XXH32 and lz4 with acceleration in one native call
+ * per chunk. Loaded as lz4.node is, with no JavaScript stand-in to fall back
+ * on silently: the chunker's own JavaScript path is for crc32 receivers.
+ */
+import { createRequire } from 'node:module';
+
+interface ChunkEncoderNative {
+  encode(pages: Buffer, pageCount: number, pageSize: number, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array): void;
+}
+
+const require = createRequire(import.meta.url);
+const native: ChunkEncoderNative = require('kdump-chunk-encoder/build/Release/chunk_encoder.node');
+
+/** What one encode() left in its result slots. */
+export const SLOT = { PACKED_BYTES: 0, ZERO_PAGES: 1, PAYLOAD_BYTES: 2, IS_LZ4: 3, PAGES_XXH32: 4, CHUNK_XXH32: 5 } as const;
+export const SLOTS = 6;
+
+/** lz4's acceleration for the wire: 1 is LZ4_compress_default; each step trades a little ratio for speed. */
+export const DEFAULT_LZ4_ACCELERATION = 8;
+/** Past this lz4 barely compresses at all (1.9's own clamp is 65537). */
+export const MAX_LZ4_ACCELERATION = 64;
+
+/**
+ * Encodes `pageCount` pages of `pages` (compacted in place): the zero bitmap
+ * into `bitmap`, the payload into `payload`; the sizes and hashes into
+ * `result` (see SLOT). Throws a RangeError on buffers too small.
+ */
+export function encodeChunkNative(
+  pages: Buffer, pageCount: number, pageSize: number, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array,
+): void {
+  native.encode(pages, pageCount, pageSize, bitmap, payload, acceleration, result);
+}
