@@ -9,6 +9,9 @@ import { createRequire } from 'node:module';
 
 interface ChunkEncoderNative {
   encode(pages: Buffer, pageCount: number, pageSize: number, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array): void;
+  encodeMapped(fd: number, fileOffset: number, fileSize: number, pageCount: number, pageSize: number,
+    scratch: Buffer, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array): void;
+  releaseMapping(): void;
 }
 
 const require = createRequire(import.meta.url);
@@ -32,4 +35,29 @@ export function encodeChunkNative(
   pages: Buffer, pageCount: number, pageSize: number, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array,
 ): void {
   native.encode(pages, pageCount, pageSize, bitmap, payload, acceleration, result);
+}
+
+/** Pages that lie in one contiguous range of an open file (a vmcore): where, and how large the file is. */
+export interface FileRange {
+  fd: number;
+  offset: number;
+  fileSize: number;
+}
+
+/**
+ * encodeChunkNative for pages read straight from the file through a
+ * read-only mapping (mmap, as makedumpfile reads /proc/vmcore), without a
+ * copy when no page of the chunk is zero; `scratch` (pageCount pages) takes
+ * the kept pages otherwise. Throws an Error with code ERR_MMAP when the file
+ * cannot be mapped (the caller reads it with pread instead).
+ */
+export function encodeMappedChunkNative(
+  file: FileRange, pageCount: number, pageSize: number, scratch: Buffer, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array,
+): void {
+  native.encodeMapped(file.fd, file.offset, file.fileSize, pageCount, pageSize, scratch, bitmap, payload, acceleration, result);
+}
+
+/** Unmaps the window encodeMappedChunkNative keeps: before its file is closed, whose fd number may be reused. */
+export function releaseMappedWindow(): void {
+  native.releaseMapping();
 }

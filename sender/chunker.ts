@@ -1,8 +1,11 @@
 /**
  * Turns one chunk's pages into a CHUNK frame: zero pages become bits in a
  * bitmap, the other pages are packed together and lz4-compressed straight
- * into the frame buffer. No I/O and no allocation per chunk: the caller owns
- * the page buffer (which is compacted in place) and the frame buffer.
+ * into the frame buffer. No allocation per chunk: the caller owns the page
+ * buffer (which is compacted in place) and the frame buffer. encode() takes
+ * pages already read; encodeFrom() reads them from the vmcore itself,
+ * through a mapping of the file where it can (read() of /proc/vmcore copies
+ * every page through a mapping of its own, made and unmade per page).
  *
  * Under xxh32 (every receiver of this version) the work is one native call
  * (native/chunk-encoder.c), with lz4 at the acceleration asked for; under
@@ -15,7 +18,8 @@ import { chunkChecksum, type ChunkChecksum } from '../shared/protocol/digest.js'
 import { lz4Bound, lz4Compress } from '../shared/codec/lz4.js';
 import { FRAME_PREFIX_SIZE } from '../shared/protocol/frame-decoder.js';
 import type { ChunkSpan } from '../shared/protocol/chunk-plan.js';
-import { DEFAULT_LZ4_ACCELERATION, encodeChunkNative, SLOT, SLOTS } from './chunk-encoder-native.js';
+import { DEFAULT_LZ4_ACCELERATION, encodeChunkNative, encodeMappedChunkNative, SLOT, SLOTS } from './chunk-encoder-native.js';
+import type { VmcoreSource } from './vmcore-source.js';
 
 export interface EncodedChunk {
   /** The frame including the 4-byte length prefix (stream transports). */
@@ -35,6 +39,8 @@ export function frameCapacity(pageSize: number, maxPages: number): number {
 export class Chunker {
   private readonly zeroPage: Buffer;
   private readonly nativeResult = new Uint32Array(SLOTS);
+  /** Why the vmcore is read with pread rather than mapped (its mmap failed once: an old kernel's /proc/vmcore). */
+  mapFailure: string | undefined;
 
   constructor(private readonly pageSize: number, private readonly lz4Acceleration = DEFAULT_LZ4_ACCELERATION) {
     this.zeroPage = Buffer.alloc(pageSize);
@@ -78,7 +84,10 @@ export class Chunker {
     const bitmapLength = zeroBitmapLength(span.pageCount);
     const bitmap = frame.subarray(bitmapAt, bitmapAt + bitmapLength);
     const payloadAt = bitmapAt + bitmapLength;
-    if (checksum.kind === 'xxh32') return this.encodeNative(span, pages, frame, bitmap, payloadAt);
+    if (checksum.kind === 'xxh32') {
+      return this.encodeNative(span, frame, bitmap, payloadAt,
+        () => encodeChunkNative(pages, span.pageCount, this.pageSize, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult));
+    }
     const { packed, zeroPages } = this.pack(span.pageCount, pages, bitmap);
     const raw = pages.subarray(0, packed);
     let payloadLength = packed > 0 ? lz4Compress(raw, frame.subarray(payloadAt)) : 0;
@@ -105,10 +114,31 @@ export class Chunker {
     return this.framed(frame, payloadAt + payloadLength, chunkCrc, zeroPages, packed);
   }
 
-  /** Under xxh32, whose chunk and payload hashes are both of the pages: one native call does it all. */
-  private encodeNative(span: ChunkSpan, pages: Buffer, frame: Buffer, bitmap: Buffer, payloadAt: number): EncodedChunk {
+  /**
+   * The chunk `span` of `source`, encoded as encode() does; `pages` (room
+   * for span.pageCount pages) is the scratch it may be read into.
+   */
+  encodeFrom(source: VmcoreSource, span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum): EncodedChunk {
+    const file = checksum.kind === 'xxh32' && this.mapFailure === undefined ? source.fileRangeOf(span.startPfn, span.pageCount) : undefined;
+    if (file) {
+      const bitmapAt = FRAME_PREFIX_SIZE + 1 + CHUNK_HEADER_SIZE;
+      const bitmap = frame.subarray(bitmapAt, bitmapAt + zeroBitmapLength(span.pageCount));
+      const payloadAt = bitmapAt + bitmap.length;
+      try {
+        return this.encodeNative(span, frame, bitmap, payloadAt, () => encodeMappedChunkNative(
+          file, span.pageCount, this.pageSize, pages, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ERR_MMAP') throw error;
+        this.mapFailure = (error as Error).message;
+      }
+    }
+    return this.encode(span, source.readPages(span.startPfn, span.pageCount, pages), frame, checksum);
+  }
+
+  /** Under xxh32, whose chunk and payload hashes are both of the pages: one native call (`run`) does it all. */
+  private encodeNative(span: ChunkSpan, frame: Buffer, bitmap: Buffer, payloadAt: number, run: () => void): EncodedChunk {
     const result = this.nativeResult;
-    encodeChunkNative(pages, span.pageCount, this.pageSize, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, result);
+    run();
     const payloadLength = result[SLOT.PAYLOAD_BYTES];
     const chunkCrc = result[SLOT.CHUNK_XXH32];
     writeChunkHeader(frame.subarray(FRAME_PREFIX_SIZE), {

@@ -191,6 +191,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   let bytesSent = 0;
   let zeroPages = 0;
   let logSent = false;
+  let mapFailureSaid = false;
   let partial: UploadResult['partial'];
   const started = Date.now();
   const log = options.log ?? (() => {});
@@ -291,8 +292,11 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         const slot = position % frames.length;
         await withinTimeout(pending[slot], options.replyTimeoutMs);
         const span = plan.chunk(order.seqAt(position));
-        const pages = source.readPages(span.startPfn, span.pageCount, pageBuffer);
-        const encoded = chunker.encode(span, pages, frames[slot], checksum);
+        const encoded = chunker.encodeFrom(source, span, pageBuffer, frames[slot], checksum);
+        if (chunker.mapFailure !== undefined && !mapFailureSaid) {
+          log(`reading the vmcore with read(), not mapped: ${chunker.mapFailure}`);
+          mapFailureSaid = true;
+        }
         if (position === digest.count) {
           digest.add(encoded.chunkCrc);
           zeroPages += encoded.zeroPages;

@@ -45,6 +45,8 @@ stage_receiver() {
   cp -r "$root/node_modules" "$lib/node_modules"
   (cd "$lib" && npm prune --omit=dev --offline --no-audit --no-fund --ignore-scripts >/dev/null 2>&1) || die "npm prune --omit=dev failed in $lib"
   rm -f "$lib/package-lock.json" "$lib/node_modules/.package-lock.json"
+  # The sender's chunk encoder is a link into the source tree (a file: dependency); the receiver never loads it.
+  rm -rf "$lib/node_modules/kdump-chunk-encoder"
   # What npm keeps that the receiver never loads: the native addons' C sources and
   # build trees, musl builds, docs, tests, editor and VCS files.
   nm=$lib/node_modules

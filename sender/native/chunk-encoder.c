@@ -17,9 +17,26 @@
  *   result   Uint32Array(6): packed bytes, zero pages, payload bytes,
  *            lz4 (1) or raw (0), XXH32 of the packed pages (seed 0),
  *            XXH32 of the bitmap seeded with that (the chunk checksum)
+ *
+ * encodeMapped(fd, fileOffset, fileSize, pageCount, pageSize, scratch, bitmap, payload, acceleration, result)
+ *   The same, for pages that lie in one contiguous range of the file `fd`
+ *   (of fileSize bytes) from fileOffset: they are read through a read-only
+ *   mapping of the file, as makedumpfile reads /proc/vmcore, and never
+ *   copied when the chunk has no zero page (the common case); otherwise the
+ *   kept ones are gathered into `scratch` (pageCount * pageSize bytes).
+ *   /proc/vmcore reads copy each page out of the old kernel's memory through
+ *   a mapping made and unmade per page; its mmap maps the range once. The
+ *   window (MAP_WINDOW bytes, or the chunk if larger) moves forward with the
+ *   chunks and is unmapped when it moves, so it adds at most a window to RSS.
+ *   Throws with code ERR_MMAP when the file cannot be mapped: the caller
+ *   then reads with pread, as before.
  */
+#include <errno.h>
 #include <node_api.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +44,14 @@
 #include "xxhash.h"
 
 #define RESULT_SLOTS 6
+#define MAP_WINDOW (8u << 20)
 
 typedef struct {
   void *lz4_state;
+  /* The mapped window of encodeMapped: [window_offset, window_offset + window_length) of window_fd. */
+  int window_fd;
+  unsigned char *window;
+  size_t window_offset, window_length;
 } instance_t;
 
 static napi_value throw_error(napi_env env, const char *code, const char *message) {
@@ -49,6 +71,67 @@ static int page_is_zero(const unsigned char *page, size_t page_size) {
   return 1;
 }
 
+/*
+ * The work of both entry points. Pages are read from `source`; the kept ones
+ * are gathered at `packed_into` (which may be `source` itself: compaction in
+ * place) only when some page is zero, else lz4 and XXH32 read `source` as it is.
+ */
+static int encode_pages(napi_env env, instance_t *instance, const unsigned char *source, unsigned char *packed_into, uint32_t page_count,
+                        uint32_t page_size, unsigned char *bitmap, size_t bitmap_needed, unsigned char *payload, size_t payload_length,
+                        uint32_t acceleration, uint32_t *result) {
+  memset(bitmap, 0, bitmap_needed);
+  size_t packed = 0;
+  uint32_t zero_pages = 0;
+  for (uint32_t i = 0; i < page_count; i++) {
+    const unsigned char *page = source + (size_t)i * page_size;
+    if (page_is_zero(page, page_size)) {
+      bitmap[i >> 3] |= (unsigned char)(1u << (i & 7));
+      zero_pages++;
+      continue;
+    }
+    /* Until the first zero page the kept pages are already in place, in `source`. */
+    if (zero_pages > 0 && packed_into + packed != page) memmove(packed_into + packed, page, page_size);
+    packed += page_size;
+  }
+  const unsigned char *kept = zero_pages > 0 ? packed_into : source;
+  if (zero_pages > 0 && packed_into != source && packed > 0) {
+    /* Gathering into another buffer: the pages before the first zero one were skipped above. */
+    size_t lead = 0;
+    while (lead < page_count && !(bitmap[lead >> 3] & (1u << (lead & 7)))) lead++;
+    memcpy(packed_into, source, lead * page_size);
+  }
+
+  uint32_t pages_hash = XXH32(kept, packed, 0);
+  int compressed = 0;
+  if (packed > 0) {
+    int capacity = payload_length > (size_t)INT32_MAX ? INT32_MAX : (int)payload_length;
+    compressed = LZ4_compress_fast_extState(instance->lz4_state, (const char *)kept, (char *)payload, (int)packed, capacity,
+                                            acceleration < 1 ? 1 : acceleration > 65537 ? 65537 : (int)acceleration);
+  }
+  uint32_t payload_bytes;
+  uint32_t lz4 = 1;
+  if (packed == 0 || compressed <= 0 || (size_t)compressed >= packed) {
+    /* Incompressible (or empty): the pages go as they are. */
+    if (packed > payload_length) {
+      throw_error(env, "ERR_PAYLOAD", "payload is too small for the pages raw");
+      return 0;
+    }
+    memcpy(payload, kept, packed);
+    payload_bytes = (uint32_t)packed;
+    lz4 = 0;
+  } else {
+    payload_bytes = (uint32_t)compressed;
+  }
+
+  result[0] = (uint32_t)packed;
+  result[1] = zero_pages;
+  result[2] = payload_bytes;
+  result[3] = lz4;
+  result[4] = pages_hash;
+  result[5] = XXH32(bitmap, bitmap_needed, pages_hash);
+  return 1;
+}
+
 static int buffer_arg(napi_env env, napi_value value, unsigned char **data, size_t *length) {
   bool is_buffer = false;
   if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer) return 0;
@@ -57,6 +140,21 @@ static int buffer_arg(napi_env env, napi_value value, unsigned char **data, size
 
 static int uint32_arg(napi_env env, napi_value value, uint32_t *out) {
   return napi_get_value_uint32(env, value, out) == napi_ok;
+}
+
+static uint32_t *result_arg(napi_env env, napi_value value) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint32_array || length < RESULT_SLOTS) {
+    return NULL;
+  }
+  return data;
+}
+
+/* Page sizes are powers of two from 4 KiB (x86-64, arm64's smallest granule) to 64 KiB. */
+static int valid_page_size(uint32_t page_size) {
+  return page_size >= 4096 && page_size <= 65536 && (page_size & (page_size - 1)) == 0;
 }
 
 static napi_value encode(napi_env env, napi_callback_info info) {
@@ -76,63 +174,111 @@ static napi_value encode(napi_env env, napi_callback_info info) {
   if (!uint32_arg(env, argv[1], &page_count) || !uint32_arg(env, argv[2], &page_size) || !uint32_arg(env, argv[5], &acceleration)) {
     return throw_error(env, "ERR_ARGS", "pageCount, pageSize and acceleration must be unsigned 32-bit integers");
   }
-  napi_typedarray_type result_type;
-  size_t result_length;
-  void *result_data;
-  if (napi_get_typedarray_info(env, argv[6], &result_type, &result_length, &result_data, NULL, NULL) != napi_ok ||
-      result_type != napi_uint32_array || result_length < RESULT_SLOTS) {
-    return throw_error(env, "ERR_ARGS", "result must be a Uint32Array of 6 or more");
-  }
-  /* Page sizes are powers of two from 4 KiB (x86-64, arm64's smallest granule) to 64 KiB. */
-  if (page_size < 4096 || page_size > 65536 || (page_size & (page_size - 1)) != 0) {
-    return throw_error(env, "ERR_PAGE_SIZE", "pageSize must be a power of two from 4096 to 65536");
-  }
+  uint32_t *result_data = result_arg(env, argv[6]);
+  if (!result_data) return throw_error(env, "ERR_ARGS", "result must be a Uint32Array of 6 or more");
+  if (!valid_page_size(page_size)) return throw_error(env, "ERR_PAGE_SIZE", "pageSize must be a power of two from 4096 to 65536");
   size_t raw_length = (size_t)page_count * page_size;
   size_t bitmap_needed = ((size_t)page_count + 7) / 8;
   if (raw_length > pages_length) return throw_error(env, "ERR_PAGES", "pages holds fewer than pageCount pages");
   if (raw_length > (size_t)LZ4_MAX_INPUT_SIZE) return throw_error(env, "ERR_PAGES", "a chunk larger than lz4's largest block");
   if (bitmap_needed > bitmap_length) return throw_error(env, "ERR_BITMAP", "bitmap is shorter than ceil(pageCount / 8) bytes");
 
-  memset(bitmap, 0, bitmap_needed);
-  size_t packed = 0;
-  uint32_t zero_pages = 0;
-  for (uint32_t i = 0; i < page_count; i++) {
-    unsigned char *page = pages + (size_t)i * page_size;
-    if (page_is_zero(page, page_size)) {
-      bitmap[i >> 3] |= (unsigned char)(1u << (i & 7));
-      zero_pages++;
-      continue;
-    }
-    if (pages + packed != page) memmove(pages + packed, page, page_size);
-    packed += page_size;
-  }
+  if (!encode_pages(env, instance, pages, pages, page_count, page_size, bitmap, bitmap_needed, payload, payload_length, acceleration, result_data)) return NULL;
+  return NULL;
+}
 
-  uint32_t pages_hash = XXH32(pages, packed, 0);
-  int compressed = 0;
-  if (packed > 0) {
-    int capacity = payload_length > (size_t)INT32_MAX ? INT32_MAX : (int)payload_length;
-    compressed = LZ4_compress_fast_extState(instance->lz4_state, (const char *)pages, (char *)payload, (int)packed, capacity,
-                                            acceleration < 1 ? 1 : acceleration > 65537 ? 65537 : (int)acceleration);
-  }
-  uint32_t payload_bytes;
-  uint32_t lz4 = 1;
-  if (packed == 0 || compressed <= 0 || (size_t)compressed >= packed) {
-    /* Incompressible (or empty): the pages go as they are. */
-    if (packed > payload_length) return throw_error(env, "ERR_PAYLOAD", "payload is too small for the pages raw");
-    memcpy(payload, pages, packed);
-    payload_bytes = (uint32_t)packed;
-    lz4 = 0;
-  } else {
-    payload_bytes = (uint32_t)compressed;
-  }
+static void unmap_window(instance_t *instance) {
+  if (instance->window) munmap(instance->window, instance->window_length);
+  instance->window = NULL;
+  instance->window_fd = -1;
+  instance->window_offset = instance->window_length = 0;
+}
 
-  uint32_t *result = (uint32_t *)result_data;
-  result[0] = (uint32_t)packed;
-  result[1] = zero_pages;
-  result[2] = payload_bytes;
-  result[3] = lz4;
-  result[4] = pages_hash;
-  result[5] = XXH32(bitmap, bitmap_needed, pages_hash);
+/*
+ * [offset, offset + length) of fd through the window, moved there if it is
+ * not: no MAP_POPULATE, since the first tier's chunks jump about the file
+ * and each would populate a whole window for one chunk. NULL and errno set
+ * when mmap fails.
+ */
+static const unsigned char *map_range(instance_t *instance, int fd, size_t offset, size_t length, size_t file_size) {
+  if (instance->window && instance->window_fd == fd && offset >= instance->window_offset &&
+      offset + length <= instance->window_offset + instance->window_length) {
+    return instance->window + (offset - instance->window_offset);
+  }
+  unmap_window(instance);
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t start = offset - offset % page;
+  size_t want = offset + length - start;
+  if (want < MAP_WINDOW) want = MAP_WINDOW;
+  /* Never past the end of the file: a regular file's pages there would raise SIGBUS. */
+  if (start + want > file_size) want = file_size - start;
+  void *addr = mmap(NULL, want, PROT_READ, MAP_PRIVATE, fd, (off_t)start);
+  if (addr == MAP_FAILED) return NULL;
+  instance->window = addr;
+  instance->window_fd = fd;
+  instance->window_offset = start;
+  instance->window_length = want;
+  return instance->window + (offset - start);
+}
+
+static int whole_number_arg(napi_env env, napi_value value, size_t *out) {
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= 0) || d > 9007199254740991.0 || d != (double)(int64_t)d) return 0;
+  *out = (size_t)d;
+  return 1;
+}
+
+static napi_value encode_mapped(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  instance_t *instance;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&instance) != napi_ok || argc != 10) {
+    return throw_error(env, "ERR_ARGS",
+                       "encodeMapped(fd, fileOffset, fileSize, pageCount, pageSize, scratch, bitmap, payload, acceleration, result) takes 10 arguments");
+  }
+  int32_t fd;
+  size_t file_offset, file_size;
+  uint32_t page_count, page_size, acceleration;
+  unsigned char *scratch, *bitmap, *payload;
+  size_t scratch_length, bitmap_length, payload_length;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !whole_number_arg(env, argv[1], &file_offset) ||
+      !whole_number_arg(env, argv[2], &file_size)) {
+    return throw_error(env, "ERR_ARGS", "fd, fileOffset and fileSize must be whole numbers");
+  }
+  if (!uint32_arg(env, argv[3], &page_count) || !uint32_arg(env, argv[4], &page_size) || !uint32_arg(env, argv[8], &acceleration)) {
+    return throw_error(env, "ERR_ARGS", "pageCount, pageSize and acceleration must be unsigned 32-bit integers");
+  }
+  if (!buffer_arg(env, argv[5], &scratch, &scratch_length) || !buffer_arg(env, argv[6], &bitmap, &bitmap_length) ||
+      !buffer_arg(env, argv[7], &payload, &payload_length)) {
+    return throw_error(env, "ERR_ARGS", "scratch, bitmap and payload must be Buffers");
+  }
+  uint32_t *result = result_arg(env, argv[9]);
+  if (!result) return throw_error(env, "ERR_ARGS", "result must be a Uint32Array of 6 or more");
+  if (!valid_page_size(page_size)) return throw_error(env, "ERR_PAGE_SIZE", "pageSize must be a power of two from 4096 to 65536");
+  size_t raw_length = (size_t)page_count * page_size;
+  size_t bitmap_needed = ((size_t)page_count + 7) / 8;
+  if (raw_length > scratch_length) return throw_error(env, "ERR_PAGES", "scratch holds fewer than pageCount pages");
+  if (raw_length > (size_t)LZ4_MAX_INPUT_SIZE) return throw_error(env, "ERR_PAGES", "a chunk larger than lz4's largest block");
+  if (bitmap_needed > bitmap_length) return throw_error(env, "ERR_BITMAP", "bitmap is shorter than ceil(pageCount / 8) bytes");
+  if (file_offset > file_size || raw_length > file_size - file_offset) {
+    return throw_error(env, "ERR_RANGE", "the pages run past the end of the file");
+  }
+  const unsigned char *source = raw_length == 0 ? scratch : map_range(instance, fd, file_offset, raw_length, file_size);
+  if (!source) {
+    char message[160];
+    snprintf(message, sizeof message, "cannot map the file at offset %zu: %s", file_offset, strerror(errno));
+    napi_throw_error(env, "ERR_MMAP", message);
+    return NULL;
+  }
+  encode_pages(env, instance, source, scratch, page_count, page_size, bitmap, bitmap_needed, payload, payload_length, acceleration, result);
+  return NULL;
+}
+
+/* Drops the window: before the file it maps is closed, since its fd number may be reused. */
+static napi_value release_mapping(napi_env env, napi_callback_info info) {
+  instance_t *instance;
+  if (napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&instance) != napi_ok) return NULL;
+  unmap_window(instance);
   return NULL;
 }
 
@@ -140,20 +286,29 @@ static void free_instance(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   instance_t *instance = data;
+  unmap_window(instance);
   free(instance->lz4_state);
   free(instance);
 }
 
 NAPI_MODULE_INIT() {
   instance_t *instance = calloc(1, sizeof(*instance));
-  if (instance) instance->lz4_state = malloc((size_t)LZ4_sizeofState());
+  if (instance) {
+    instance->lz4_state = malloc((size_t)LZ4_sizeofState());
+    instance->window_fd = -1;
+  }
   if (!instance || !instance->lz4_state) {
     napi_throw_error(env, "ERR_NO_MEMORY", "chunk encoder: no memory for the lz4 state");
     return NULL;
   }
   if (napi_set_instance_data(env, instance, free_instance, NULL) != napi_ok) return NULL;
-  napi_value fn;
-  if (napi_create_function(env, "encode", NAPI_AUTO_LENGTH, encode, instance, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "encode", fn) != napi_ok) return NULL;
+  const struct { const char *name; napi_callback fn; } functions[] = {
+    {"encode", encode}, {"encodeMapped", encode_mapped}, {"releaseMapping", release_mapping},
+  };
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, instance, &fn) != napi_ok) return NULL;
+    if (napi_set_named_property(env, exports, functions[i].name, fn) != napi_ok) return NULL;
+  }
   return exports;
 }

@@ -5,7 +5,11 @@ import { CHUNK_CHECKSUMS } from '../../shared/protocol/digest.js';
 import { CHUNK_LZ4, decodeMessage, zeroBitmapLength, type ChunkMessage } from '../../shared/protocol/messages.js';
 import { lz4Bound, lz4Compress, lz4DecompressExact } from '../../shared/codec/lz4.js';
 import { xxh32 } from '../../shared/codec/xxhash.js';
-import { pageFromFill, type PageFill } from '../helpers/elf-core-builder.js';
+import { pageFromFill, writeElfCoreFile, type PageFill } from '../helpers/elf-core-builder.js';
+import { useSyntheticCore } from '../helpers/synthetic-core.js';
+import { VmcoreSource } from '../../sender/vmcore-source.js';
+import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
+import { closeSync, openSync } from 'node:fs';
 
 /** Pages of words from a small vocabulary: compressible, but not so trivially that lz4's acceleration cannot show. */
 function textPage(pageSize: number, seed: number): Buffer {
@@ -115,5 +119,83 @@ describe('the native chunk encoder (sender/native/chunk-encoder.c)', () => {
       return chunk.payload.length;
     });
     expect(sizes[1]).toBeGreaterThan(sizes[0]);
+  });
+});
+
+describe('the chunker reading the vmcore through a mapping (encodeFrom)', () => {
+  const PAGE = 4096;
+  // 2600 pages (past the 8 MiB window, so it moves), a hole, then a segment whose file offset is not page aligned.
+  const fillOf = (pfn: number): PageFill => (['zero', 'pattern', 'random', { fill: pfn & 0xff }, 'pattern'] as PageFill[])[(pfn * 7 + (pfn >> 5)) % 5];
+  const spec = {
+    loads: [{ paddr: 0, memsz: 2600 * PAGE }, { paddr: 2700 * PAGE, memsz: 150 * PAGE }],
+    segmentAlign: 8,
+    page: fillOf,
+  };
+  const read = useSyntheticCore(spec);
+
+  function framesOf(source: VmcoreSource, order: number[], plan: ChunkPlan, chunker = new Chunker(PAGE)): Buffer[] {
+    const pages = Buffer.alloc(plan.chunkPages * PAGE);
+    const frame = Buffer.alloc(frameCapacity(PAGE, plan.chunkPages));
+    return order.map((seq) => Buffer.from(chunker.encodeFrom(source, plan.chunk(seq), pages, frame, CHUNK_CHECKSUMS.xxh32).framed));
+  }
+
+  it('sends the very frames read() gives, in pfn order and jumping back and forth, and maps what it can', () => {
+    const mapped = VmcoreSource.open(read.core.path, { mapped: true });
+    try {
+      expect(read.source.mapped).toBe(false); // a file in the page cache is read, not mapped, by default
+      const plan = new ChunkPlan(read.source.core.pageMap, 64);
+      const mappedChunks = Array.from({ length: plan.totalChunks }, (_, seq) => seq)
+        .filter((seq) => mapped.fileRangeOf(plan.chunk(seq).startPfn, plan.chunk(seq).pageCount) !== undefined);
+      // The unaligned segment's chunks lie in one file range too: only the chunks across the hole's edges, if any, are not.
+      expect(mappedChunks.length).toBeGreaterThanOrEqual(plan.totalChunks - 2);
+      const inOrder = Array.from({ length: plan.totalChunks }, (_, seq) => seq);
+      const jumping = inOrder.map((seq) => (seq % 2 ? plan.totalChunks - seq : seq)).filter((seq) => seq < plan.totalChunks);
+      for (const order of [inOrder, jumping]) {
+        const viaRead = framesOf(read.source, order, plan);
+        const chunker = new Chunker(PAGE);
+        const viaMap = framesOf(mapped, order, plan, chunker);
+        expect(chunker.mapFailure).toBeUndefined();
+        viaMap.forEach((frame, i) => expect(frame.equals(viaRead[i]), `chunk ${order[i]}`).toBe(true));
+      }
+    } finally {
+      mapped.close();
+    }
+  });
+
+  it('reads a file opened after another was closed, not the old one\'s window (fd numbers are reused)', async () => {
+    const other = await writeElfCoreFile({ ...spec, page: (pfn: number) => ({ fill: (pfn + 1) & 0xff }) });
+    try {
+      const plan = new ChunkPlan(read.source.core.pageMap, 64);
+      const first = VmcoreSource.open(read.core.path, { mapped: true });
+      const fromFirst = framesOf(first, [3], plan);
+      first.close();
+      const second = VmcoreSource.open(other.path, { mapped: true });
+      const fromSecond = framesOf(second, [3], plan);
+      const secondRead = VmcoreSource.open(other.path);
+      const expected = framesOf(secondRead, [3], plan);
+      second.close();
+      secondRead.close();
+      expect(fromSecond[0].equals(expected[0])).toBe(true);
+      expect(fromSecond[0].equals(fromFirst[0])).toBe(false);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  it('falls back to read() for good when the file cannot be mapped, and says why', () => {
+    const devNull = openSync('/dev/null', 'r');
+    try {
+      const plan = new ChunkPlan(read.source.core.pageMap, 64);
+      const unmappable = Object.assign(Object.create(read.source) as VmcoreSource, {
+        fileRangeOf: () => ({ fd: devNull, offset: 0, fileSize: 1 << 30 }),
+      });
+      const chunker = new Chunker(PAGE);
+      const frames = framesOf(unmappable, [0, 1, 2], plan, chunker);
+      expect(chunker.mapFailure).toMatch(/cannot map the file at offset 0/);
+      const expected = framesOf(read.source, [0, 1, 2], plan);
+      frames.forEach((frame, i) => expect(frame.equals(expected[i])).toBe(true));
+    } finally {
+      closeSync(devNull);
+    }
   });
 });
