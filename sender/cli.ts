@@ -48,6 +48,7 @@ const program = new Command()
   .option('--log-only', 'send the kernel log and the first tier (what crash needs to open the dump: kernel image, page tables, stacks), then stop; kept as a partial dump')
   .option('--dump-level <n>', 'makedumpfile -d bits: 1 zero, 2 cache, 4 cache with private, 8 user, 16 free pages (default 31)')
   .option('--chunk-pages <n>', 'pages per chunk (default 64)')
+  .option('--mmap <when>', 'read the vmcore through mmap: auto (default: /proc/vmcore only), yes, or no (makedumpfile --non-mmap)')
   .option('--lz4-acceleration <n>', `lz4 acceleration on the wire, 1 (lz4's default) to ${MAX_LZ4_ACCELERATION} (default ${DEFAULT_LZ4_ACCELERATION}): CPU against bytes sent`)
   .option('--connect-timeout <s>', 'seconds to wait for a connection (default 10)')
   .option('--reply-timeout <s>', 'seconds to wait for an answer from a receiver (default 120)')
@@ -89,6 +90,13 @@ function yesNo(key: 'LOG_ONLY', value: string | undefined): boolean {
   throw badInput(`${key} must be yes or no, not ${JSON.stringify(value)}`);
 }
 
+/** MMAP: undefined for auto (VmcoreSource maps /proc/vmcore alone), else whether to map. */
+function mmapSetting(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === '' || /^auto$/i.test(value)) return undefined;
+  if (/^(yes|no)$/i.test(value)) return /^yes$/i.test(value);
+  throw badInput(`MMAP (--mmap) must be auto, yes or no, not ${JSON.stringify(value)}`);
+}
+
 /** Config file, then environment, then flags: later ones win. */
 function settings(opts: Record<string, unknown>): SenderConfig {
   const file = (opts.config as string | undefined) ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -103,6 +111,7 @@ function settings(opts: Record<string, unknown>): SenderConfig {
     FALLBACK_DIR: opts.fallbackDir as string | undefined,
     CHUNK_PAGES: opts.chunkPages as string | undefined,
     LZ4_ACCELERATION: opts.lz4Acceleration as string | undefined,
+    MMAP: opts.mmap as string | undefined,
     DUMP_LEVEL: opts.dumpLevel as string | undefined,
     LOG_ONLY: opts.logOnly ? 'yes' : undefined,
     CONNECT_TIMEOUT: opts.connectTimeout as string | undefined,
@@ -147,7 +156,7 @@ async function main(): Promise<number> {
     if (stop) throw badInput(stop.message);
     const seconds = (key: 'CONNECT_TIMEOUT' | 'REPLY_TIMEOUT' | 'DEADLINE', fallback: number) =>
       (config[key] ? positiveSetting(key, config[key]!, 86_400) : fallback) * 1000;
-    source = VmcoreSource.open(vmcorePath);
+    source = VmcoreSource.open(vmcorePath, { mapped: mmapSetting(config.MMAP) });
     const { core } = source;
     say(`kdump-send: ${vmcorePath}: ${core.vmcoreinfo.osRelease ?? 'unknown kernel'}, ${(source.size / 1e6).toFixed(1)} MB, ` +
       `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${servers.map((s) => s.url).join(', ') || 'nobody'} as ${hostId}`);

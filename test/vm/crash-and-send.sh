@@ -16,6 +16,9 @@
 #   HOST_ID         --host-id (default vm-test)
 #   MEM             guest MiB (default 1024)      CRASHKERNEL  (default 384M)
 #   SEND_ARGS       more kdump-send arguments, e.g. "--deadline 120"
+#   SEND_VARIANTS   BUILDER=busybox only: argument sets separated by ';', each sent in turn (host id
+#                   HOST_ID-N, --quiet) under busybox time, for benches (bench/vmcore-reads-in-guest.mjs);
+#                   prints SEND_VARIANT_N=exit RC real S user S sys S args ARGS
 #   CAPTURE_APPEND  more capture kernel command-line words, e.g. "rootfstype=ramfs"
 #   LAYOUT          how install-sender.sh lays out the sender: squashfs (default) or plain
 #   BUILDER         who builds the capture initramfs: busybox (default: a hand-made cpio with
@@ -85,8 +88,20 @@ ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
 echo "CAPTURE_MEMORY_KB=\$(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
 echo "CAPTURE_AVAILABLE_KB=\$(grep MemAvailable /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
 echo KDUMP_SEND_START
+if [ -z "${SEND_VARIANTS:-}" ]; then
 /usr/sbin/kdump-send --server tcp://10.0.2.100:7341 --host-id $HOST_ID $token_arg --progress-interval 10 ${SEND_ARGS:-} /proc/vmcore
 echo "KDUMP_SEND_EXIT=\$?"
+else
+n=0; worst=0
+IFS=';'; set -- \$(printf '%s' '${SEND_VARIANTS:-}'); unset IFS
+for variant in "\$@"; do
+  n=\$((n + 1))
+  time -p -o /tmp/time /usr/sbin/kdump-send --quiet --server tcp://10.0.2.100:7341 --host-id $HOST_ID-\$n $token_arg ${SEND_ARGS:-} \$variant /proc/vmcore > /dev/null
+  rc=\$?; [ \$rc = 0 ] || worst=\$rc
+  echo "SEND_VARIANT_\$n=exit \$rc \$(tr '\\n' ' ' < /tmp/time)args \$variant"
+done
+echo "KDUMP_SEND_EXIT=\$worst"
+fi
 poweroff -f
 INIT
 chmod +x "$cap/init"
@@ -202,6 +217,7 @@ echo "INITRAMFS_BYTES=$initramfs_bytes"
 echo "INITRAMFS_UNPACKED_BYTES=$initramfs_unpacked"
 if grep -aq 'Initramfs unpacking failed' <<<"$console"; then echo INITRAMFS_FAILED=1; else echo INITRAMFS_FAILED=0; fi
 if grep -aqE 'Out of memory: Killed process|oom-kill' <<<"$console"; then echo OOM_KILL=1; else echo OOM_KILL=0; fi
+grep -ao 'SEND_VARIANT_[0-9]*=.*' <<<"$console" || true
 attempts=$(grep -aoE '[0-9]+ attempts?,' <<<"$console" | tail -1 | grep -oE '[0-9]+' || true)
 echo "SENDER_ATTEMPTS=${attempts:-unknown}"
 if [ "${exit_line#KDUMP_SEND_EXIT=}" != 0 ]; then
