@@ -197,8 +197,8 @@ async function oursRun(work, run, level) {
 }
 
 /**
- * The dump-level pass alone, three times in one fresh process on the sending side's CPU: the first
- * run is what the sender pays (V8 interprets and compiles the judge as it goes), the later ones run
+ * The dump-level pass alone, six times in one fresh process on the sending side's CPU: the first
+ * run is what the sender pays (V8 interprets and compiles the judge as it goes), the fastest later one runs
  * compiled code. Their difference is paid once per dump whatever the memory size; only the compiled
  * run's time grows with memory, and that is what the per-GiB target and the projections take.
  */
@@ -207,7 +207,7 @@ async function passRuns(level) {
 const { computeExclusion } = await import(${JSON.stringify(path.join(ROOT, 'dist/sender/dump-level/exclusion.js'))});
 const source = VmcoreSource.open(${JSON.stringify(VMCORE)});
 const times = [];
-for (let i = 0; i < 3; i++) { const t0 = process.hrtime.bigint(); computeExclusion(source, ${level}); times.push(Number(process.hrtime.bigint() - t0) / 1e9); }
+for (let i = 0; i < 6; i++) { const t0 = process.hrtime.bigint(); computeExclusion(source, ${level}); times.push(Number(process.hrtime.bigint() - t0) / 1e9); }
 console.log(JSON.stringify(times));`;
   const [command, ...argv] = onCpu(0, [process.execPath, '--input-type=module', '-e', script]);
   const result = await runProcess(command, argv, { env: CAPTURE_ENV });

@@ -110,6 +110,28 @@ function withinTimeout<T>(promise: Promise<T> | undefined, timeoutMs: number): P
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A chunk's write in flight, and whether it has settled: the sender waits on
+ * its frame buffer's last write only while it has not, so a socket that keeps
+ * up costs no timer and no promise race per chunk.
+ */
+class InFlight {
+  settled = false;
+  error: unknown;
+  readonly promise: Promise<void>;
+
+  constructor(write: Promise<void>) {
+    // A failed write also surfaces through the inbox (connection closed); the rejection is kept handled here.
+    this.promise = write.then(() => { this.settled = true; }, (error) => { this.settled = true; this.error = error; });
+  }
+
+  /** Resolves once the frame buffer may be reused; throws the write's error, or UNAVAILABLE after timeoutMs. */
+  async done(timeoutMs: number): Promise<void> {
+    if (!this.settled) await withinTimeout(this.promise, timeoutMs);
+    if (this.error !== undefined) throw this.error;
+  }
+}
+
 /** Collects server messages; lets the session wait for the next one of a kind. */
 class Inbox {
   private waiter?: { type: Message['type']; resolve: (m: Message) => void; reject: (e: NetdumpError) => void; timer: NodeJS.Timeout };
@@ -269,7 +291,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         logSent = true;
       }
       catchUpChecksums(accept.nextSeq);
-      const pending: Array<Promise<void> | undefined> = new Array(frames.length);
+      const pending: Array<InFlight | undefined> = new Array(frames.length);
       // A receiver that takes a first tier answers the LOG (LOG_READ); nothing past the first tier goes before that answer.
       let logRead: LogReadMessage | null | undefined = logSentNow && order.firstTierChunks > 0 ? undefined : null;
       // Where this attempt stops short of the end, on purpose: --log-only, or the receiver's LOG_READ stopAfter.
@@ -290,7 +312,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
           break;
         }
         const slot = position % frames.length;
-        await withinTimeout(pending[slot], options.replyTimeoutMs);
+        await pending[slot]?.done(options.replyTimeoutMs);
         const span = plan.chunk(order.seqAt(position));
         const encoded = chunker.encodeFrom(source, span, pageBuffer, frames[slot], checksum);
         if (chunker.mapFailure !== undefined && !mapFailureSaid) {
@@ -301,13 +323,11 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
           digest.add(encoded.chunkCrc);
           zeroPages += encoded.zeroPages;
         }
-        pending[slot] = transport.send(encoded.message, encoded.framed);
-        // A failed write surfaces through the inbox (connection closed); keep the rejection handled.
-        pending[slot]!.catch(() => {});
+        pending[slot] = new InFlight(transport.send(encoded.message, encoded.framed));
         bytesSent += encoded.framed.length;
         options.progress?.update(position + 1, plan.totalChunks, bytesSent);
       }
-      await Promise.all(pending.map((p) => withinTimeout(p, options.replyTimeoutMs)));
+      await Promise.all(pending.map((p) => p?.done(options.replyTimeoutMs)));
       const donePromise = inbox.waitFor<DoneMessage>('done', options.replyTimeoutMs);
       donePromise.catch(() => {});
       // Stopped short on purpose (else every chunk went, and the dump is whole).
