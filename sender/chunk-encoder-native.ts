@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 
 interface ChunkEncoderNative {
-  encode(pages: Buffer, pageCount: number, pageSize: number, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array): void;
+  encode(pageCount: number, pageSize: number, pages: Buffer, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array): void;
   encodeMapped(fd: number, fileOffset: number, fileSize: number, pageCount: number, pageSize: number,
     scratch: Buffer, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array): void;
   releaseMapping(): void;
@@ -34,7 +34,7 @@ export const MAX_LZ4_ACCELERATION = 64;
 export function encodeChunkNative(
   pages: Buffer, pageCount: number, pageSize: number, bitmap: Buffer, payload: Buffer, acceleration: number, result: Uint32Array,
 ): void {
-  native.encode(pages, pageCount, pageSize, bitmap, payload, acceleration, result);
+  native.encode(pageCount, pageSize, pages, bitmap, payload, acceleration, result);
 }
 
 /** Pages that lie in one contiguous range of an open file (a vmcore): where, and how large the file is. */

@@ -10,7 +10,7 @@
  * state lives in the addon's instance data. The frame layout stays the
  * caller's; this only fills the zero bitmap and the payload it is handed.
  *
- * encode(pages, pageCount, pageSize, bitmap, payload, acceleration, result)
+ * encode(pageCount, pageSize, pages, bitmap, payload, acceleration, result)
  *   pages    Buffer of pageCount * pageSize bytes, compacted in place
  *   bitmap   Buffer of at least ceil(pageCount / 8) bytes: bit i = page i is zero
  *   payload  Buffer the payload is written to (lz4 block, or the pages raw)
@@ -157,33 +157,66 @@ static int valid_page_size(uint32_t page_size) {
   return page_size >= 4096 && page_size <= 65536 && (page_size & (page_size - 1)) == 0;
 }
 
+/* The arguments both calls end with: pageCount, pageSize, pages (or scratch), bitmap, payload, acceleration, result. */
+typedef struct {
+  uint32_t page_count, page_size, acceleration;
+  unsigned char *pages, *bitmap, *payload;
+  size_t pages_length, bitmap_length, payload_length;
+  size_t raw_length, bitmap_needed;
+  uint32_t *result;
+} chunk_args_t;
+
+/* Reads and checks them from argv[0..6]; `pages_name` names the page buffer in errors. 0 with an exception pending. */
+static int chunk_args(napi_env env, napi_value *argv, const char *pages_name, chunk_args_t *a) {
+  char message[128];
+  if (!uint32_arg(env, argv[0], &a->page_count) || !uint32_arg(env, argv[1], &a->page_size) || !uint32_arg(env, argv[5], &a->acceleration)) {
+    throw_error(env, "ERR_ARGS", "pageCount, pageSize and acceleration must be unsigned 32-bit integers");
+    return 0;
+  }
+  if (!buffer_arg(env, argv[2], &a->pages, &a->pages_length) || !buffer_arg(env, argv[3], &a->bitmap, &a->bitmap_length) ||
+      !buffer_arg(env, argv[4], &a->payload, &a->payload_length)) {
+    snprintf(message, sizeof message, "%s, bitmap and payload must be Buffers", pages_name);
+    throw_error(env, "ERR_ARGS", message);
+    return 0;
+  }
+  a->result = result_arg(env, argv[6]);
+  if (!a->result) {
+    throw_error(env, "ERR_ARGS", "result must be a Uint32Array of 6 or more");
+    return 0;
+  }
+  if (!valid_page_size(a->page_size)) {
+    throw_error(env, "ERR_PAGE_SIZE", "pageSize must be a power of two from 4096 to 65536");
+    return 0;
+  }
+  a->raw_length = (size_t)a->page_count * a->page_size;
+  a->bitmap_needed = ((size_t)a->page_count + 7) / 8;
+  if (a->raw_length > a->pages_length) {
+    snprintf(message, sizeof message, "%s holds fewer than pageCount pages", pages_name);
+    throw_error(env, "ERR_PAGES", message);
+    return 0;
+  }
+  if (a->raw_length > (size_t)LZ4_MAX_INPUT_SIZE) {
+    throw_error(env, "ERR_PAGES", "a chunk larger than lz4's largest block");
+    return 0;
+  }
+  if (a->bitmap_needed > a->bitmap_length) {
+    throw_error(env, "ERR_BITMAP", "bitmap is shorter than ceil(pageCount / 8) bytes");
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value encode(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
   instance_t *instance;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&instance) != napi_ok || argc != 7) {
-    return throw_error(env, "ERR_ARGS", "encode(pages, pageCount, pageSize, bitmap, payload, acceleration, result) takes 7 arguments");
+    return throw_error(env, "ERR_ARGS", "encode(pageCount, pageSize, pages, bitmap, payload, acceleration, result) takes 7 arguments");
   }
-  unsigned char *pages, *bitmap, *payload;
-  size_t pages_length, bitmap_length, payload_length;
-  uint32_t page_count, page_size, acceleration;
-  if (!buffer_arg(env, argv[0], &pages, &pages_length) || !buffer_arg(env, argv[3], &bitmap, &bitmap_length) ||
-      !buffer_arg(env, argv[4], &payload, &payload_length)) {
-    return throw_error(env, "ERR_ARGS", "pages, bitmap and payload must be Buffers");
-  }
-  if (!uint32_arg(env, argv[1], &page_count) || !uint32_arg(env, argv[2], &page_size) || !uint32_arg(env, argv[5], &acceleration)) {
-    return throw_error(env, "ERR_ARGS", "pageCount, pageSize and acceleration must be unsigned 32-bit integers");
-  }
-  uint32_t *result_data = result_arg(env, argv[6]);
-  if (!result_data) return throw_error(env, "ERR_ARGS", "result must be a Uint32Array of 6 or more");
-  if (!valid_page_size(page_size)) return throw_error(env, "ERR_PAGE_SIZE", "pageSize must be a power of two from 4096 to 65536");
-  size_t raw_length = (size_t)page_count * page_size;
-  size_t bitmap_needed = ((size_t)page_count + 7) / 8;
-  if (raw_length > pages_length) return throw_error(env, "ERR_PAGES", "pages holds fewer than pageCount pages");
-  if (raw_length > (size_t)LZ4_MAX_INPUT_SIZE) return throw_error(env, "ERR_PAGES", "a chunk larger than lz4's largest block");
-  if (bitmap_needed > bitmap_length) return throw_error(env, "ERR_BITMAP", "bitmap is shorter than ceil(pageCount / 8) bytes");
-
-  if (!encode_pages(env, instance, pages, pages, page_count, page_size, bitmap, bitmap_needed, payload, payload_length, acceleration, result_data)) return NULL;
+  chunk_args_t a;
+  if (!chunk_args(env, argv, "pages", &a)) return NULL;
+  encode_pages(env, instance, a.pages, a.pages, a.page_count, a.page_size, a.bitmap, a.bitmap_needed, a.payload, a.payload_length,
+               a.acceleration, a.result);
   return NULL;
 }
 
@@ -238,39 +271,24 @@ static napi_value encode_mapped(napi_env env, napi_callback_info info) {
   }
   int32_t fd;
   size_t file_offset, file_size;
-  uint32_t page_count, page_size, acceleration;
-  unsigned char *scratch, *bitmap, *payload;
-  size_t scratch_length, bitmap_length, payload_length;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !whole_number_arg(env, argv[1], &file_offset) ||
       !whole_number_arg(env, argv[2], &file_size)) {
     return throw_error(env, "ERR_ARGS", "fd, fileOffset and fileSize must be whole numbers");
   }
-  if (!uint32_arg(env, argv[3], &page_count) || !uint32_arg(env, argv[4], &page_size) || !uint32_arg(env, argv[8], &acceleration)) {
-    return throw_error(env, "ERR_ARGS", "pageCount, pageSize and acceleration must be unsigned 32-bit integers");
-  }
-  if (!buffer_arg(env, argv[5], &scratch, &scratch_length) || !buffer_arg(env, argv[6], &bitmap, &bitmap_length) ||
-      !buffer_arg(env, argv[7], &payload, &payload_length)) {
-    return throw_error(env, "ERR_ARGS", "scratch, bitmap and payload must be Buffers");
-  }
-  uint32_t *result = result_arg(env, argv[9]);
-  if (!result) return throw_error(env, "ERR_ARGS", "result must be a Uint32Array of 6 or more");
-  if (!valid_page_size(page_size)) return throw_error(env, "ERR_PAGE_SIZE", "pageSize must be a power of two from 4096 to 65536");
-  size_t raw_length = (size_t)page_count * page_size;
-  size_t bitmap_needed = ((size_t)page_count + 7) / 8;
-  if (raw_length > scratch_length) return throw_error(env, "ERR_PAGES", "scratch holds fewer than pageCount pages");
-  if (raw_length > (size_t)LZ4_MAX_INPUT_SIZE) return throw_error(env, "ERR_PAGES", "a chunk larger than lz4's largest block");
-  if (bitmap_needed > bitmap_length) return throw_error(env, "ERR_BITMAP", "bitmap is shorter than ceil(pageCount / 8) bytes");
-  if (file_offset > file_size || raw_length > file_size - file_offset) {
+  chunk_args_t a;
+  if (!chunk_args(env, argv + 3, "scratch", &a)) return NULL;
+  if (file_offset > file_size || a.raw_length > file_size - file_offset) {
     return throw_error(env, "ERR_RANGE", "the pages run past the end of the file");
   }
-  const unsigned char *source = raw_length == 0 ? scratch : map_range(instance, fd, file_offset, raw_length, file_size);
+  const unsigned char *source = a.raw_length == 0 ? a.pages : map_range(instance, fd, file_offset, a.raw_length, file_size);
   if (!source) {
     char message[160];
     snprintf(message, sizeof message, "cannot map the file at offset %zu: %s", file_offset, strerror(errno));
     napi_throw_error(env, "ERR_MMAP", message);
     return NULL;
   }
-  encode_pages(env, instance, source, scratch, page_count, page_size, bitmap, bitmap_needed, payload, payload_length, acceleration, result);
+  encode_pages(env, instance, source, a.pages, a.page_count, a.page_size, a.bitmap, a.bitmap_needed, a.payload, a.payload_length,
+               a.acceleration, a.result);
   return NULL;
 }
 
