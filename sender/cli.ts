@@ -13,7 +13,7 @@ import { configFromEnv, parseConfig, positiveSetting, splitServers, type SenderC
 import { readCredentials } from './credentials.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { computeExclusion, dumpLevelReport, type Exclusion } from './dump-level/exclusion.js';
-import { availableMemory, planMemory } from './memory-budget.js';
+import { availableMemory, DEFAULT_PLAN, planMemory } from './memory-budget.js';
 import { LineProgress } from './progress.js';
 import { parseServerUrl } from './transport.js';
 import { upload, SENDER_VERSION } from './upload.js';
@@ -47,7 +47,7 @@ const program = new Command()
   .option('--fallback-dir <dir>', 'when no receiver takes the dump, save it here (kdump-compressed)')
   .option('--log-only', 'send the kernel log and the first tier (what crash needs to open the dump: kernel image, page tables, stacks), then stop; kept as a partial dump')
   .option('--dump-level <n>', 'makedumpfile -d bits: 1 zero, 2 cache, 4 cache with private, 8 user, 16 free pages (default 31)')
-  .option('--chunk-pages <n>', 'pages per chunk (default 64)')
+  .option('--chunk-pages <n>', `pages per chunk (default ${DEFAULT_PLAN.chunkPages}, fewer when memory is low)`)
   .option('--mmap <when>', 'read the vmcore through mmap: auto (default: /proc/vmcore only), yes, or no (makedumpfile --non-mmap)')
   .option('--lz4-acceleration <n>', `lz4 acceleration on the wire, 1 (lz4's default) to ${MAX_LZ4_ACCELERATION} (default ${DEFAULT_LZ4_ACCELERATION}): CPU against bytes sent`)
   .option('--connect-timeout <s>', 'seconds to wait for a connection (default 10)')
@@ -135,7 +135,7 @@ async function main(): Promise<number> {
   let source: VmcoreSource | undefined;
   let config: SenderConfig = {};
   let hostId = os.hostname();
-  let chunkPages = 64;
+  let chunkPages: number = DEFAULT_PLAN.chunkPages;
   let exclusion: Exclusion | undefined;
   try {
     config = settings(opts);

@@ -17,7 +17,7 @@ export const CONFIG_KEYS = {
   REPLY_TIMEOUT: 'seconds to wait for an answer from a receiver',
   DEADLINE: 'seconds to keep trying receivers before the fallback',
   FALLBACK_DIR: 'save the dump here (kdump-compressed) when no receiver took it',
-  CHUNK_PAGES: 'pages per chunk (default: 64, fewer when memory is low)',
+  CHUNK_PAGES: 'pages per chunk (default: 256, fewer when memory is low)',
   DUMP_LEVEL: 'makedumpfile -d bits (default 31)',
   MMAP: 'read the vmcore through mmap: auto (default: /proc/vmcore, whose read() maps and unmaps every page; any other file with read()), yes, or no (as makedumpfile --non-mmap)',
   LZ4_ACCELERATION: 'lz4 acceleration on the wire, 1 (lz4\'s default: smallest) to 64 (fastest); default 8. The receiver stores its own codec, so this changes the bytes sent, not the dump',

@@ -23,7 +23,14 @@ export const MEMORY_STEPS = [
   { below: 64 * MiB, chunkPages: 16, framesInFlight: 1 },
   { below: 128 * MiB, chunkPages: 32, framesInFlight: 2 },
 ] as const;
-export const DEFAULT_PLAN = { chunkPages: 64, framesInFlight: 4 } as const;
+/**
+ * With memory to spare, chunks of 1 MiB: per chunk the sender pays a native
+ * call, a header, a write and its callbacks, so 256 pages cost ~10% less CPU
+ * than 64 at -d 1 (busy 6.1 core, 0.77 against 0.86 s), for ~4 MiB more of
+ * frame buffers; the first tier sent ahead grows by 5% (chunks it shares with
+ * other pages).
+ */
+export const DEFAULT_PLAN = { chunkPages: 256, framesInFlight: 4 } as const;
 
 /** MemAvailable (or, on kernels before 3.14, MemFree) in bytes from /proc/meminfo's text. */
 export function availableMemory(meminfo: string): number | undefined {

@@ -12,7 +12,7 @@ describe('memory budget of the sender', () => {
   });
 
   it('steps down chunk size and frames in flight as memory gets scarce, and says so', () => {
-    expect(planMemory(512 * 2 ** 20)).toMatchObject({ ...DEFAULT_PLAN, line: 'memory: 512 MiB available; 4 chunks of 64 pages in flight' });
+    expect(planMemory(512 * 2 ** 20)).toMatchObject({ ...DEFAULT_PLAN, line: 'memory: 512 MiB available; 4 chunks of 256 pages in flight' });
     expect(planMemory(100 * 2 ** 20)).toMatchObject({ chunkPages: 32, framesInFlight: 2 });
     const low = planMemory(40 * 2 ** 20);
     expect(low).toMatchObject({ chunkPages: 16, framesInFlight: 1 });
