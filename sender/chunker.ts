@@ -36,6 +36,13 @@ export function frameCapacity(pageSize: number, maxPages: number): number {
   return FRAME_PREFIX_SIZE + 1 + CHUNK_HEADER_SIZE + zeroBitmapLength(maxPages) + lz4Bound(maxPages * pageSize);
 }
 
+/** Where a CHUNK frame of `pageCount` pages holds its zero bitmap and where its payload starts. */
+function frameParts(frame: Buffer, pageCount: number): { bitmap: Buffer; payloadAt: number } {
+  const bitmapAt = FRAME_PREFIX_SIZE + 1 + CHUNK_HEADER_SIZE;
+  const bitmap = frame.subarray(bitmapAt, bitmapAt + zeroBitmapLength(pageCount));
+  return { bitmap, payloadAt: bitmapAt + bitmap.length };
+}
+
 export class Chunker {
   private readonly zeroPage: Buffer;
   private readonly nativeResult = new Uint32Array(SLOTS);
@@ -80,10 +87,7 @@ export class Chunker {
    * frameCapacity() bytes; `checksum` is the kind the receiver took (ACCEPT).
    */
   encode(span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum): EncodedChunk {
-    const bitmapAt = FRAME_PREFIX_SIZE + 1 + CHUNK_HEADER_SIZE;
-    const bitmapLength = zeroBitmapLength(span.pageCount);
-    const bitmap = frame.subarray(bitmapAt, bitmapAt + bitmapLength);
-    const payloadAt = bitmapAt + bitmapLength;
+    const { bitmap, payloadAt } = frameParts(frame, span.pageCount);
     if (checksum.kind === 'xxh32') {
       return this.encodeNative(span, frame, bitmap, payloadAt,
         () => encodeChunkNative(pages, span.pageCount, this.pageSize, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult));
@@ -121,9 +125,7 @@ export class Chunker {
   encodeFrom(source: VmcoreSource, span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum): EncodedChunk {
     const file = checksum.kind === 'xxh32' && this.mapFailure === undefined ? source.fileRangeOf(span.startPfn, span.pageCount) : undefined;
     if (file) {
-      const bitmapAt = FRAME_PREFIX_SIZE + 1 + CHUNK_HEADER_SIZE;
-      const bitmap = frame.subarray(bitmapAt, bitmapAt + zeroBitmapLength(span.pageCount));
-      const payloadAt = bitmapAt + bitmap.length;
+      const { bitmap, payloadAt } = frameParts(frame, span.pageCount);
       try {
         return this.encodeNative(span, frame, bitmap, payloadAt, () => encodeMappedChunkNative(
           file, span.pageCount, this.pageSize, pages, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult));

@@ -1,9 +1,11 @@
 /**
  * The dump as the sender sees it: an ELF core file (normally /proc/vmcore)
  * read page range by page range with synchronous preads into a caller's
- * buffer. Synchronous on purpose: the capture kernel gives us one CPU, the
- * socket's kernel buffer already overlaps network with reading, and a
- * thread-pool hop per read would only add latency.
+ * buffer, or, where it is mapped (/proc/vmcore), by the chunk encoder
+ * through its mapping (fileRangeOf). Synchronous on purpose: the capture
+ * kernel gives us one CPU, the socket's kernel buffer already overlaps
+ * network with reading, and a thread-pool hop per read would only add
+ * latency.
  */
 import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { badInput, corrupt, NetdumpError, ErrorCode } from '../shared/errors.js';
@@ -111,7 +113,7 @@ export class VmcoreSource {
 
   close(): void {
     // The chunk encoder may still map this file: unmapped first, as the fd number can be reused.
-    releaseMappedWindow();
+    if (this.mapped) releaseMappedWindow();
     closeSync(this.fd);
   }
 }

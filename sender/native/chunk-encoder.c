@@ -85,6 +85,8 @@ static int encode_pages(napi_env env, instance_t *instance, const unsigned char 
   for (uint32_t i = 0; i < page_count; i++) {
     const unsigned char *page = source + (size_t)i * page_size;
     if (page_is_zero(page, page_size)) {
+      /* The first zero page: from here the kept pages are gathered, and those before it go first. */
+      if (zero_pages == 0 && packed_into != source) memcpy(packed_into, source, packed);
       bitmap[i >> 3] |= (unsigned char)(1u << (i & 7));
       zero_pages++;
       continue;
@@ -94,12 +96,6 @@ static int encode_pages(napi_env env, instance_t *instance, const unsigned char 
     packed += page_size;
   }
   const unsigned char *kept = zero_pages > 0 ? packed_into : source;
-  if (zero_pages > 0 && packed_into != source && packed > 0) {
-    /* Gathering into another buffer: the pages before the first zero one were skipped above. */
-    size_t lead = 0;
-    while (lead < page_count && !(bitmap[lead >> 3] & (1u << (lead & 7)))) lead++;
-    memcpy(packed_into, source, lead * page_size);
-  }
 
   uint32_t pages_hash = XXH32(kept, packed, 0);
   int compressed = 0;
