@@ -21,6 +21,8 @@ import { VmcoreSource } from './vmcore-source.js';
 import { captureKernelLog } from './kernel-log.js';
 import { chooseFirstTier } from './first-tier.js';
 import { DEFAULT_LZ4_ACCELERATION, MAX_LZ4_ACCELERATION } from './chunk-encoder-native.js';
+import { LIVE_REASON_MAX_CHARS, type LiveSnapshot } from '../shared/protocol/messages.js';
+import { parseRate, ReadRate } from './live/read-rate.js';
 
 const DEFAULT_CONFIG = '/etc/kdump-send.conf';
 
@@ -35,7 +37,7 @@ const program = new Command()
   .name('kdump-send')
   .description('Stream a kernel crash dump (/proc/vmcore) to a kdump-receiver')
   .version(SENDER_VERSION)
-  .argument('[vmcore]', 'ELF core to send', '/proc/vmcore')
+  .argument('[vmcore]', 'ELF core to send (default /proc/vmcore; with --live, /proc/kcore)')
   .option('--config <file>', `settings file (KEY=VALUE lines; default ${DEFAULT_CONFIG} when it exists)`)
   .option('--server <url>', 'a receiver: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH; ' +
     'repeat (or separate with commas) for fallbacks in order of preference', (url: string, earlier: string[] = []) => [...earlier, url])
@@ -46,6 +48,10 @@ const program = new Command()
   .option('--client-key <path>', 'PEM key of --client-cert')
   .option('--fallback-dir <dir>', 'when no receiver takes the dump, save it here (kdump-compressed)')
   .option('--log-only', 'send the kernel log and the first tier (what crash needs to open the dump: kernel image, page tables, stacks), then stop; kept as a partial dump')
+  .option('--live', 'snapshot the RUNNING kernel from /proc/kcore instead (root; nothing is stopped, so the snapshot is not atomic): ' +
+    'for a hung service, a leak or a livelock, without a panic. Runs at nice 19; catalogued as live, apart from crashes')
+  .option('--reason <text>', `with --live: why it was taken, kept in the catalog (at most ${LIVE_REASON_MAX_CHARS} characters)`)
+  .option('--max-rate <bytes>', 'with --live: read memory at most this fast, per second (K, M, G suffixes: 50M); default unbounded')
   .option('--dump-level <n>', 'makedumpfile -d bits: 1 zero, 2 cache, 4 cache with private, 8 user, 16 free pages (default 31)')
   .option('--chunk-pages <n>', `pages per chunk (default ${DEFAULT_PLAN.chunkPages}, fewer when memory is low)`)
   .option('--mmap <when>', 'read the vmcore through mmap: auto (default: /proc/vmcore only), yes, or no (makedumpfile --non-mmap)')
@@ -123,6 +129,24 @@ function settings(opts: Record<string, unknown>): SenderConfig {
   return merged;
 }
 
+/** --live, --reason and --max-rate, checked together: the last two mean nothing without the first. */
+function liveSettings(opts: Record<string, unknown>): { snapshot: Omit<LiveSnapshot, 'startedAtMs'>; rate?: ReadRate; startedAtMs: number } | undefined {
+  const reason = opts.reason as string | undefined;
+  const maxRate = opts.maxRate as string | undefined;
+  if (!opts.live) {
+    if (reason !== undefined || maxRate !== undefined) throw badInput(`${reason !== undefined ? '--reason' : '--max-rate'} goes with --live`);
+    return undefined;
+  }
+  if (reason !== undefined && reason.length > LIVE_REASON_MAX_CHARS) throw badInput(`--reason is ${reason.length} characters; at most ${LIVE_REASON_MAX_CHARS}`);
+  let rate: ReadRate | undefined;
+  if (maxRate !== undefined) {
+    const bytes = parseRate(maxRate);
+    if (bytes === undefined) throw badInput(`--max-rate must be bytes per second, at least 4096, with an optional K, M or G (50M), not ${JSON.stringify(maxRate)}`);
+    rate = new ReadRate(bytes);
+  }
+  return { snapshot: { reason: reason ?? '' }, rate, startedAtMs: Date.now() };
+}
+
 async function main(): Promise<number> {
   program.parse();
   const opts = program.opts();
@@ -130,7 +154,9 @@ async function main(): Promise<number> {
     const { runCheck } = await import('./check/run.js');
     return runCheck({ what: opts.check, json: Boolean(opts.json), initrd: opts.initrd, settings: () => settings(opts) });
   }
-  const [vmcorePath] = program.processedArgs as [string];
+  const givenPath = (program.processedArgs as [string | undefined])[0];
+  let live: ReturnType<typeof liveSettings>;
+  let vmcorePath = givenPath ?? '/proc/vmcore';
   const say = (line: string) => process.stderr.write(`${line}\n`);
   let source: VmcoreSource | undefined;
   let config: SenderConfig = {};
@@ -138,6 +164,8 @@ async function main(): Promise<number> {
   let chunkPages: number = DEFAULT_PLAN.chunkPages;
   let exclusion: Exclusion | undefined;
   try {
+    live = liveSettings(opts);
+    if (live) vmcorePath = givenPath ?? '/proc/kcore';
     config = settings(opts);
     const servers = splitServers(config.SERVERS ?? '').map(parseServerUrl);
     if (servers.length === 0 && !config.FALLBACK_DIR) {
@@ -156,7 +184,17 @@ async function main(): Promise<number> {
     if (stop) throw badInput(stop.message);
     const seconds = (key: 'CONNECT_TIMEOUT' | 'REPLY_TIMEOUT' | 'DEADLINE', fallback: number) =>
       (config[key] ? positiveSetting(key, config[key]!, 86_400) : fallback) * 1000;
-    source = VmcoreSource.open(vmcorePath, { mapped: mmapSetting(config.MMAP) });
+    if (live) {
+      if (existsSync('/proc/vmcore')) throw badInput('/proc/vmcore exists: this is a capture kernel, whose crash dump is the thing to send (drop --live)');
+      if (mmapSetting(config.MMAP) === true) throw badInput('MMAP=yes (--mmap yes) does not apply to --live: /proc/kcore is read with read()');
+      source = VmcoreSource.openLive(vmcorePath);
+      // A guest on a running host: its work first. Memory bandwidth is what --max-rate bounds.
+      try { os.setPriority(19); } catch { /* an unprivileged nice is no reason to stop */ }
+      say(`kdump-send: live snapshot of the running kernel: not atomic (memory changes while it is read), nothing written locally, nice 19` +
+        `${live.rate ? `, memory read at most ${(live.rate.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s` : ''}${live.snapshot.reason ? `; reason: ${live.snapshot.reason}` : ''}`);
+    } else {
+      source = VmcoreSource.open(vmcorePath, { mapped: mmapSetting(config.MMAP) });
+    }
     const { core } = source;
     say(`kdump-send: ${vmcorePath}: ${core.vmcoreinfo.osRelease ?? 'unknown kernel'}, ${(source.size / 1e6).toFixed(1)} MB, ` +
       `${core.pageMap.totalPages} pages of ${core.pageSize} bytes; sending to ${servers.map((s) => s.url).join(', ') || 'nobody'} as ${hostId}`);
@@ -196,6 +234,8 @@ async function main(): Promise<number> {
       deadlineMs: seconds('DEADLINE', 600),
       framesInFlight: memory.framesInFlight,
       kernelLog: 'error' in kernelLog ? undefined : kernelLog,
+      live: live && { ...live.snapshot, startedAtMs: live.startedAtMs },
+      readRate: live?.rate,
       progress: opts.quiet ? undefined : new LineProgress(say, opts.progressInterval * 1000),
       log: (line) => say(`kdump-send: ${line}`),
     });
@@ -210,6 +250,10 @@ async function main(): Promise<number> {
     say(`kdump-send: error ${failure.code}: ${failure.message}${HINTS[failure.code] ? ` (${HINTS[failure.code]})` : ''}`);
     const code = exitCodeFor(failure.code);
     if (!source || !config.FALLBACK_DIR || code === ExitCode.BAD_INPUT) return code;
+    if (live) {
+      say(`kdump-send: a live snapshot is not saved to FALLBACK_DIR: nothing is written on a running host; take it again when a receiver answers`);
+      return code;
+    }
     try {
       say(`kdump-send: no receiver took the dump; saving it to ${config.FALLBACK_DIR}`);
       // Loaded only when needed: the fallback's stored-page codec (lzo) is a native addon to open.

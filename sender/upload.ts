@@ -11,7 +11,10 @@ import { SendOrder } from '../shared/protocol/send-order.js';
 import { CHECKSUMS_OFFERED, chunkChecksumOf, DumpDigestBuilder, logChecksum, offersChunkChecksum, type ChunkChecksum } from '../shared/protocol/digest.js';
 import { encodePfnRuns } from '../shared/protocol/pfn-runs.js';
 import type { PfnRun } from '../shared/kdump/layout.js';
-import { encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type LogReadMessage, type Message } from '../shared/protocol/messages.js';
+import {
+  encodeControl, PROTOCOL_VERSION, type AcceptMessage, type DumpLevelReport, type DoneMessage, type LiveSnapshot, type LogReadMessage, type Message,
+} from '../shared/protocol/messages.js';
+import type { ReadRate } from './live/read-rate.js';
 import { Chunker, frameCapacity } from './chunker.js';
 import { connectTransport, type ClientTransport, type ServerAddress, type TlsClientOptions } from './transport.js';
 import type { VmcoreSource } from './vmcore-source.js';
@@ -53,6 +56,10 @@ export interface UploadOptions {
   framesInFlight: number;
   /** The crashed kernel's log, sent before the first page to a receiver that asks for it (ACCEPT logWanted). */
   kernelLog?: CapturedLog;
+  /** A live snapshot of the running kernel (kdump-send --live), not a crash: HELLO says so. */
+  live?: LiveSnapshot;
+  /** How fast memory may be read (a live snapshot's --max-rate); unbounded when absent. */
+  readRate?: ReadRate;
   progress?: ProgressReporter;
   log?: (line: string) => void;
 }
@@ -73,11 +80,16 @@ export interface UploadResult {
   partial?: { chunksSent: number; why: string };
 }
 
-/** Same crash, same host, same level: same id, so a restarted sender resumes instead of uploading twice. */
-export function dumpIdFor(hostId: string, source: VmcoreSource, dumpLevel = 1): string {
+/**
+ * Same crash, same host, same level: same id, so a restarted sender resumes instead of uploading twice.
+ * A live snapshot is its moment: the running kernel's headers and notes are the same all its uptime,
+ * and a restarted sender reads other memory, which must not resume into what was sent.
+ */
+export function dumpIdFor(hostId: string, source: VmcoreSource, dumpLevel = 1, live?: LiveSnapshot): string {
   return createHash('sha256')
     .update(hostId).update('\0')
     .update(dumpLevel === 1 ? '' : `level ${dumpLevel}\0`)
+    .update(live ? `live ${live.startedAtMs}\0` : '')
     .update(String(source.size)).update('\0')
     .update(source.headerBytes)
     .update(source.notes)
@@ -204,7 +216,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
   let order = SendOrder.pfnOrder(plan);
   /** The chunk checksum of the attempt under way: the one its receiver took (ACCEPT checksum). */
   let checksum: ChunkChecksum = chunkChecksumOf('crc32');
-  const dumpId = dumpIdFor(options.hostId, source, dumpLevel);
+  const dumpId = dumpIdFor(options.hostId, source, dumpLevel, options.live);
   const chunker = new Chunker(core.pageSize, options.lz4Acceleration);
   const pageBuffer = Buffer.alloc(options.chunkPages * core.pageSize);
   const frames = Array.from({ length: options.framesInFlight }, () => Buffer.alloc(frameCapacity(core.pageSize, options.chunkPages)));
@@ -235,6 +247,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
     elfHeaders: source.headerBytes,
     notes: source.notes,
     utsname: readUtsname(source),
+    live: options.live,
     senderVersion: SENDER_VERSION,
   });
 
@@ -314,6 +327,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         const slot = position % frames.length;
         await pending[slot]?.done(options.replyTimeoutMs);
         const span = plan.chunk(order.seqAt(position));
+        await options.readRate?.take(span.pageCount * core.pageSize);
         const encoded = chunker.encodeFrom(source, span, pageBuffer, frames[slot], checksum);
         if (chunker.mapFailure !== undefined && !mapFailureSaid) {
           log(`reading the vmcore with read(), not mapped: ${chunker.mapFailure}`);

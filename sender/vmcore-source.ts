@@ -7,13 +7,14 @@
  * network with reading, and a thread-pool hop per read would only add
  * latency.
  */
-import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { badInput, corrupt, NetdumpError, ErrorCode } from '../shared/errors.js';
-import { ELF_HEADER_SIZE, headersLength, parseElfHeader, parseProgramHeaders } from '../shared/elf/core.js';
+import { ELF_HEADER_SIZE, findVmcoreinfoNote, headersLength, parseElfHeader, parseNotes, parseProgramHeaders } from '../shared/elf/core.js';
 import { describeCore, noteSegment, type CoreDescription } from '../shared/elf/core-description.js';
 import { MAX_HELLO_BYTES } from '../shared/protocol/messages.js';
 import { readSpansForPages, readSpansForRange, type ReadSpan } from '../shared/elf/page-map.js';
 import { releaseMappedWindow, type FileRange } from './chunk-encoder-native.js';
+import { kcoreOffsetOf, vmcoreLayoutOfKcore, type KcoreLayout } from './live/kcore-layout.js';
 
 /** Notes larger than this are not a real core's (a few hundred bytes per CPU plus VMCOREINFO), and would not fit a HELLO. */
 const MAX_NOTES_BYTES = MAX_HELLO_BYTES - 1024 * 1024;
@@ -28,6 +29,12 @@ export class VmcoreSource {
     readonly core: CoreDescription,
     /** Whether the chunk encoder reads pages through a mapping of the file (fileRangeOf), rather than read(). */
     readonly mapped: boolean,
+    /**
+     * A live snapshot: the file is /proc/kcore, seen through a vmcore-shaped
+     * layout (live/kcore-layout.ts); offsets, sizes and headers here are the
+     * layout's, and reads go to where the layout says in kcore.
+     */
+    readonly live?: KcoreLayout,
   ) {}
 
   /**
@@ -63,6 +70,40 @@ export class VmcoreSource {
     } catch (error) {
       closeSync(fd);
       // Whatever is wrong with the core is bad input to the sender, never worth a retry.
+      if (error instanceof NetdumpError) throw new NetdumpError(ErrorCode.BAD_INPUT, `${path}: ${error.message}`, error.context);
+      throw error;
+    }
+  }
+
+  /**
+   * The running kernel's memory, for a live snapshot: /proc/kcore (or
+   * `path`) read as the vmcore-shaped file of live/kcore-layout.ts. Never
+   * mapped (kcore's mmap serves only some of its segments), never written.
+   * Refuses with BAD_INPUT, saying why, where kcore cannot be read (no root,
+   * kernel lockdown, CONFIG_PROC_KCORE=n) or has no VMCOREINFO.
+   */
+  static openLive(path = '/proc/kcore'): VmcoreSource {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (error) {
+      throw badInput(`cannot open ${path} for a live snapshot: ${whyKcoreUnreadable(path, error as NodeJS.ErrnoException)}`, { path });
+    }
+    try {
+      const first = readExactly(fd, Buffer.alloc(ELF_HEADER_SIZE), 0, path);
+      const kcoreHeaders = readExactly(fd, Buffer.alloc(headersLength(parseElfHeader(first))), 0, path);
+      const layout = vmcoreLayoutOfKcore(kcoreHeaders, path);
+      const noteSeg = noteSegment(parseProgramHeaders(layout.headerBytes, parseElfHeader(layout.headerBytes)));
+      if (noteSeg.filesz > MAX_NOTES_BYTES) throw corrupt(`PT_NOTE segment of ${noteSeg.filesz} bytes is implausibly large`, { offset: noteSeg.offset });
+      const notes = readExactly(fd, Buffer.alloc(noteSeg.filesz), kcoreOffsetOf(layout, noteSeg.offset, noteSeg.filesz)!, path);
+      if (!findVmcoreinfoNote(parseNotes(notes))) {
+        throw badInput('its notes hold no VMCOREINFO (a kernel before 4.19, or built without CONFIG_CRASH_CORE / CONFIG_VMCORE_INFO): ' +
+          'nothing says where the kernel keeps its structures, so no dump level or tool could read the snapshot');
+      }
+      const core = describeCore(layout.headerBytes, notes, layout.size);
+      return new VmcoreSource(fd, path, layout.size, layout.headerBytes, notes, core, false, layout);
+    } catch (error) {
+      closeSync(fd);
       if (error instanceof NetdumpError) throw new NetdumpError(ErrorCode.BAD_INPUT, `${path}: ${error.message}`, error.context);
       throw error;
     }
@@ -106,15 +147,44 @@ export class VmcoreSource {
     for (const span of spans) covered += span.length;
     if (covered !== target.length) target.fill(0);
     for (const span of spans) {
-      readExactly(this.fd, target.subarray(span.bufferOffset, span.bufferOffset + span.length), span.fileOffset, this.path);
+      readExactly(this.fd, target.subarray(span.bufferOffset, span.bufferOffset + span.length), this.positionOf(span.fileOffset, span.length), this.path);
     }
     return target;
+  }
+
+  /** Where `length` bytes at `offset` of the core are in the open file: the same place, but for a live snapshot. */
+  private positionOf(offset: number, length: number): number {
+    if (!this.live) return offset;
+    const at = kcoreOffsetOf(this.live, offset, length);
+    if (at === undefined) throw corrupt(`offset ${offset}+${length} of the snapshot is outside every kcore segment`, { offset });
+    return at;
   }
 
   close(): void {
     // The chunk encoder may still map this file: unmapped first, as the fd number can be reused.
     if (this.mapped) releaseMappedWindow();
     closeSync(this.fd);
+  }
+}
+
+/** Why kcore would not open, in the operator's terms: the errno and what usually causes it. */
+function whyKcoreUnreadable(path: string, error: NodeJS.ErrnoException): string {
+  if (error.code === 'ENOENT') return 'no such file: the kernel is built without CONFIG_PROC_KCORE, or /proc is not mounted';
+  if (error.code === 'EPERM' || error.code === 'EACCES') {
+    const lockdown = /\[(\w+)\]/.exec(readTextOr('/sys/kernel/security/lockdown'))?.[1];
+    if (lockdown && lockdown !== 'none') return `permission denied: the kernel is locked down (${lockdown}), which closes /proc/kcore to everyone`;
+    return process.getuid?.() === 0
+      ? 'permission denied, though running as root: CAP_SYS_RAWIO is missing (a container or a capability bounding set), or an LSM refuses it'
+      : 'permission denied: a live snapshot reads kernel memory and needs root (CAP_SYS_RAWIO)';
+  }
+  return `${error.message} (${path})`;
+}
+
+function readTextOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
   }
 }
 

@@ -19,6 +19,13 @@ export interface DumpSummaryView {
   host: string;
   kernel: string | null;
   status: DumpRecord['status'];
+  /**
+   * 'crash', or 'live': a snapshot of a running kernel (kdump-send --live), read while it ran, so
+   * not atomic; its crashTime is when it was taken, and it joins no crash's group.
+   */
+  kind: DumpRecord['kind'];
+  /** A live snapshot's reason, as the operator gave it (peer text: shown as text); null for a crash. */
+  liveReason: string | null;
   crashTime: Iso | null;
   receivedAt: Iso | null;
   finishedAt: Iso | null;
@@ -98,6 +105,8 @@ export function dumpSummary(record: DumpRecord, triage: TriageRecord): DumpSumma
     host: record.hostId,
     kernel: record.osRelease,
     status: record.status,
+    kind: record.kind,
+    liveReason: record.kind === 'live' ? record.liveReason ?? '' : null,
     crashTime: record.crashTime === null ? null : iso(record.crashTime * 1000),
     receivedAt: iso(record.receivedAt),
     finishedAt: iso(record.finishedAt),

@@ -3,10 +3,10 @@
  * naming the parameter and the value, never a silently empty result.
  */
 import { badRequest } from './api-error.js';
-import { DUMP_STATUSES, type DumpQuery, type DumpStatus } from '../catalog/catalog.js';
+import { DUMP_KINDS, DUMP_STATUSES, type DumpKind, type DumpQuery, type DumpStatus } from '../catalog/catalog.js';
 
 const STATUSES: readonly DumpStatus[] = DUMP_STATUSES;
-const KNOWN_DUMP_FILTERS = new Set(['host', 'kernel', 'signature', 'status', 'since', 'until', 'limit', 'offset']);
+const KNOWN_DUMP_FILTERS = new Set(['host', 'kernel', 'signature', 'status', 'kind', 'since', 'until', 'limit', 'offset']);
 const KNOWN_GROUP_FILTERS = new Set(['host', 'kernel', 'since', 'until']);
 export const MAX_PAGE = 1000;
 
@@ -61,6 +61,11 @@ export function parseDumpQuery(params: URLSearchParams): DumpQuery {
   if (status !== undefined) {
     if (!STATUSES.includes(status as DumpStatus)) throw badRequest(`status=${JSON.stringify(status)} is not one of ${STATUSES.join(', ')}`);
     query.status = status as DumpStatus;
+  }
+  const kind = single(params, 'kind');
+  if (kind !== undefined) {
+    if (!DUMP_KINDS.includes(kind as DumpKind)) throw badRequest(`kind=${JSON.stringify(kind)} is not one of ${DUMP_KINDS.join(', ')}`);
+    query.kind = kind as DumpKind;
   }
   const signature = single(params, 'signature');
   if (signature !== undefined) query.signature = signature;

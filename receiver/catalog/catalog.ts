@@ -25,8 +25,8 @@ import { PostgresDriver } from './sql/postgres.js';
 import { SqliteDriver } from './sql/sqlite.js';
 
 export { levelLowered } from './records.js';
-export type { DumpGroup, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, LogSource, PartialReason, ProgressUpdate, TriageRecord } from './records.js';
-export { DUMP_STATUSES, hasStoredFile } from './records.js';
+export type { DumpGroup, DumpKind, DumpLevelRecord, DumpQuery, DumpRecord, DumpStatus, LogSource, PartialReason, ProgressUpdate, TriageRecord } from './records.js';
+export { DUMP_KINDS, DUMP_STATUSES, hasStoredFile } from './records.js';
 
 /** Where the catalog lives: a postgres:// URL, or a SQLite file (DATA_DIR/index.db by default). */
 export function isPostgresUrl(location: string): boolean {

@@ -59,6 +59,9 @@ export const LATER_COLUMNS: Array<[keyof DumpRecord, string, ColumnType]> = [
   ['firstTierChunks', 'first_tier_chunks', 'int'],
   ['partialReason', 'partial_reason', 'text'],
   ['checkpointAt', 'checkpoint_at', 'int'],
+  // NULL in rows from before: crashes, all of them (toRecord reads them so).
+  ['kind', 'kind', 'text'],
+  ['liveReason', 'live_reason', 'text'],
 ];
 
 /** A dump's time on the timeline operators filter and sort by: its crash time, else when it started arriving (ms). */
@@ -72,6 +75,7 @@ export function whereClause(query: DumpQuery): { sql: string; params: SqlValue[]
   if (query.status !== undefined) add('status = ?', query.status);
   if (query.osRelease !== undefined) add('os_release = ?', query.osRelease);
   if (query.signature !== undefined) add('signature = ?', query.signature);
+  if (query.kind !== undefined) add(query.kind === 'crash' ? "COALESCE(kind, 'crash') = ?" : 'kind = ?', query.kind);
   if (query.sinceMs !== undefined) add(`${EVENT_TIME_MS} >= ?`, query.sinceMs);
   if (query.untilMs !== undefined) add(`${EVENT_TIME_MS} <= ?`, query.untilMs);
   return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', params };

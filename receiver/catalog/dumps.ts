@@ -48,6 +48,7 @@ function toRecord(row: Record<string, unknown>): DumpRecord {
   const record: Record<string, unknown> = {};
   for (const [key, column] of COLUMNS) record[key] = row[column];
   for (const [key, column] of LATER_COLUMNS) record[key] = row[column] ?? null;
+  record.kind ??= 'crash';
   record.dumpLevel = toDumpLevel(row);
   return record as unknown as DumpRecord;
 }
@@ -105,7 +106,9 @@ export class Dumps {
   }
 
   async saveTriage(dumpId: string, triage: TriageRecord): Promise<void> {
-    const before = await this.db.get<{ signature: string | null }>('SELECT signature FROM dumps WHERE dump_id = ?', [dumpId]);
+    const before = await this.db.get<{ signature: string | null; kind: string | null }>('SELECT signature, kind FROM dumps WHERE dump_id = ?', [dumpId]);
+    // A live snapshot is no crash: an oops in its log (a WARN, an earlier BUG) is kept and shown, but joins no crash's group.
+    if (before?.kind === 'live') triage = { ...triage, signature: null, signatureText: null };
     const sets = TRIAGE_COLUMNS.map(([, column]) => `${column} = ?`).join(', ');
     await this.db.run(`UPDATE dumps SET ${sets} WHERE dump_id = ?`, [...triageValues(triage), dumpId]);
     for (const signature of new Set([before?.signature, triage.signature])) if (signature) await this.groups.refresh(signature);

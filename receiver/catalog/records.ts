@@ -21,6 +21,11 @@ export function hasStoredFile(status: DumpStatus): boolean {
   return status === 'complete' || status === 'partial';
 }
 
+/** What a dump is of: a crash (a panic, kdump's capture kernel), or a live snapshot of a running kernel (kdump-send --live). */
+export type DumpKind = 'crash' | 'live';
+
+export const DUMP_KINDS: readonly DumpKind[] = ['crash', 'live'];
+
 /** Why a dump was kept partial. */
 export type PartialReason = 'abandoned' | 'storm' | 'log-only';
 
@@ -29,7 +34,7 @@ export interface DumpRecord {
   hostId: string;
   osRelease: string | null;
   buildId: string | null;
-  /** Seconds since the epoch (VMCOREINFO CRASHTIME). */
+  /** Seconds since the epoch (VMCOREINFO CRASHTIME; a live snapshot's, when it was taken). */
   crashTime: number | null;
   /** Milliseconds since the epoch. */
   receivedAt: number;
@@ -64,6 +69,10 @@ export interface DumpRecord {
   partialReason: PartialReason | null;
   /** When the last checkpoint was recorded (ms); null before the first. How long an upload has been still. */
   checkpointAt: number | null;
+  /** A crash, or a live snapshot (not atomic: read while the kernel ran). Rows from before it was kept read 'crash'. */
+  kind: DumpKind;
+  /** A live snapshot's --reason ('' when none was given); null for a crash. */
+  liveReason: string | null;
 }
 
 /**
@@ -115,6 +124,7 @@ export interface DumpQuery {
   status?: DumpStatus;
   osRelease?: string;
   signature?: string;
+  kind?: DumpKind;
   /** Inclusive bounds on a dump's event time: its crash time, else when it started arriving (ms). */
   sinceMs?: number;
   untilMs?: number;

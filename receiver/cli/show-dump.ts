@@ -50,9 +50,12 @@ export function dumpText(view: DumpDetailView, downloadedAs?: string): string {
     ['dump id', view.id],
     ['host', view.host],
     ['status', view.status + (view.failure ? ` (${view.failure})` : '')],
+    ...(view.kind === 'live'
+      ? [['kind', 'live snapshot of a running kernel (not atomic: read while it ran)'], ['live reason', view.liveReason || '-']] as Array<[string, string]>
+      : [['kind', 'crash']] as Array<[string, string]>),
     ['kernel', view.kernel],
     ['build id', view.buildId],
-    ['crashed at', when(view.crashTime)],
+    [view.kind === 'live' ? 'taken at' : 'crashed at', when(view.crashTime)],
     ['received at', when(view.receivedAt)],
     ['finished at', when(view.finishedAt)],
     ['duration', view.durationMs === null ? '-' : `${(view.durationMs / 1000).toFixed(2)} s`],

@@ -317,7 +317,7 @@ export class UploadRegistry {
           hostId: hello.hostId,
           osRelease: accepted.core.vmcoreinfo.osRelease ?? null,
           buildId: accepted.core.vmcoreinfo.buildId ?? null,
-          crashTime: accepted.core.vmcoreinfo.crashTime ?? null,
+          crashTime: accepted.core.vmcoreinfo.crashTime ?? (hello.live ? Math.floor(hello.live.startedAtMs / 1000) : null),
           receivedAt: Date.now(),
           finishedAt: null,
           bytesIn: 0,
@@ -339,6 +339,8 @@ export class UploadRegistry {
           firstTierChunks: accepted.order.firstTierChunks || null,
           partialReason: null,
           checkpointAt: null,
+          kind: hello.live ? 'live' : 'crash',
+          liveReason: hello.live ? hello.live.reason : null,
         });
         return key;
       } catch (error) {

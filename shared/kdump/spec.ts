@@ -21,6 +21,8 @@ export interface KdumpSpecOptions {
   dumpable?: readonly PfnRun[];
   codec: PageCodec;
   maxRunPages: number;
+  /** When a live snapshot was taken (s): its header's date, as a running kernel has no CRASHTIME. */
+  takenAtSec?: number;
 }
 
 /** The utsname read from memory if it is plausible; else one made from VMCOREINFO. */
@@ -47,7 +49,7 @@ export function kdumpSpecFor(core: CoreDescription, options: KdumpSpecOptions): 
     physBase: core.physBase,
     dumpLevel: options.dumpLevel,
     utsname: utsnameFor(core, options.utsname, options.hostId),
-    crashTimeSec: core.vmcoreinfo.crashTime ?? Math.floor(Date.now() / 1000),
+    crashTimeSec: core.vmcoreinfo.crashTime ?? options.takenAtSec ?? Math.floor(Date.now() / 1000),
     nrCpus: core.nrCpus,
     codec: options.codec,
     maxRunPages: options.maxRunPages,

@@ -64,8 +64,24 @@ export interface HelloMessage {
    * Absent, or none the receiver knows: crc32. Names it does not know are ignored.
    */
   checksums?: string[];
+  /**
+   * Present for a live snapshot of a running kernel (kdump-send --live), not
+   * a crash: read while the kernel ran, so not atomic. Absent: a crash dump.
+   */
+  live?: LiveSnapshot;
   senderVersion: string;
 }
+
+/** What a live snapshot's HELLO says of it. */
+export interface LiveSnapshot {
+  /** Why the operator took it (--reason); '' when not given. At most LIVE_REASON_MAX_CHARS. */
+  reason: string;
+  /** When the sender began reading memory, ms since the epoch (the running kernel has no CRASHTIME). */
+  startedAtMs: number;
+}
+
+/** The longest --reason a HELLO carries: a line for the catalog, not a report. */
+export const LIVE_REASON_MAX_CHARS = 500;
 
 /**
  * What the operator asked for, what the sender applied and why they differ,
@@ -348,6 +364,19 @@ function decodeDumpLevelReport(value: unknown): DumpLevelReport {
   return { asked: level('asked'), applied: level('applied'), rules: r.rules, notes: notes as string[] };
 }
 
+function decodeLiveSnapshot(value: unknown): LiveSnapshot {
+  const what = 'HELLO: field live';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw protocolError(`${what} is not a map`, { field: 'live' });
+  const r = value as Record<string, unknown>;
+  if (typeof r.reason !== 'string' || r.reason.length > LIVE_REASON_MAX_CHARS) {
+    throw protocolError(`${what}.reason is not a string of at most ${LIVE_REASON_MAX_CHARS} characters`, { field: 'live' });
+  }
+  if (typeof r.startedAtMs !== 'number' || !Number.isSafeInteger(r.startedAtMs) || r.startedAtMs < 0) {
+    throw protocolError(`${what}.startedAtMs is not a time in ms`, { field: 'live' });
+  }
+  return { reason: r.reason, startedAtMs: r.startedAtMs };
+}
+
 /** Optional fields of a body: absent is fine, present must be of the kind (PROTOCOL otherwise). */
 function optionalFields(body: Record<string, unknown>, fields: Record<string, 'string' | 'number'>, what: string) {
   for (const [name, kind] of Object.entries(fields)) {
@@ -381,6 +410,7 @@ export function decodeMessage(frame: Buffer): Message {
         || !checksums.every((c) => typeof c === 'string' && c.length <= 16))) {
         throw protocolError(`HELLO: field checksums is not a list of at most ${MAX_CHECKSUMS_OFFERED} names`, { field: 'checksums' });
       }
+      const live = b.live === undefined ? undefined : decodeLiveSnapshot(b.live);
       return {
         type: 'hello', protocol: b.protocol as number, hostId: b.hostId as string, dumpId: b.dumpId as string,
         token: b.token as string | undefined, vmcoreSize: b.vmcoreSize as number, pageSize: b.pageSize as number,
@@ -391,6 +421,7 @@ export function decodeMessage(frame: Buffer): Message {
         ...(dumpLevelReport && { dumpLevelReport }),
         ...(b.firstTier !== undefined && { firstTier: asBuffer(b.firstTier) }),
         ...(checksums !== undefined && { checksums: checksums as string[] }),
+        ...(live && { live }),
       };
     }
     case MessageType.ACCEPT: {

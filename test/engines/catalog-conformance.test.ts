@@ -55,6 +55,8 @@ function record(n: number, overrides: Partial<DumpRecord> = {}): DumpRecord {
     firstTierChunks: n === 2 ? 7 : null,
     partialReason: null,
     checkpointAt: null,
+    kind: 'crash',
+    liveReason: null,
     ...overrides,
   };
 }
@@ -266,6 +268,24 @@ function catalogSuite(engine: string, location: () => Promise<string>, skipReaso
     });
 
     // Last: it takes the columns away and lets the catalog add them back.
+    it('keeps a live snapshot apart from crashes: kind and reason as sent, a filter by kind, and no crash group for what its log shows', async () => {
+      const live = record(21, { kind: 'live', liveReason: 'leak in "svc" <b>' });
+      await catalog.insert(live);
+      expect(await catalog.get(live.dumpId)).toEqual(live);
+      expect((await catalog.query({ kind: 'live' })).dumps.map((d) => d.record.dumpId)).toEqual([live.dumpId]);
+      const crashes = await catalog.query({ kind: 'crash' });
+      expect(crashes.dumps.every((d) => d.record.kind === 'crash')).toBe(true);
+      expect(crashes.total).toBe((await catalog.query({})).total - 1);
+      // An oops in a running kernel's log (an earlier WARN or BUG) is shown, but counts in no crash's group.
+      const before = await catalog.groups();
+      await catalog.saveTriage(live.dumpId, triage('aaaa', 'Kernel panic - not syncing: A'));
+      const { triage: saved } = (await catalog.getWithTriage(live.dumpId))!;
+      expect(saved).toMatchObject({ signature: null, signatureText: null, panicLine: 'Kernel panic - not syncing: A' });
+      expect(await catalog.groups()).toEqual(before);
+      expect(await catalog.groups()).toEqual(await catalog.groups({ sinceMs: 0 }));
+      expect(await catalog.delete(live.dumpId)).toBe(true);
+    });
+
     it('upgrades a catalog from before dump levels were recorded: its rows read as unknown, new rows keep theirs', async () => {
       await catalog.close();
       const db = openDriver(await location());
