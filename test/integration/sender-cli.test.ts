@@ -2,6 +2,7 @@
  * kdump-send as the capture kernel's script runs it: one clear line on
  * stderr for each kind of trouble, and the documented exit code.
  */
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { corePageBytes, sampleX86Loads, writeElfCoreFile, type ElfCoreFile, type
 const SPEC: ElfCoreSpec = { loads: sampleX86Loads(), page: (pfn) => (pfn % 3 === 0 ? 'zero' : 'pattern') };
 import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { freePort } from '../helpers/ports.js';
+import { writeKcoreFile, type KcoreFile } from '../helpers/kcore-file.js';
 
 describe('kdump-send command line', () => {
   let core: ElfCoreFile;
@@ -73,6 +75,28 @@ describe('kdump-send command line', () => {
     const lz4 = await runSender(['--server', 'tcp://127.0.0.1:1', '--lz4-acceleration', '65', core.path]);
     expect(lz4.code).toBe(ExitCode.BAD_INPUT);
     expect(lz4.stderr).toMatch(/LZ4_ACCELERATION \(--lz4-acceleration\) must be an integer from 1 to 64, not "65"/);
+  });
+
+  it('--reason and --max-rate without --live, a bad --max-rate, --mmap yes with --live: exit 2 with the flag named', async () => {
+    for (const [args, message] of [
+      [['--reason', 'leak'], /error BAD_INPUT: --reason goes with --live/],
+      [['--max-rate', '10M'], /error BAD_INPUT: --max-rate goes with --live/],
+      [['--live', '--max-rate', '10T'], /--max-rate must be bytes per second, at least 4096, with an optional K, M or G \(50M\), not "10T"/],
+      [['--live', '--reason', 'x'.repeat(501)], /--reason is 501 characters; at most 500/],
+      [['--live', '--mmap', 'yes'], /MMAP=yes \(--mmap yes\) does not apply to --live/],
+    ] as const) {
+      const result = await runSender(['--server', 'tcp://127.0.0.1:1', ...args, core.path]);
+      expect(result.code, args.join(' ')).toBe(ExitCode.BAD_INPUT);
+      expect(result.stderr).toMatch(message);
+    }
+  });
+
+  it('--live with no receiver: nothing is written on the running host, FALLBACK_DIR or not; exit 3', async () => {
+    const fallback = path.join(core.dir, 'live-fallback');
+    const result = await runSender(['--server', `tcp://127.0.0.1:${await freePort()}`, '--deadline', '1', '--live', '--fallback-dir', fallback, core.path]);
+    expect(result.code, result.stderr).toBe(ExitCode.UNREACHABLE);
+    expect(result.stderr).toMatch(/a live snapshot is not saved to FALLBACK_DIR: nothing is written on a running host/);
+    expect(existsSync(fallback)).toBe(false);
   });
 
   it('a config file with an unknown setting: exit 2, names the file and line', async () => {
@@ -137,6 +161,38 @@ describe('kdump-send command line', () => {
       expect(nodename).toBeGreaterThan(0);
       stored[1].write('same-bytes-0', nodename, 'latin1');
       expect(stored[1].equals(stored[0])).toBe(true);
+    });
+
+    it('--live: a running kernel\'s kcore stored as a dump of its physical memory, catalogued as live with its reason; each snapshot its own dump', async () => {
+      const kcore: KcoreFile = await writeKcoreFile(core.dir, SPEC);
+      const ids: string[] = [];
+      for (const n of [1, 2]) {
+        const result = await runSender(['--server', receiver.tcpUrl, '--host-id', 'live-host', '--live', '--reason', `leak hunt ${n}`,
+          '--max-rate', '64M', '--dump-level', '1', '--fallback-dir', path.join(core.dir, 'never'), kcore.path]);
+        expect(result.code, result.stderr).toBe(ExitCode.STORED);
+        expect(result.stderr).toMatch(/live snapshot of the running kernel: not atomic \(memory changes while it is read\), nothing written locally, nice 19, memory read at most 64\.0 MiB\/s; reason: leak hunt/);
+        const done = JSON.parse(result.stdout);
+        ids.push(done.dumpId);
+        const record = await receiver.catalog.get(done.dumpId);
+        expect(record).toMatchObject({ status: 'complete', kind: 'live', liveReason: `leak hunt ${n}` });
+        const reader = await KdumpFileReader.open(path.join(receiver.dataDir, done.path));
+        try {
+          const pfns = reader.pfnsIn(reader.dumpableBitmap);
+          expect(pfns.length).toBeGreaterThan(0);
+          const descriptors = await reader.readDescriptors(0, pfns.length);
+          for (let i = 0; i < pfns.length; i++) expect((await reader.readPage(descriptors[i])).equals(corePageBytes(SPEC, pfns[i])), `pfn ${pfns[i]}`).toBe(true);
+        } finally {
+          await reader.close();
+        }
+      }
+      // The same kernel twice (same headers, same notes) is two snapshots, never one resumed.
+      expect(ids[0]).not.toBe(ids[1]);
+      const rows = await runReceiverCli(['show', ids[1], '--data-dir', receiver.dataDir]);
+      expect(rows.stdout).toMatch(/^kind\s+live snapshot of a running kernel \(not atomic: read while it ran\)$/m);
+      expect(rows.stdout).toMatch(/^live reason\s+leak hunt 2$/m);
+      expect(rows.stdout).toMatch(/^taken at\s+\d{4}-/m);
+      const json = JSON.parse((await runReceiverCli(['show', ids[0], '--data-dir', receiver.dataDir, '--json'])).stdout);
+      expect(json).toMatchObject({ kind: 'live', liveReason: 'leak hunt 1' });
     });
 
     it('settings from a config file, overridden by the environment, overridden by flags', async () => {
