@@ -5,7 +5,7 @@
 import { API, api, apiLink, ApiError, AuthRequired } from './api.js';
 import { showError } from './banners.js';
 import { byId, h, hashPart, metaRow, muted } from './dom.js';
-import { levelLowered, loweredPill } from './dump-table.js';
+import { levelLowered, livePill, loweredPill } from './dump-table.js';
 import { bytesEl, count, duration, localTime, statusPill, timeEl } from './format.js';
 import { authRequired } from './auth-events.js';
 import { go } from './router.js';
@@ -151,8 +151,10 @@ export async function dumpView(ctx, id) {
     metaRow('Status', dump.status === 'partial'
       ? h('span', {}, statusPill(dump.status), muted(` ${count(pages.stored + pages.zero)} of ${count(pages.total)} pages arrived (${dump.partialReason ?? 'no reason recorded'})`))
       : statusPill(dump.status)),
+    dump.kind === 'live' ? metaRow('Kind', h('span', {}, livePill(dump), muted(' a running kernel\'s memory, read while it ran: not atomic, no crash'))) : null,
+    dump.kind === 'live' ? metaRow('Live reason', dump.liveReason || muted('none given')) : null,
     dump.failure ? metaRow('Failure', h('span', { class: 'failure' }, dump.failure)) : null,
-    metaRow('Crash time', timeEl(dump.crashTime, 'unknown')),
+    metaRow(dump.kind === 'live' ? 'Taken at' : 'Crash time', timeEl(dump.crashTime, 'unknown')),
     metaRow('Received', timeEl(dump.receivedAt)),
     metaRow('Finished', dump.finishedAt ? h('span', {}, timeEl(dump.finishedAt),
       muted(` (${duration(new Date(dump.finishedAt).getTime() - new Date(dump.receivedAt ?? 0).getTime())})`)) : null),
@@ -185,7 +187,8 @@ export async function dumpView(ctx, id) {
     h('div', { class: 'page-head' },
       h('h1', {}, dump.host, ' ', h('span', { class: 'kernel' }, dump.kernel ?? 'unknown kernel')),
       statusPill(dump.status),
-      h('span', { class: 'muted' }, 'crashed ', timeEl(dump.crashTime, 'at an unknown time')),
+      dump.kind === 'live' ? livePill(dump) : null,
+      h('span', { class: 'muted' }, dump.kind === 'live' ? 'snapshot taken ' : 'crashed ', timeEl(dump.crashTime, 'at an unknown time')),
       h('span', { class: 'spacer' }), actions),
     panic,
     h('section', {}, h('h2', {}, 'Open in crash'), command),

@@ -21,6 +21,14 @@ export function loweredPill(level, text) {
   return h('span', { class: 'pill level-lowered', title: `dump level ${level.applied} applied, ${level.asked} asked: the dump's page shows why` }, text);
 }
 
+/**
+ * The mark of a live snapshot (kdump-send --live): a running kernel's memory, read while it ran.
+ * @param {DumpSummaryView} dump
+ */
+export function livePill(dump) {
+  return h('span', { class: 'pill live', title: `live snapshot of a running kernel, not a crash; not atomic${dump.liveReason ? `: ${dump.liveReason}` : ''}` }, 'live');
+}
+
 /** @param {DumpSummaryView} dump */
 function panicCell(dump) {
   /**
@@ -35,6 +43,8 @@ function panicCell(dump) {
     if (!reason) return h('td', { class: 'panic-cell' }, link('receiving…', 'muted'));
     return h('td', { class: 'panic-cell' }, link(reason, 'reason'), h('div', { class: 'sub' }, 'log received, pages arriving'));
   }
+  // A live snapshot has no panic: its reason is the operator's.
+  if (dump.kind === 'live' && !reason) return h('td', { class: 'panic-cell' }, link(dump.liveReason || 'live snapshot', 'reason'), h('div', { class: 'sub' }, 'live snapshot, no crash'));
   if (!reason) return h('td', { class: 'panic-cell' }, link('no panic line', 'muted'), dump.triageError ? h('div', { class: 'sub' }, dump.triageError) : null);
   return h('td', { class: 'panic-cell' }, link(reason, 'reason'),
     dump.panicLine && dump.panicLine !== reason ? h('div', { class: 'sub' }, dump.panicLine) : null);
@@ -51,7 +61,7 @@ export function dumpTable(dumps, { emptyText = 'No dumps match.' } = {}) {
       dump.crashTime ? timeEl(dump.crashTime) : [timeEl(dump.receivedAt), h('div', { class: 'sub', title: 'crash time unknown: receive time shown' }, 'received')]),
     h('td', {}, h('a', { href: `#/dumps?host=${hashPart(dump.host)}`, class: 'host', title: `Only dumps of ${dump.host}` }, dump.host)),
     h('td', { class: 'mono nowrap' }, dump.kernel ?? muted('unknown')),
-    h('td', {}, statusPill(dump.status),
+    h('td', {}, statusPill(dump.status), dump.kind === 'live' ? [' ', livePill(dump)] : null,
       levelLowered(dump.dumpLevel) ? h('div', { class: 'sub level-mark' }, loweredPill(dump.dumpLevel, 'level lowered')) : null),
     panicCell(dump),
     h('td', { class: 'right' }, h('span', { class: 'num', title: `${exactBytes(dump.storedBytes) ?? '?'} stored of a ${formatBytes(dump.vmcoreBytes)} vmcore` }, formatBytes(dump.storedBytes))),
