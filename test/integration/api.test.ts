@@ -86,6 +86,10 @@ describe('HTTP API v1', () => {
     expect((await json('/api/v1/dumps?since=2025-01-01T00:00:00Z')).body.total).toBe(1);
     expect((await json(`/api/v1/dumps?until=${1_700_000_000_000}`)).body.total).toBe(2);
     expect((await json('/api/v1/dumps?status=failed')).body.total).toBe(0);
+    // None of these is a live snapshot (test/integration/sender-cli.test.ts sends one): every dump is a crash.
+    expect((await json('/api/v1/dumps?kind=live')).body.total).toBe(0);
+    expect((await json('/api/v1/dumps?kind=crash')).body.total).toBe(3);
+    expect(all.body.dumps.every((d: { kind: string; liveReason: unknown }) => d.kind === 'crash' && d.liveReason === null)).toBe(true);
     const page = await json('/api/v1/dumps?limit=1&offset=1');
     expect(page.body).toMatchObject({ total: 3, limit: 1, offset: 1 });
     expect(page.body.dumps).toHaveLength(1);
@@ -96,6 +100,7 @@ describe('HTTP API v1', () => {
     const cases: Array<[string, RegExp]> = [
       ['since=yesterday', /since="yesterday" is not a time/],
       ['status=lost', /status="lost" is not one of/],
+      ['kind=panic', /kind="panic" is not one of crash, live/],
       ['limit=0', /limit="0" must be an integer from 1 to 1000/],
       ['limit=abc', /limit="abc"/],
       ['colour=red', /unknown parameter "colour"/],
