@@ -152,7 +152,7 @@ export function acceptHello(received: HelloMessage, limits: ReceiverLimits, code
   const plan = new ChunkPlan(dumpable ? { extents: dumpable } : core.pageMap, hello.chunkPages);
   const spec = kdumpSpecFor(core, {
     notes: hello.notes, utsname: hello.utsname, hostId: hello.hostId, dumpLevel: hello.dumpLevel, dumpable, codec, maxRunPages: hello.chunkPages,
-    takenAtSec: hello.live && Math.floor(hello.live.startedAtMs / 1000),
+    live: hello.live,
   });
   const layout = layoutOf(spec);
   checkedAddressRange(core, 2 * layout.bitmapBytes);

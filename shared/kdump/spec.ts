@@ -8,6 +8,8 @@ import { decodeUtsname, UTSNAME_SIZE, type Utsname } from './format.js';
 import type { PageCodec } from './page-codec.js';
 import type { KdumpFileSpec } from './writer.js';
 import type { PfnRun } from './layout.js';
+import type { LiveSnapshot } from '../protocol/messages.js';
+import { encodeLiveNote } from './live-note.js';
 
 export interface KdumpSpecOptions {
   /** The core's PT_NOTE segment. */
@@ -21,8 +23,12 @@ export interface KdumpSpecOptions {
   dumpable?: readonly PfnRun[];
   codec: PageCodec;
   maxRunPages: number;
-  /** When a live snapshot was taken (s): its header's date, as a running kernel has no CRASHTIME. */
-  takenAtSec?: number;
+  /**
+   * A live snapshot's HELLO `live`: the header is dated when it was taken (a
+   * running kernel has no CRASHTIME) and its notes end with the NETDUMP note
+   * saying what it is (live-note.ts).
+   */
+  live?: LiveSnapshot;
 }
 
 /** The utsname read from memory if it is plausible; else one made from VMCOREINFO. */
@@ -43,13 +49,14 @@ export function kdumpSpecFor(core: CoreDescription, options: KdumpSpecOptions): 
     presentRuns: runs,
     // Zero pages stay dumpable, pointing at one shared zero page, as makedumpfile does.
     dumpableRuns: options.dumpable ?? runs,
-    notes: options.notes,
+    // Appended: VMCOREINFO's offset in the notes stays as the core had it.
+    notes: options.live ? Buffer.concat([options.notes, encodeLiveNote(options.live)]) : options.notes,
     vmcoreinfoOffsetInNotes: core.vmcoreinfoOffsetInNotes,
     vmcoreinfoSize: core.vmcoreinfoSize,
     physBase: core.physBase,
     dumpLevel: options.dumpLevel,
     utsname: utsnameFor(core, options.utsname, options.hostId),
-    crashTimeSec: core.vmcoreinfo.crashTime ?? options.takenAtSec ?? Math.floor(Date.now() / 1000),
+    crashTimeSec: core.vmcoreinfo.crashTime ?? Math.floor((options.live?.startedAtMs ?? Date.now()) / 1000),
     nrCpus: core.nrCpus,
     codec: options.codec,
     maxRunPages: options.maxRunPages,

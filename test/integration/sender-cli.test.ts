@@ -175,6 +175,12 @@ describe('kdump-send command line', () => {
         ids.push(done.dumpId);
         const record = await receiver.catalog.get(done.dumpId);
         expect(record).toMatchObject({ status: 'complete', kind: 'live', liveReason: `leak hunt ${n}` });
+        // The file says what it is wherever it goes: the NETDUMP note after the core's own notes.
+        const stored = await readFile(path.join(receiver.dataDir, done.path));
+        const note = stored.indexOf('NETDUMP\0');
+        expect(note).toBeGreaterThan(0);
+        expect(stored.subarray(note + 8, note + 80).toString('latin1')).toMatch(/^live snapshot of a running kernel \(kdump-send --live\): not atomic/);
+        expect(stored.includes(`reason: leak hunt ${n}\n`)).toBe(true);
         const reader = await KdumpFileReader.open(path.join(receiver.dataDir, done.path));
         try {
           const pfns = reader.pfnsIn(reader.dumpableBitmap);
