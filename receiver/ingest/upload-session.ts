@@ -115,7 +115,8 @@ export class UploadSession {
         // A sender that sends a first tier waits for this answer before the rest (docs/protocol.md, LOG_READ).
         const firstTier = this.ingest.accepted.order.firstTierChunks;
         if (firstTier > 0) {
-          const storm = await this.registry.stormAdvice(triage.signature);
+          // A live snapshot is asked for by an operator, not caused by a crash: no storm cuts it short.
+          const storm = this.ingest.accepted.hello.live ? undefined : await this.registry.stormAdvice(triage.signature);
           if (storm) {
             this.stopAsked = true;
             this.log.info({ dump: this.ingest.dumpId, host: this.ingest.accepted.hello.hostId, signature: triage.signature }, 'crash storm: first tier only');

@@ -266,6 +266,12 @@ describe('partial dumps', () => {
       expect(group).toMatchObject({ count: 3 });
       expect([...group.hosts].sort()).toEqual(['storm-1', 'storm-2', 'storm-3']);
 
+      // A live snapshot whose log shows the same oops is an operator's request, not one more crash: whole, and in no group.
+      const live = await upload(source, options(rx, 'storm-live', { live: { reason: 'after the storm', startedAtMs: Date.now() } }));
+      expect(live.partial).toBeUndefined();
+      expect(await rx.catalog.getWithTriage(live.dumpId)).toMatchObject({ record: { status: 'complete', kind: 'live' }, triage: { signature: null } });
+      expect((await rx.catalog.groups({ signature: record.triage.signature! }))[0]).toMatchObject({ count: 3 });
+
       // A sender that names no first tier cannot stop early: it is not asked to, and its dump is whole.
       const older = await upload(source, options(rx, 'storm-4', { firstTier: undefined }));
       expect(older.partial).toBeUndefined();
