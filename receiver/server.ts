@@ -168,7 +168,8 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
   registry.onLogTriaged = (dumpId) => {
     if (!webhook) return;
     void catalog.getWithTriage(dumpId).then((found) => {
-      if (found) webhook.notify({ event: 'dump.panic', dump: { ...found.record, ...found.triage } });
+      // dump.panic says a host crashed: a live snapshot's host did not (its dump.stored says what it is).
+      if (found && found.record.kind !== 'live') webhook.notify({ event: 'dump.panic', dump: { ...found.record, ...found.triage } });
     }, (error: unknown) => log.error({ dump: dumpId, err: error }, 'panic notice not queued: catalog read failed'));
   };
   registry.onUnfinishedDropped = (record) => {

@@ -46,7 +46,7 @@ export interface WebhookOptions {
 }
 
 /** A stored dump as the notifier needs it: the catalog row plus what was read from its dmesg. */
-export type StoredDump = Pick<DumpRecord, 'dumpId' | 'hostId' | 'osRelease' | 'crashTime' | 'bytesStored'> & Partial<Pick<DumpRecord, 'status' | 'partialReason'>> & {
+export type StoredDump = Pick<DumpRecord, 'dumpId' | 'hostId' | 'osRelease' | 'crashTime' | 'bytesStored'> & Partial<Pick<DumpRecord, 'status' | 'partialReason' | 'kind' | 'liveReason'>> & {
   panicLine: string | null;
   signature: string | null;
 };
@@ -66,6 +66,10 @@ export interface DumpStoredPayload {
   /** 'partial' when only part of the dump arrived and what did is kept (with why); else 'complete'. */
   status: 'complete' | 'partial';
   partialReason?: string;
+  /** 'live': a snapshot of a running kernel an operator took (kdump-send --live), not a crash; crashTime is when. */
+  kind: 'crash' | 'live';
+  /** A live snapshot's reason, the operator's text. */
+  liveReason?: string;
 }
 
 /** A crash known from its log while its pages are still arriving. */
@@ -138,6 +142,8 @@ export function dumpStoredPayload(dump: StoredDump, publicBaseUrl: string): Dump
     storedBytes: dump.bytesStored,
     status: dump.status === 'partial' ? 'partial' : 'complete',
     ...(dump.status === 'partial' && dump.partialReason && { partialReason: dump.partialReason }),
+    kind: dump.kind ?? 'crash',
+    ...(dump.kind === 'live' && { liveReason: dump.liveReason ?? '' }),
   };
 }
 

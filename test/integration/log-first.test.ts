@@ -151,6 +151,23 @@ describe('receiver: the log ahead of the pages', () => {
     expect(await api(`/dumps/${hello.dumpId}`)).toMatchObject({ status: 'complete', panicLine: PANIC, logSource: 'sender' });
   });
 
+  it('a live snapshot\'s log ahead of its pages raises no panic notice (its host did not crash): one dump.stored, kind live', async () => {
+    const live = { reason: 'hung nfsd', startedAtMs: Date.now() };
+    const result = await upload(source, {
+      servers: [parseServerUrl(receiver.tcpUrl)], hostId: 'early-live', chunkPages: 16, kernelLog: log, live,
+      connectTimeoutMs: 2000, replyTimeoutMs: 5000, deadlineMs: 10_000, framesInFlight: 2,
+    });
+    expect(result.logSent).toBe(true);
+    await receiver.triage.idle();
+    await until('the stored notice', () => notices.some((n) => n.event === 'dump.stored' && n.body.dumpId === result.dumpId));
+    const mine = notices.filter((n) => n.body.dumpId === result.dumpId);
+    expect(mine.map((n) => n.event)).toEqual(['dump.stored']);
+    expect(mine[0].body).toMatchObject({ kind: 'live', liveReason: 'hung nfsd', signature: null });
+    // Its log names the oops (shown), but it joins no crash group.
+    expect(await api(`/dumps/${result.dumpId}`)).toMatchObject({ kind: 'live', liveReason: 'hung nfsd', signature: null, logSource: 'sender' });
+    expect((await api(`/dumps/${result.dumpId}`)).reason).toMatch(/^BUG: kernel NULL pointer dereference/);
+  });
+
   it('a sender with a log sends it first on its own, and the catalog has the panic before the first chunk is handled', async () => {
     const hostId = 'early-2';
     const dumpId = helloFor(source, { hostId }).dumpId;

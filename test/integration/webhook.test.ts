@@ -106,6 +106,7 @@ describe('WebhookNotifier', () => {
       link: 'https://kdump.example.org/ui/dumps/0000000000000001',
       storedBytes: 123_456_789,
       status: 'complete',
+      kind: 'crash',
     });
     expect(headers['content-type']).toBe('application/json');
     expect(headers['x-kdump-event']).toBe('dump.stored');
@@ -268,6 +269,13 @@ describe('webhook pure parts', () => {
     const whole = dumpStoredPayload({ ...storedDump(9), status: 'complete', partialReason: 'storm' }, 'https://k');
     expect(whole.status).toBe('complete');
     expect(whole).not.toHaveProperty('partialReason');
+  });
+
+  it('says a live snapshot is live, with its reason; a crash says crash and carries none', () => {
+    expect(dumpStoredPayload({ ...storedDump(10), kind: 'live', liveReason: 'leak hunt' }, 'https://k')).toMatchObject({ kind: 'live', liveReason: 'leak hunt' });
+    const crash = dumpStoredPayload({ ...storedDump(11), kind: 'crash', liveReason: null }, 'https://k');
+    expect(crash.kind).toBe('crash');
+    expect(crash).not.toHaveProperty('liveReason');
   });
 
   it('signs like openssl dgst -sha256 -hmac', () => {
