@@ -142,6 +142,18 @@ export function parseNotes(segment: Buffer): ElfNote[] {
   return notes;
 }
 
+/** One ELF note, as parseNotes reads it: header, NUL-terminated name and desc, each padded to 4 bytes. */
+export function encodeNote(name: string, type: number, desc: Buffer): Buffer {
+  const nameBytes = Buffer.from(`${name}\0`, 'latin1');
+  const out = Buffer.alloc(12 + align4(nameBytes.length) + align4(desc.length));
+  out.writeUInt32LE(nameBytes.length, 0);
+  out.writeUInt32LE(desc.length, 4);
+  out.writeUInt32LE(type, 8);
+  nameBytes.copy(out, 12);
+  desc.copy(out, 12 + align4(nameBytes.length));
+  return out;
+}
+
 export function findVmcoreinfoNote(notes: ElfNote[]): ElfNote | undefined {
   return notes.find((n) => n.name === 'VMCOREINFO');
 }

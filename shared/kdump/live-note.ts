@@ -7,12 +7,11 @@
  * know (they look for CORE/NT_PRSTATUS, VMCOREINFO and QEMU's).
  */
 import type { LiveSnapshot } from '../protocol/messages.js';
+import { encodeNote } from '../elf/core.js';
 
 export const LIVE_NOTE_NAME = 'NETDUMP';
 /** 'LIVE' as a little-endian word. */
 export const NT_NETDUMP_LIVE = 0x4556494c;
-
-const align4 = (n: number) => (n + 3) & ~3;
 
 /** The text of the note: one line per fact, the reason last (it is the operator's words). */
 export function liveNoteText(live: LiveSnapshot): string {
@@ -21,15 +20,7 @@ export function liveNoteText(live: LiveSnapshot): string {
     `reason: ${live.reason}\n`;
 }
 
-/** The ELF note (namesz, descsz, type, name, desc, each padded to 4 bytes). */
+/** The note, as the kdump header's notes carry it. */
 export function encodeLiveNote(live: LiveSnapshot): Buffer {
-  const name = Buffer.from(`${LIVE_NOTE_NAME}\0`, 'latin1');
-  const desc = Buffer.from(liveNoteText(live), 'utf8');
-  const out = Buffer.alloc(12 + align4(name.length) + align4(desc.length));
-  out.writeUInt32LE(name.length, 0);
-  out.writeUInt32LE(desc.length, 4);
-  out.writeUInt32LE(NT_NETDUMP_LIVE, 8);
-  name.copy(out, 12);
-  desc.copy(out, 12 + align4(name.length));
-  return out;
+  return encodeNote(LIVE_NOTE_NAME, NT_NETDUMP_LIVE, Buffer.from(liveNoteText(live), 'utf8'));
 }

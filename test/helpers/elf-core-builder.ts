@@ -14,6 +14,7 @@
  *
  * Shared by unit and integration tests; no dependency on the code under test.
  */
+import { encodeNote } from '../../shared/elf/core.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,17 +217,8 @@ export function physicalBytes(spec: ElfCoreSpec, start: number, end: number): Bu
   return out;
 }
 
-/** One ELF note: header, NUL-terminated name and desc, each padded to 4 bytes. */
-export function encodeNote(name: string, type: number, desc: Buffer): Buffer {
-  const nameBytes = Buffer.from(`${name}\0`, 'latin1');
-  const out = Buffer.alloc(12 + align4(nameBytes.length) + align4(desc.length));
-  out.writeUInt32LE(nameBytes.length, 0);
-  out.writeUInt32LE(desc.length, 4);
-  out.writeUInt32LE(type, 8);
-  nameBytes.copy(out, 12);
-  desc.copy(out, 12 + align4(nameBytes.length));
-  return out;
-}
+/** One ELF note: the sender's and receiver's own encoder (shared/elf/core.ts). */
+export { encodeNote };
 
 /** An NT_PRSTATUS desc for a CPU: zeroes except pr_pid = cpu + 1. */
 export function prstatusDesc(cpu: number): Buffer {
