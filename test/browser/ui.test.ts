@@ -100,7 +100,7 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
   beforeAll(async () => {
     receiver = await startTestReceiver({ open: false });
     base = `http://127.0.0.1:${receiver.httpAddress!.port}`;
-    for (const host of ['web-1', 'web-2', 'busy-host', 'slow-host', 'lowered-host']) hostTokens.set(host, (await receiver.catalog.hostTokens.add(host)));
+    for (const host of ['web-1', 'web-2', 'busy-host', 'slow-host', 'lowered-host', 'live-host']) hostTokens.set(host, (await receiver.catalog.hostTokens.add(host)));
     operator.admin = await receiver.catalog.operatorTokens.add('alice', 'admin');
     operator.read = await receiver.catalog.operatorTokens.add('bob', 'read');
 
@@ -340,6 +340,29 @@ describe.runIf(existsSync(CHROMIUM))('web UI in headless Chromium (needs /usr/bi
     expect(await page.locator('#dump-level-notes li').allTextContents()).toEqual(LOWERED_REPORT.notes);
     expect(await page.locator('#dump-level-notes b, #dump-level-notes img').count()).toBe(0);
     await shot('dump-lowered');
+  });
+
+  it('marks a live snapshot live in the list and on its page, with its reason as text; the Kind filter finds it alone', async () => {
+    const reason = 'hung <b>nfsd</b> since 09:40';
+    const id = await uploadAs(alpha.source, 'live-host', { live: { reason, startedAtMs: Date.parse('2026-11-30T09:45:00Z') } });
+    await page.goto(`${base}/#/dumps`);
+    const row = page.locator(`tr[data-dump-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.locator('.pill.live').textContent()).toBe('live');
+    expect(await page.locator(`tr[data-dump-id="${ids.web1}"] .pill.live`).count()).toBe(0);
+
+    await page.selectOption('#filters select[name=kind]', 'live');
+    await page.click('#filters button[type=submit]');
+    await page.waitForFunction(() => location.hash.includes('kind=live'));
+    expect(await rowCount(1)).toBe(1);
+    expect(await dumpRows().first().getAttribute('data-dump-id')).toBe(id);
+
+    await row.locator('.panic-cell a').click();
+    await page.locator('#live-reason').waitFor();
+    expect(await page.locator('#live-reason').textContent()).toBe(reason);
+    expect(await page.locator('#dump-meta b').count()).toBe(0);
+    expect(await page.locator('.page-head').textContent()).toContain('snapshot taken');
+    await shot('dump-live');
   });
 
   it('signs out, and the page asks for a token again; no script errors on the way', async () => {

@@ -152,7 +152,7 @@ export async function dumpView(ctx, id) {
       ? h('span', {}, statusPill(dump.status), muted(` ${count(pages.stored + pages.zero)} of ${count(pages.total)} pages arrived (${dump.partialReason ?? 'no reason recorded'})`))
       : statusPill(dump.status)),
     dump.kind === 'live' ? metaRow('Kind', h('span', {}, livePill(dump), muted(' a running kernel\'s memory, read while it ran: not atomic, no crash'))) : null,
-    dump.kind === 'live' ? metaRow('Live reason', dump.liveReason || muted('none given')) : null,
+    dump.kind === 'live' ? metaRow('Live reason', dump.liveReason ? h('span', { id: 'live-reason' }, dump.liveReason) : muted('none given')) : null,
     dump.failure ? metaRow('Failure', h('span', { class: 'failure' }, dump.failure)) : null,
     metaRow(dump.kind === 'live' ? 'Taken at' : 'Crash time', timeEl(dump.crashTime, 'unknown')),
     metaRow('Received', timeEl(dump.receivedAt)),

@@ -9,7 +9,7 @@ import { go } from './router.js';
 
 export const DEFAULT_LIMIT = 50;
 const LIMITS = [25, 50, 100, 200];
-export const FILTER_KEYS = ['host', 'kernel', 'signature', 'status', 'since', 'until'];
+export const FILTER_KEYS = ['host', 'kernel', 'signature', 'status', 'kind', 'since', 'until'];
 
 /**
  * @param {string} section the hash route the form submits to
@@ -35,10 +35,17 @@ export function filterForm(section, params, { status = false, signature = false 
       h('select', { name: 'status' }, ['', 'complete', 'partial', 'receiving', 'failed'].map((s) =>
         h('option', { value: s, selected: (params.get('status') ?? '') === s }, s || 'any'))))
     : null;
+  // Crashes, or live snapshots of running kernels (kdump-send --live): where there is a status select.
+  const kindSelect = status
+    ? h('label', { class: 'field' }, h('span', {}, 'Kind'),
+      h('select', { name: 'kind' }, [['', 'any'], ['crash', 'crashes'], ['live', 'live snapshots']].map(([value, label]) =>
+        h('option', { value, selected: (params.get('kind') ?? '') === value }, label))))
+    : null;
   const form = h('form', { class: 'filters', id: 'filters', role: 'search' },
     text('host', 'Host', 'any host'),
     text('kernel', 'Kernel', 'any kernel'),
     statusSelect,
+    kindSelect,
     when('since', 'Crashed since'),
     when('until', 'until'),
     signature && params.get('signature') ? h('input', { type: 'hidden', name: 'signature', value: params.get('signature') }) : null,
