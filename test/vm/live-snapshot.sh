@@ -19,6 +19,10 @@
 #
 # Environment:
 #   RECEIVER_PORT     host loopback port of kdump-receiver's TCP listener (required)
+#   KVER              kernel release to boot (default: newest with /boot/vmlinuz-*)
+#   VMLINUZ           its image (default /boot/vmlinuz-KVER)
+#   MODULES_ROOT      directory holding lib/modules/KVER with modules.dep (default /, the
+#                     host's): a fixtures kernel, test/fixtures/ensure-fixtures.sh
 #   TOKEN_FILE        host's upload token, copied into the initramfs (optional)
 #   HOST_ID           --host-id (default vm-live)
 #   REASON            --reason (default "vm test")
@@ -54,7 +58,8 @@ case $REASON in *"'"*) die "REASON must not hold a single quote";; esac
 
 KVER=${KVER:-$(for d in /lib/modules/*/; do k=$(basename "$d"); [ -f "/boot/vmlinuz-$k" ] && echo "$k"; done | sort -V | tail -1)}
 [ -n "$KVER" ] || die "no kernel: install linux-image-amd64 (scripts/install-test-deps.sh)"
-VMLINUZ=/boot/vmlinuz-$KVER
+VMLINUZ=${VMLINUZ:-/boot/vmlinuz-$KVER}
+MODULES_ROOT=${MODULES_ROOT:-/}
 [ -f "$VMLINUZ" ] || die "no $VMLINUZ"
 BUSYBOX=$(command -v busybox) || die "missing busybox-static"
 
@@ -78,7 +83,7 @@ while read -r verb path _; do
     *) cp "$path" "$img/mods/$name.ko";;
   esac
   mods+=("$name")
-done < <(modprobe -a --show-depends -S "$KVER" "${modules[@]}")
+done < <(modprobe -d "$MODULES_ROOT" -a --show-depends -S "$KVER" "${modules[@]}")
 LAYOUT=$LAYOUT bash "$root/deploy/capture/install-sender.sh" "$img" >&2
 token_arg=
 if [ -n "${TOKEN_FILE:-}" ]; then cp "$TOKEN_FILE" "$img/etc/kdump-send/token"; token_arg="--token-file /etc/kdump-send/token"; fi
