@@ -18,7 +18,7 @@ export interface MetricsSources {
 export class ReceiverMetrics {
   readonly registry = new Registry();
   readonly bytesReceived: Counter;
-  readonly chunksReceived: Counter;
+  readonly chunksReceived: Counter<'form'>;
   readonly dumpsStored: Counter;
   readonly dumpsStoredLowered: Counter;
   readonly uploadFailures: Counter<'code'>;
@@ -34,7 +34,11 @@ export class ReceiverMetrics {
     this.bytesReceived = new Counter({
       name: 'kdump_receiver_bytes_received_total', help: 'Bytes of upload frames received (compressed, as on the wire)', registers,
     });
-    this.chunksReceived = new Counter({ name: 'kdump_receiver_chunks_received_total', help: 'Chunks verified and written', registers });
+    this.chunksReceived = new Counter({
+      name: 'kdump_receiver_chunks_received_total',
+      help: 'Chunks verified and written, by the form their pages came in: stored (compressed by the sender as stored), lz4 or raw (compressed here)',
+      labelNames: ['form'], registers,
+    });
     this.dumpsStored = new Counter({ name: 'kdump_receiver_dumps_stored_total', help: 'Dumps completed and verified by this process', registers });
     this.dumpsStoredLowered = new Counter({
       name: 'kdump_receiver_dumps_stored_level_lowered_total',

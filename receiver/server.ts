@@ -138,9 +138,11 @@ export async function startReceiver(config: ReceiverConfig): Promise<RunningRece
     log.warn('no host is enrolled: every upload will be refused (kdump-receiver token add HOST)');
   }
   // The largest CHUNK: type byte, header, zero bitmap of 4 KiB pages, and a
-  // payload no larger than the raw pages (the sender ships raw when lz4 does not help).
+  // payload no larger than the raw pages (the sender ships raw when lz4 does not help)
+  // and, for stored pages (CHUNK_STORED_LZO), their size table of 4 bytes a page.
   // A HELLO carries the notes: up to MAX_HELLO_BYTES (thousands of CPUs' NT_PRSTATUS).
-  const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(config.limits.maxChunkBytes / 4096 / 8) + config.limits.maxChunkBytes, MAX_HELLO_BYTES);
+  const pagesAtMost = Math.ceil(config.limits.maxChunkBytes / 4096);
+  const maxFrameBytes = Math.max(1 + CHUNK_HEADER_SIZE + Math.ceil(pagesAtMost / 8) + pagesAtMost * 4 + config.limits.maxChunkBytes, MAX_HELLO_BYTES);
   const connectionLimits = { maxFrameBytes, idleTimeoutMs: config.idleTimeoutMs };
   const guard = new ConnectionGuard(config.connectionCaps ?? DEFAULT_CONNECTION_CAPS);
   const metrics = new ReceiverMetrics({

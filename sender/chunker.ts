@@ -11,7 +11,10 @@
  * (native/chunk-encoder.c), with lz4 at the acceleration asked for; under
  * crc32, for older receivers, it is done here in JavaScript at lz4's default.
  * The receiver decodes either and re-encodes pages in its stored codec, so
- * the acceleration changes only the bytes on the wire.
+ * the acceleration changes only the bytes on the wire. To a receiver that
+ * takes pages as it stores them (ACCEPT storedPages 'lzo'), `storedPages`
+ * sends them so (CHUNK_STORED_LZO): the compression the receiver would do
+ * for every upload on its one thread is done here, as makedumpfile -F does.
  */
 import { CHUNK_HEADER_SIZE, CHUNK_LZ4, writeChunkHeader, zeroBitmapLength } from '../shared/protocol/messages.js';
 import { chunkChecksum, type ChunkChecksum } from '../shared/protocol/digest.js';
@@ -86,12 +89,13 @@ export class Chunker {
    * `pages` holds span.pageCount pages and is overwritten; `frame` has
    * frameCapacity() bytes; `checksum` is the kind the receiver took (ACCEPT).
    */
-  encode(span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum): EncodedChunk {
+  encode(span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum, storedPages = false): EncodedChunk {
     const { bitmap, payloadAt } = frameParts(frame, span.pageCount);
     if (checksum.kind === 'xxh32') {
-      return this.encodeNative(span, frame, bitmap, payloadAt,
-        () => encodeChunkNative(pages, span.pageCount, this.pageSize, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult));
+      return this.encodeNative(span, frame, bitmap, payloadAt, () => encodeChunkNative(
+        pages, span.pageCount, this.pageSize, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult, storedPages));
     }
+    if (storedPages) throw new RangeError('stored pages travel only under xxh32');
     const { packed, zeroPages } = this.pack(span.pageCount, pages, bitmap);
     const raw = pages.subarray(0, packed);
     let payloadLength = packed > 0 ? lz4Compress(raw, frame.subarray(payloadAt)) : 0;
@@ -122,22 +126,22 @@ export class Chunker {
    * The chunk `span` of `source`, encoded as encode() does; `pages` (room
    * for span.pageCount pages) is the scratch it may be read into.
    */
-  encodeFrom(source: VmcoreSource, span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum): EncodedChunk {
+  encodeFrom(source: VmcoreSource, span: ChunkSpan, pages: Buffer, frame: Buffer, checksum: ChunkChecksum, storedPages = false): EncodedChunk {
     const file = checksum.kind === 'xxh32' && this.mapFailure === undefined ? source.fileRangeOf(span.startPfn, span.pageCount) : undefined;
     if (file) {
       const { bitmap, payloadAt } = frameParts(frame, span.pageCount);
       try {
         return this.encodeNative(span, frame, bitmap, payloadAt, () => encodeMappedChunkNative(
-          file, span.pageCount, this.pageSize, pages, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult));
+          file, span.pageCount, this.pageSize, pages, bitmap, frame.subarray(payloadAt), this.lz4Acceleration, this.nativeResult, storedPages));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ERR_MMAP') throw error;
         this.mapFailure = (error as Error).message;
       }
     }
-    return this.encode(span, source.readPages(span.startPfn, span.pageCount, pages), frame, checksum);
+    return this.encode(span, source.readPages(span.startPfn, span.pageCount, pages), frame, checksum, storedPages);
   }
 
-  /** Under xxh32, whose chunk and payload hashes are both of the pages: one native call (`run`) does it all. */
+  /** Under xxh32, whose chunk and payload hashes are both of the pages: one native call (`run`) does it all, either payload. */
   private encodeNative(span: ChunkSpan, frame: Buffer, bitmap: Buffer, payloadAt: number, run: () => void): EncodedChunk {
     const result = this.nativeResult;
     run();
@@ -147,10 +151,10 @@ export class Chunker {
       seq: span.seq,
       startPfn: span.startPfn,
       pageCount: span.pageCount,
-      flags: result[SLOT.IS_LZ4] ? CHUNK_LZ4 : 0,
+      flags: result[SLOT.FLAGS],
       rawLength: result[SLOT.PACKED_BYTES],
       chunkCrc,
-      payloadCrc: result[SLOT.PAGES_XXH32],
+      payloadCrc: result[SLOT.PAYLOAD_XXH32],
     }, payloadLength);
     return this.framed(frame, payloadAt + payloadLength, chunkCrc, result[SLOT.ZERO_PAGES], result[SLOT.PACKED_BYTES]);
   }

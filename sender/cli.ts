@@ -55,6 +55,7 @@ const program = new Command()
   .option('--dump-level <n>', 'makedumpfile -d bits: 1 zero, 2 cache, 4 cache with private, 8 user, 16 free pages (default 31)')
   .option('--chunk-pages <n>', `pages per chunk (default ${DEFAULT_PLAN.chunkPages}, fewer when memory is low)`)
   .option('--mmap <when>', 'read the vmcore through mmap: auto (default: /proc/vmcore only), yes, or no (makedumpfile --non-mmap)')
+  .option('--stored-pages <when>', 'auto (default): send pages compressed as the receiver stores them when it takes them; no: always lz4')
   .option('--lz4-acceleration <n>', `lz4 acceleration on the wire, 1 (lz4's default) to ${MAX_LZ4_ACCELERATION} (default ${DEFAULT_LZ4_ACCELERATION}): CPU against bytes sent`)
   .option('--connect-timeout <s>', 'seconds to wait for a connection (default 10)')
   .option('--reply-timeout <s>', 'seconds to wait for an answer from a receiver (default 120)')
@@ -103,6 +104,13 @@ function mmapSetting(value: string | undefined): boolean | undefined {
   throw badInput(`MMAP (--mmap) must be auto, yes or no, not ${JSON.stringify(value)}`);
 }
 
+/** STORED_PAGES: whether stored pages may be sent (to a receiver that takes them). */
+function storedPagesSetting(value: string | undefined): boolean {
+  if (value === undefined || value === '' || /^auto$/i.test(value)) return true;
+  if (/^no$/i.test(value)) return false;
+  throw badInput(`STORED_PAGES (--stored-pages) must be auto or no, not ${JSON.stringify(value)}`);
+}
+
 /** Config file, then environment, then flags: later ones win. */
 function settings(opts: Record<string, unknown>): SenderConfig {
   const file = (opts.config as string | undefined) ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -117,6 +125,7 @@ function settings(opts: Record<string, unknown>): SenderConfig {
     FALLBACK_DIR: opts.fallbackDir as string | undefined,
     CHUNK_PAGES: opts.chunkPages as string | undefined,
     LZ4_ACCELERATION: opts.lz4Acceleration as string | undefined,
+    STORED_PAGES: opts.storedPages as string | undefined,
     MMAP: opts.mmap as string | undefined,
     DUMP_LEVEL: opts.dumpLevel as string | undefined,
     LOG_ONLY: opts.logOnly ? 'yes' : undefined,
@@ -224,6 +233,7 @@ async function main(): Promise<number> {
       token,
       chunkPages,
       lz4Acceleration,
+      storedPages: storedPagesSetting(config.STORED_PAGES),
       dumpLevel: exclusion.level,
       dumpable: exclusion.dumpablePages !== core.pageMap.totalPages ? exclusion.dumpable : undefined,
       dumpLevelReport: dumpLevelReport(exclusion),

@@ -20,7 +20,8 @@ export const CONFIG_KEYS = {
   CHUNK_PAGES: 'pages per chunk (default: 256, fewer when memory is low)',
   DUMP_LEVEL: 'makedumpfile -d bits (default 31)',
   MMAP: 'read the vmcore through mmap: auto (default: /proc/vmcore, whose read() maps and unmaps every page; any other file with read()), yes, or no (as makedumpfile --non-mmap)',
-  LZ4_ACCELERATION: 'lz4 acceleration on the wire, 1 (lz4\'s default: smallest) to 64 (fastest); default 8. The receiver stores its own codec, so this changes the bytes sent, not the dump',
+  LZ4_ACCELERATION: 'lz4 acceleration on the wire, 1 (lz4\'s default: smallest) to 64 (fastest); default 8. Only for chunks sent as lz4 (STORED_PAGES no, or a receiver that does not take stored pages): the receiver stores its own codec, so this changes the bytes sent, not the dump',
+  STORED_PAGES: 'auto (default): to a receiver that takes them, send pages compressed as it stores them (LZO, as makedumpfile -l), so it only checks and writes them; no: always lz4, leaving the compressing to the receiver (less CPU here, more there)',
   LOG_ONLY: 'yes: send the kernel log and the first tier (what crash needs to open the dump), then stop; no (default): the whole dump',
   CHECK_AT_BUILD: 'what the install hooks do when kdump-send --check=payload fails on the initrd they build: refuse (default), warn or off',
 } as const;

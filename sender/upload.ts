@@ -34,6 +34,8 @@ export interface UploadOptions {
   chunkPages: number;
   /** lz4 acceleration of the chunks sent (default DEFAULT_LZ4_ACCELERATION): more is less CPU, more bytes on the wire. */
   lz4Acceleration?: number;
+  /** false: never send stored pages (CHUNK_STORED_LZO), even to a receiver that takes them. Default true. */
+  storedPages?: boolean;
   /** makedumpfile -d bits applied (default 1: zero pages only). */
   dumpLevel?: number;
   /** The pfns to send when the level left some out (sender/dump-level); default every page of the core. */
@@ -294,6 +296,9 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
       }
       order = wanted;
       checksum = taken;
+      // Pages as the receiver stores them, when it takes them so: its one thread then verifies and writes, and
+      // the compressing is done here, once per crashed host. The chunk checksums are the same in either form.
+      const storedPages = options.storedPages !== false && accept.storedPages === 'lzo' && checksum.kind === 'xxh32';
       if (accept.nextSeq > 0) log(`resuming at chunk ${accept.nextSeq} of ${plan.totalChunks}`);
       if (accept.logWanted && logFrame) {
         // Ahead of every page: the receiver knows what panicked whatever happens to the rest.
@@ -328,7 +333,7 @@ export async function upload(source: VmcoreSource, options: UploadOptions): Prom
         await pending[slot]?.done(options.replyTimeoutMs);
         const span = plan.chunk(order.seqAt(position));
         await options.readRate?.take(span.pageCount * core.pageSize);
-        const encoded = chunker.encodeFrom(source, span, pageBuffer, frames[slot], checksum);
+        const encoded = chunker.encodeFrom(source, span, pageBuffer, frames[slot], checksum, storedPages);
         if (chunker.mapFailure !== undefined && !mapFailureSaid) {
           log(`reading the vmcore with read(), not mapped: ${chunker.mapFailure}`);
           mapFailureSaid = true;

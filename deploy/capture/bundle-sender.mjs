@@ -34,7 +34,7 @@ await build({
 // lz4 and xxhash (chunk checksums) for the wire; lzo and the page run encoder (shared/kdump/native) for the local
 // fallback's stored pages; the chunk encoder (sender/native).
 const addons = ['node_modules/lz4/build/Release/lz4.node', 'node_modules/lz4/build/Release/xxhash.node', 'node_modules/lzo/build/Release/node_lzo.node',
-  'node_modules/kdump-page-encoder/build/Release/page_run_encoder.node', 'node_modules/kdump-chunk-encoder/build/Release/chunk_encoder.node'];
+  'node_modules/kdump-stored-pages/build/Release/stored_pages.node', 'node_modules/kdump-chunk-encoder/build/Release/chunk_encoder.node'];
 for (const addon of addons) {
   mkdirSync(path.join(out, path.dirname(addon)), { recursive: true });
   copyFileSync(path.join(root, addon), path.join(out, addon));

@@ -47,9 +47,9 @@ stage_receiver() {
   rm -f "$lib/package-lock.json" "$lib/node_modules/.package-lock.json"
   # The file: dependencies are links into the source tree. The sender's chunk encoder goes (the receiver
   # never loads it); the page run encoder, which the receiver stores pages with, becomes a copy of its addon.
-  rm -rf "$lib/node_modules/kdump-chunk-encoder" "$lib/node_modules/kdump-page-encoder"
-  install -D -m 0644 "$root/shared/kdump/native/package.json" "$lib/node_modules/kdump-page-encoder/package.json"
-  install -D -m 0644 "$root/shared/kdump/native/build/Release/page_run_encoder.node" "$lib/node_modules/kdump-page-encoder/build/Release/page_run_encoder.node"
+  rm -rf "$lib/node_modules/kdump-chunk-encoder" "$lib/node_modules/kdump-stored-pages"
+  install -D -m 0644 "$root/shared/kdump/native/package.json" "$lib/node_modules/kdump-stored-pages/package.json"
+  install -D -m 0644 "$root/shared/kdump/native/build/Release/stored_pages.node" "$lib/node_modules/kdump-stored-pages/build/Release/stored_pages.node"
   # What npm keeps that the receiver never loads: the native addons' C sources and
   # build trees, musl builds, docs, tests, editor and VCS files.
   nm=$lib/node_modules

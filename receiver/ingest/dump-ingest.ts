@@ -9,9 +9,10 @@ import { corrupt, ErrorCode, NetdumpError, protocolError } from '../../shared/er
 import { lz4DecompressExact } from '../../shared/codec/lz4.js';
 import { catalogDigest, CHUNK_CHECKSUMS, DumpDigestBuilder, logChecksum, offersChunkChecksum, pickChunkChecksum, type ChunkChecksum } from '../../shared/protocol/digest.js';
 import { isChecksumKind } from '../../shared/protocol/checksum-kinds.js';
-import { CHUNK_LZ4, encodeControl, MAX_LOG_BYTES, zeroBitmapLength, type ChunkMessage, type EndMessage, type LogMessage } from '../../shared/protocol/messages.js';
+import { CHUNK_LZ4, CHUNK_STORED_LZO, encodeControl, MAX_LOG_BYTES, zeroBitmapLength, type ChunkMessage, type EndMessage, type LogMessage } from '../../shared/protocol/messages.js';
 import { triageOfLog } from '../triage/log-triage.js';
-import { KdumpFileWriter } from '../../shared/kdump/writer.js';
+import { KdumpFileWriter, type ArrivedPages } from '../../shared/kdump/writer.js';
+import { storedRunProblem } from '../../shared/kdump/page-codec.js';
 import { keysFor } from '../../shared/dump-folders.js';
 import type { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import type { SendOrder } from '../../shared/protocol/send-order.js';
@@ -126,6 +127,18 @@ export class DumpIngest {
     this.pagesZero = resume.progress?.pagesZero ?? 0;
     this.pagesStored = resume.progress?.pagesStored ?? 0;
     this.rawBuffer = Buffer.alloc(accepted.spec.maxRunPages * accepted.spec.pageSize);
+  }
+
+  /**
+   * The codec this upload takes pages already stored in (ACCEPT storedPages),
+   * or undefined: only LZO files, under xxh32, whose CHUNK payloadCrc is the pages' hash.
+   */
+  get storedPages(): 'lzo' | undefined {
+    return this.accepted.spec.codec.name === 'lzo' && this.checksum.kind === 'xxh32' ? 'lzo' : undefined;
+  }
+
+  private get storedPagesTaken(): boolean {
+    return this.storedPages !== undefined;
   }
 
   static async start(accepted: AcceptedHello, target: DumpTarget, catalog: Catalog, policy: CheckpointPolicy): Promise<DumpIngest> {
@@ -269,8 +282,13 @@ export class DumpIngest {
     }
     const checksum = this.checksum;
     const lz4 = chunk.flags === CHUNK_LZ4;
-    // Before decoding, the payload's own hash: a raw chunk's payload is its pages, and under crc32 an LZ4 payload
-    // carries its crc. Under xxh32 an LZ4 chunk's payloadCrc is its pages' hash, checked once they are decoded.
+    // Pages as this receiver stores them: offered in ACCEPT (storedPages) only under xxh32 with the LZO codec.
+    const stored = chunk.flags === CHUNK_STORED_LZO;
+    if (stored && !this.storedPagesTaken) {
+      throw protocolError(`chunk ${chunk.seq}: stored pages (flags 0x${chunk.flags.toString(16)}), which this upload was not offered`, where);
+    }
+    // Before decoding, the payload's own hash: a raw or stored chunk's payloadCrc is its payload's, and under
+    // crc32 an LZ4 payload carries its crc. Under xxh32 an LZ4 chunk's payloadCrc is its pages' hash, checked once decoded.
     const pagesAfterDecode = lz4 && checksum.lz4PayloadCrc === 'pages';
     if (!pagesAfterDecode && checksum.hash(chunk.payload) !== chunk.payloadCrc) throw corrupt(`chunk ${chunk.seq}: payload checksum mismatch`, where);
     let zeroPages = 0;
@@ -288,6 +306,12 @@ export class DumpIngest {
     if (lz4) {
       raw = this.rawBuffer.subarray(0, rawLength);
       lz4DecompressExact(chunk.payload, raw, { seq: chunk.seq });
+    } else if (stored) {
+      // Written as it came, its hash checked above: only its shape is checked here, not decoded (that would cost what
+      // compressing does). Its pages' hash is the sender's, in chunkCrc.
+      const wrong = storedRunProblem(chunk.pageCount, pageSize, chunk.zeroBitmap, chunk.payload);
+      if (wrong) throw corrupt(`chunk ${chunk.seq}: ${wrong.message}`, { ...where, offset: wrong.offset });
+      raw = chunk.payload;
     } else if (chunk.flags === 0) {
       if (chunk.payload.length !== rawLength) throw corrupt(`chunk ${chunk.seq}: raw payload of ${chunk.payload.length} bytes, expected ${rawLength}`, where);
       raw = chunk.payload;
@@ -300,15 +324,17 @@ export class DumpIngest {
       pagesHash = checksum.hash(raw);
       if (pagesAfterDecode && pagesHash !== chunk.payloadCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
     }
-    const crc = checksum.chunk(chunk.zeroBitmap, pagesHash);
+    // A stored chunk's pages are not decoded here: its checksum is the sender's (the digest still orders and counts it).
+    const crc = stored ? chunk.chunkCrc : checksum.chunk(chunk.zeroBitmap, pagesHash);
     if (crc !== chunk.chunkCrc) throw corrupt(`chunk ${chunk.seq}: page checksum mismatch after decoding`, where);
 
+    const pages: ArrivedPages = stored ? { form: 'stored', bytes: chunk.payload } : { form: 'raw', bytes: raw };
     let result: { storedBytes: number; zeroPages: number };
     if (this.nextSeq < this.order.firstTierChunks) {
-      result = await this.firstTier!.write(span, chunk.zeroBitmap, raw);
+      result = await this.firstTier!.write(span, chunk.zeroBitmap, pages);
     } else {
       await this.copyFirstTierBelow(span.seq);
-      result = this.writer.writePages(span.firstRank, span.pageCount, chunk.zeroBitmap, raw);
+      result = this.writer.writeArrived(span.firstRank, span.pageCount, chunk.zeroBitmap, pages);
       this.nextFileSeq = span.seq + 1;
       await this.writerBackpressure();
     }

@@ -13,7 +13,7 @@
 import { corrupt } from '../../shared/errors.js';
 import type { PageDescriptor } from '../../shared/kdump/format.js';
 import { KdumpFileReader } from '../../shared/kdump/reader.js';
-import { KdumpFileWriter, layoutOf, type KdumpFileSpec } from '../../shared/kdump/writer.js';
+import { KdumpFileWriter, layoutOf, type ArrivedPages, type KdumpFileSpec } from '../../shared/kdump/writer.js';
 import type { ChunkSpan } from '../../shared/protocol/chunk-plan.js';
 import type { DumpObjectReader, DumpObjectWriter, DumpStorage, WriterState } from '../storage/dump-storage.js';
 
@@ -124,9 +124,9 @@ export class FirstTierFile {
   }
 
   /** Stores a first-tier chunk as it arrives; returns the page data bytes appended. */
-  async write(span: ChunkSpan, zeroBitmap: Buffer, raw: Buffer): Promise<{ storedBytes: number; zeroPages: number }> {
+  async write(span: ChunkSpan, zeroBitmap: Buffer, pages: ArrivedPages): Promise<{ storedBytes: number; zeroPages: number }> {
     if (!this.writer) throw new Error(`first-tier file ${this.key} is complete: nothing more is written to it`);
-    const result = this.writer.file.writePages(this.rankOf(span), span.pageCount, zeroBitmap, raw);
+    const result = this.writer.file.writeArrived(this.rankOf(span), span.pageCount, zeroBitmap, pages);
     const pending = this.writer.file.pending;
     this.writer.file.pending = undefined;
     await pending;

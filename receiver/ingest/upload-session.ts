@@ -9,11 +9,14 @@ import type { Logger } from 'pino';
 import { badInput, ErrorCode, NetdumpError, finalError, protocolError, toNetdumpError } from '../../shared/errors.js';
 import { offersChunkChecksum, parseCatalogDigest } from '../../shared/protocol/digest.js';
 import { acceptedChecksum } from '../../shared/protocol/checksum-kinds.js';
-import { decodeMessage, encodeControl, type ControlMessage, type EndMessage } from '../../shared/protocol/messages.js';
+import { CHUNK_LZ4, CHUNK_STORED_LZO, decodeMessage, encodeControl, type ControlMessage, type EndMessage } from '../../shared/protocol/messages.js';
 import type { DumpIngest } from './dump-ingest.js';
 import type { UploadRegistry } from './uploads.js';
 import type { ReceiverMetrics } from '../metrics.js';
 import { levelLowered } from '../catalog/catalog.js';
+
+/** The kdump_receiver_chunks_received_total form label of a CHUNK's flags. */
+const CHUNK_FORM: Record<number, string> = { 0: 'raw', [CHUNK_LZ4]: 'lz4', [CHUNK_STORED_LZO]: 'stored' };
 
 export interface SessionPeer {
   remote: string;
@@ -102,6 +105,7 @@ export class UploadSession {
           type: 'accept', dumpId: message.dumpId, nextSeq: claim.ingest.nextSeq, totalChunks: claim.ingest.totalChunks, logWanted: claim.ingest.logWanted,
           firstTierChunks: claim.ingest.accepted.order.firstTierChunks || undefined,
           checksum: acceptedChecksum(claim.ingest.checksum.kind),
+          storedPages: claim.ingest.storedPages,
         });
         return;
       }
@@ -141,7 +145,7 @@ export class UploadSession {
         if (!this.ingest) throw protocolError('CHUNK before HELLO');
         const checkpointDue = await this.ingest.acceptChunk(message, frame.length);
         this.metrics?.bytesReceived.inc(frame.length);
-        this.metrics?.chunksReceived.inc();
+        this.metrics?.chunksReceived.inc({ form: CHUNK_FORM[message.flags] ?? 'raw' });
         if (checkpointDue) {
           // Durability runs beside the stream; the ACK goes out when it lands.
           // A failed checkpoint is reported with the next frame, in sequence, never beside END's finish().

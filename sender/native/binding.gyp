@@ -4,12 +4,13 @@
 {
   'variables': {
     'lz4_lib': '<!(node -p "require(\'path\').join(require(\'path\').dirname(require.resolve(\'lz4/package.json\')), \'deps/lz4/lib\')")',
+    'minilzo': '<!(node -p "require(\'path\').join(require(\'path\').dirname(require.resolve(\'lzo/package.json\')), \'lib/minilzo209\')")',
   },
   'targets': [
     {
       'target_name': 'chunk_encoder',
       'sources': ['chunk-encoder.c', 'lz4-sources.c'],
-      'include_dirs': ['<(lz4_lib)'],
+      'include_dirs': ['<(lz4_lib)', '<(minilzo)'],
       'cflags': ['-O3', '-fvisibility=hidden'],
       'defines': ['NAPI_VERSION=8'],
     },

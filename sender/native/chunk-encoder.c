@@ -10,15 +10,25 @@
  * state lives in the addon's instance data. The frame layout stays the
  * caller's; this only fills the zero bitmap and the payload it is handed.
  *
- * encode(pageCount, pageSize, pages, bitmap, payload, acceleration, result)
+ * encode(pageCount, pageSize, pages, bitmap, payload, acceleration, result, storedPages)
  *   pages    Buffer of pageCount * pageSize bytes, compacted in place
  *   bitmap   Buffer of at least ceil(pageCount / 8) bytes: bit i = page i is zero
  *   payload  Buffer the payload is written to (lz4 block, or the pages raw)
  *   result   Uint32Array(6): packed bytes, zero pages, payload bytes,
- *            lz4 (1) or raw (0), XXH32 of the packed pages (seed 0),
- *            XXH32 of the bitmap seeded with that (the chunk checksum)
+ *            lz4 (1), raw (0) or stored pages (2), XXH32 of the packed pages
+ *            (seed 0) or of a stored payload, XXH32 of the bitmap seeded with
+ *            the pages' (the chunk checksum)
+ *   storedPages  true: the payload is the pages as the receiver stores them
+ *            (CHUNK_STORED_LZO, shared/protocol/messages.ts): a u32 LE size
+ *            per non-zero page, then each page LZO1X-1-compressed as
+ *            makedumpfile -l compresses it, or raw (size = pageSize) where
+ *            that does not make it smaller. The receiver checks and writes
+ *            these bytes, instead of compressing every page again on its one
+ *            thread for all uploads. result[4] is then the payload's XXH32
+ *            (checked before anything is written); the chunk checksum stays
+ *            that of the pages, the same in either form.
  *
- * encodeMapped(fd, fileOffset, fileSize, pageCount, pageSize, scratch, bitmap, payload, acceleration, result)
+ * encodeMapped(fd, fileOffset, fileSize, pageCount, pageSize, scratch, bitmap, payload, acceleration, result, storedPages)
  *   The same, for pages that lie in one contiguous range of the file `fd`
  *   (of fileSize bytes) from fileOffset: they are read through a read-only
  *   mapping of the file, as makedumpfile reads /proc/vmcore, and never
@@ -41,13 +51,25 @@
 #include <string.h>
 
 #include "lz4.h"
+#include "minilzo.h"
 #include "xxhash.h"
 
 #define RESULT_SLOTS 6
 #define MAP_WINDOW (8u << 20)
+#define MAX_PAGE_SIZE 65536u
+/* LZO1X worst case (lzo's docs): n + n/16 + 64 + 3. */
+#define LZO_BOUND(n) ((n) + (n) / 16 + 64 + 3)
+/* result[3]: what the payload is. */
+#define PAYLOAD_RAW 0u
+#define PAYLOAD_LZ4 1u
+#define PAYLOAD_STORED 2u
 
 typedef struct {
   void *lz4_state;
+  XXH32_state_t *xxh_state;
+  lzo_align_t lzo_work[(LZO1X_1_MEM_COMPRESS + sizeof(lzo_align_t) - 1) / sizeof(lzo_align_t)];
+  /* Where a page is compressed when the payload has less room left than LZO's worst case. */
+  unsigned char lzo_overflow[LZO_BOUND(MAX_PAGE_SIZE)];
   /* The mapped window of encodeMapped: [window_offset, window_offset + window_length) of window_fd. */
   int window_fd;
   unsigned char *window;
@@ -68,6 +90,64 @@ static int page_is_zero(const unsigned char *page, size_t page_size) {
     uint64_t any = words[i] | words[i + 1] | words[i + 2] | words[i + 3] | words[i + 4] | words[i + 5] | words[i + 6] | words[i + 7];
     if (any != 0) return 0;
   }
+  return 1;
+}
+
+static void put_u32(unsigned char *at, uint32_t v) {
+  at[0] = (unsigned char)v; at[1] = (unsigned char)(v >> 8); at[2] = (unsigned char)(v >> 16); at[3] = (unsigned char)(v >> 24);
+}
+
+/*
+ * The stored-pages payload (see storedPages above) of the pages at `source`:
+ * nothing is compacted, each kept page is hashed and compressed where it lies.
+ */
+static int encode_stored(napi_env env, instance_t *instance, const unsigned char *source, uint32_t page_count, uint32_t page_size,
+                         unsigned char *bitmap, size_t bitmap_needed, unsigned char *payload, size_t payload_length, uint32_t *result) {
+  memset(bitmap, 0, bitmap_needed);
+  uint32_t zero_pages = 0;
+  for (uint32_t i = 0; i < page_count; i++) {
+    if (page_is_zero(source + (size_t)i * page_size, page_size)) {
+      bitmap[i >> 3] |= (unsigned char)(1u << (i & 7));
+      zero_pages++;
+    }
+  }
+  uint32_t kept = page_count - zero_pages;
+  size_t table = (size_t)kept * 4;
+  if (payload_length < table + (size_t)kept * page_size) {
+    throw_error(env, "ERR_PAYLOAD", "payload is too small for the stored pages");
+    return 0;
+  }
+  XXH32_reset(instance->xxh_state, 0);
+  size_t written = 0;
+  uint32_t k = 0;
+  unsigned char *data = payload + table;
+  size_t room = payload_length - table;
+  for (uint32_t i = 0; i < page_count; i++) {
+    if ((bitmap[i >> 3] >> (i & 7)) & 1) continue;
+    const unsigned char *page = source + (size_t)i * page_size;
+    XXH32_update(instance->xxh_state, page, page_size);
+    int direct = room - written >= LZO_BOUND((size_t)page_size);
+    unsigned char *into = direct ? data + written : instance->lzo_overflow;
+    lzo_uint packed = 0;
+    if (lzo1x_1_compress(page, page_size, into, &packed, instance->lzo_work) == LZO_E_OK && packed < page_size) {
+      if (!direct) memcpy(data + written, into, packed);
+    } else {
+      /* As makedumpfile: a page LZO does not shrink is stored as it is. */
+      memcpy(data + written, page, page_size);
+      packed = page_size;
+    }
+    put_u32(payload + (size_t)k * 4, (uint32_t)packed);
+    written += packed;
+    k++;
+  }
+  uint32_t pages_hash = XXH32_digest(instance->xxh_state);
+  result[0] = kept * page_size;
+  result[1] = zero_pages;
+  result[2] = (uint32_t)(table + written);
+  result[3] = kept == 0 ? PAYLOAD_RAW : PAYLOAD_STORED;
+  /* The payload's own hash: the receiver checks the bytes it writes without decoding them. */
+  result[4] = kept == 0 ? pages_hash : XXH32(payload, table + written, 0);
+  result[5] = XXH32(bitmap, bitmap_needed, pages_hash);
   return 1;
 }
 
@@ -105,7 +185,7 @@ static int encode_pages(napi_env env, instance_t *instance, const unsigned char 
                                             acceleration < 1 ? 1 : acceleration > 65537 ? 65537 : (int)acceleration);
   }
   uint32_t payload_bytes;
-  uint32_t lz4 = 1;
+  uint32_t lz4 = PAYLOAD_LZ4;
   if (packed == 0 || compressed <= 0 || (size_t)compressed >= packed) {
     /* Incompressible (or empty): the pages go as they are. */
     if (packed > payload_length) {
@@ -114,7 +194,7 @@ static int encode_pages(napi_env env, instance_t *instance, const unsigned char 
     }
     memcpy(payload, kept, packed);
     payload_bytes = (uint32_t)packed;
-    lz4 = 0;
+    lz4 = PAYLOAD_RAW;
   } else {
     payload_bytes = (uint32_t)compressed;
   }
@@ -156,15 +236,20 @@ static int valid_page_size(uint32_t page_size) {
 /* The arguments both calls end with: pageCount, pageSize, pages (or scratch), bitmap, payload, acceleration, result. */
 typedef struct {
   uint32_t page_count, page_size, acceleration;
+  bool stored_pages;
   unsigned char *pages, *bitmap, *payload;
   size_t pages_length, bitmap_length, payload_length;
   size_t raw_length, bitmap_needed;
   uint32_t *result;
 } chunk_args_t;
 
-/* Reads and checks them from argv[0..6]; `pages_name` names the page buffer in errors. 0 with an exception pending. */
+/* Reads and checks them from argv[0..7]; `pages_name` names the page buffer in errors. 0 with an exception pending. */
 static int chunk_args(napi_env env, napi_value *argv, const char *pages_name, chunk_args_t *a) {
   char message[128];
+  if (napi_get_value_bool(env, argv[7], &a->stored_pages) != napi_ok) {
+    throw_error(env, "ERR_ARGS", "storedPages must be a boolean");
+    return 0;
+  }
   if (!uint32_arg(env, argv[0], &a->page_count) || !uint32_arg(env, argv[1], &a->page_size) || !uint32_arg(env, argv[5], &a->acceleration)) {
     throw_error(env, "ERR_ARGS", "pageCount, pageSize and acceleration must be unsigned 32-bit integers");
     return 0;
@@ -202,17 +287,26 @@ static int chunk_args(napi_env env, napi_value *argv, const char *pages_name, ch
   return 1;
 }
 
+/* Either payload of the pages at `source` (see encode_pages for `packed_into`). */
+static void encode_chunk(napi_env env, instance_t *instance, const unsigned char *source, const chunk_args_t *a) {
+  if (a->stored_pages) {
+    encode_stored(env, instance, source, a->page_count, a->page_size, a->bitmap, a->bitmap_needed, a->payload, a->payload_length, a->result);
+  } else {
+    encode_pages(env, instance, source, a->pages, a->page_count, a->page_size, a->bitmap, a->bitmap_needed, a->payload, a->payload_length,
+                 a->acceleration, a->result);
+  }
+}
+
 static napi_value encode(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   instance_t *instance;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&instance) != napi_ok || argc != 7) {
-    return throw_error(env, "ERR_ARGS", "encode(pageCount, pageSize, pages, bitmap, payload, acceleration, result) takes 7 arguments");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&instance) != napi_ok || argc != 8) {
+    return throw_error(env, "ERR_ARGS", "encode(pageCount, pageSize, pages, bitmap, payload, acceleration, result, storedPages) takes 8 arguments");
   }
   chunk_args_t a;
   if (!chunk_args(env, argv, "pages", &a)) return NULL;
-  encode_pages(env, instance, a.pages, a.pages, a.page_count, a.page_size, a.bitmap, a.bitmap_needed, a.payload, a.payload_length,
-               a.acceleration, a.result);
+  encode_chunk(env, instance, a.pages, &a);
   return NULL;
 }
 
@@ -258,12 +352,12 @@ static int whole_number_arg(napi_env env, napi_value value, size_t *out) {
 }
 
 static napi_value encode_mapped(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 11;
+  napi_value argv[11];
   instance_t *instance;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&instance) != napi_ok || argc != 10) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&instance) != napi_ok || argc != 11) {
     return throw_error(env, "ERR_ARGS",
-                       "encodeMapped(fd, fileOffset, fileSize, pageCount, pageSize, scratch, bitmap, payload, acceleration, result) takes 10 arguments");
+                       "encodeMapped(fd, fileOffset, fileSize, pageCount, pageSize, scratch, bitmap, payload, acceleration, result, storedPages) takes 11 arguments");
   }
   int32_t fd;
   size_t file_offset, file_size;
@@ -283,8 +377,7 @@ static napi_value encode_mapped(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_MMAP", message);
     return NULL;
   }
-  encode_pages(env, instance, source, a.pages, a.page_count, a.page_size, a.bitmap, a.bitmap_needed, a.payload, a.payload_length,
-               a.acceleration, a.result);
+  encode_chunk(env, instance, source, &a);
   return NULL;
 }
 
@@ -302,6 +395,7 @@ static void free_instance(napi_env env, void *data, void *hint) {
   instance_t *instance = data;
   unmap_window(instance);
   free(instance->lz4_state);
+  if (instance->xxh_state) XXH32_freeState(instance->xxh_state);
   free(instance);
 }
 
@@ -309,10 +403,15 @@ NAPI_MODULE_INIT() {
   instance_t *instance = calloc(1, sizeof(*instance));
   if (instance) {
     instance->lz4_state = malloc((size_t)LZ4_sizeofState());
+    instance->xxh_state = XXH32_createState();
     instance->window_fd = -1;
   }
-  if (!instance || !instance->lz4_state) {
-    napi_throw_error(env, "ERR_NO_MEMORY", "chunk encoder: no memory for the lz4 state");
+  if (!instance || !instance->lz4_state || !instance->xxh_state) {
+    napi_throw_error(env, "ERR_NO_MEMORY", "chunk encoder: no memory for the lz4 and XXH32 states");
+    return NULL;
+  }
+  if (lzo_init() != LZO_E_OK) {
+    napi_throw_error(env, "ERR_LZO", "chunk encoder: lzo_init failed (minilzo built for another ABI)");
     return NULL;
   }
   if (napi_set_instance_data(env, instance, free_instance, NULL) != napi_ok) return NULL;

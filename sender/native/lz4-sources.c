@@ -7,3 +7,5 @@
  */
 #include "lz4.c"
 #include "xxhash.c"
+/* minilzo from the npm lzo package's copy: the code the receiver's page run encoder and node_lzo.node run. */
+#include "minilzo.c"

@@ -17,7 +17,7 @@ interface LzoNative {
   decompress(input: Buffer, output: Buffer): { err: number; len: number };
 }
 
-interface PageRunEncoderNative {
+interface StoredPagesNative {
   encodeRun(pageCount: number, pageSize: number, zeroBitmap: Buffer, pages: Buffer, data: Buffer, descriptors: Buffer,
     runStart: number, zeroPageOffset: number, result: Uint32Array): void;
 }
@@ -26,12 +26,32 @@ const require = createRequire(import.meta.url);
 /** The npm `lzo` package's addon (minilzo's lzo1x_1_compress), called directly to reuse output buffers. */
 export const lzoNative: LzoNative = require('lzo/build/Release/node_lzo.node');
 /**
- * A run of pages stored in one call (native/page-run-encoder.c, the file:
- * dependency kdump-page-encoder): the same lzo1x_1_compress, without a
+ * A run of pages stored in one call (native/stored-pages.c, the file:
+ * dependency kdump-stored-pages): the same lzo1x_1_compress, without a
  * boundary crossing, an object and a copy per page. No JavaScript stand-in is
  * picked up silently: a missing addon fails here, at load.
  */
-const pageRunEncoder: PageRunEncoderNative = require('kdump-page-encoder/build/Release/page_run_encoder.node');
+const storedPagesNative: StoredPagesNative = require('kdump-stored-pages/build/Release/stored_pages.node');
+
+/**
+ * What is wrong with a run stored as pages behind a size table (a u32 LE
+ * size per non-zero page, then the pages; a size of pageSize is a raw page),
+ * or null: every size from 1 to pageSize, and together the rest of `stored`.
+ * Checked before such a run is written, so its descriptors stay in the file.
+ */
+export function storedRunProblem(pageCount: number, pageSize: number, zeroBitmap: Buffer, stored: Buffer): { message: string; offset: number } | null {
+  let kept = 0;
+  for (let i = 0; i < pageCount; i++) if (!(zeroBitmap[i >>> 3] & (1 << (i & 7)))) kept++;
+  if (stored.length < kept * 4) return { message: `stored run of ${stored.length} bytes is shorter than its size table of ${kept} pages`, offset: stored.length };
+  let total = kept * 4;
+  for (let k = 0; k < kept; k++) {
+    const size = stored.readUInt32LE(k * 4);
+    if (size === 0 || size > pageSize) return { message: `stored page ${k} has size ${size}, outside 1..${pageSize}`, offset: k * 4 };
+    total += size;
+  }
+  if (total !== stored.length) return { message: `stored run of ${stored.length} bytes, its size table says ${total}`, offset: Math.min(total, stored.length) };
+  return null;
+}
 
 /** A run of pages to store: which are zero, and the others back to back. */
 export interface PageRun {
@@ -83,7 +103,7 @@ function createLzoCodec(): PageCodec {
     name: 'lzo',
     flag: DUMP_DH_COMPRESSED_LZO,
     encodeRun(run, data, descriptors) {
-      pageRunEncoder.encodeRun(run.pageCount, run.pageSize, run.zeroBitmap, run.pages, data, descriptors, run.runStart, run.zeroPageOffset, result);
+      storedPagesNative.encodeRun(run.pageCount, run.pageSize, run.zeroBitmap, run.pages, data, descriptors, run.runStart, run.zeroPageOffset, result);
       return { dataBytes: result[0], zeroPages: result[1] };
     },
     compress(page) {

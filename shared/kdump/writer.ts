@@ -8,7 +8,7 @@
 import { ErrorCode, NetdumpError, toNetdumpError } from '../errors.js';
 import { FileSink, type KdumpSink } from './sink.js';
 import {
-  DUMP_DH_COMPRESSED_INCOMPLETE, KDUMP_HEADER_VERSION, PAGE_DESC_SIZE,
+  DUMP_DH_COMPRESSED_INCOMPLETE, DUMP_DH_COMPRESSED_LZO, KDUMP_HEADER_VERSION, PAGE_DESC_SIZE,
   encodeDiskDumpHeader, encodeSubHeader, writePageDescriptor, type PageDescriptor, type Utsname,
 } from './format.js';
 import { computeLayout, fillBitmapWindow, type KdumpLayout, type PfnRun } from './layout.js';
@@ -47,6 +47,12 @@ export interface RunResult {
   /** Bytes of page data appended by this run. */
   storedBytes: number;
   zeroPages: number;
+}
+
+/** A run's non-zero pages as they arrived: raw, back to back, or already stored (see writeStoredPages). */
+export interface ArrivedPages {
+  form: 'raw' | 'stored';
+  bytes: Buffer;
 }
 
 const BITMAP_WINDOW_BYTES = 64 * 1024;
@@ -208,6 +214,49 @@ export class KdumpFileWriter {
       });
       dataLength += stored.length;
     }
+    return this.appendRun(firstRank, pageCount, runStart, dataLength, zeroPages);
+  }
+
+  /** writePages or writeStoredPages, as the pages arrived. */
+  writeArrived(firstRank: number, pageCount: number, zeroBitmap: Buffer, pages: ArrivedPages): RunResult {
+    return pages.form === 'stored'
+      ? this.writeStoredPages(firstRank, pageCount, zeroBitmap, pages.bytes)
+      : this.writePages(firstRank, pageCount, zeroBitmap, pages.bytes);
+  }
+
+  /**
+   * Stores a run whose non-zero pages arrive already in this file's codec
+   * (LZO), as `stored`: a u32 LE size per non-zero page, then the pages, a
+   * size of pageSize being a raw page (CHUNK_STORED_LZO). The caller has
+   * checked that it decodes (decodeStoredRun); the bytes are written as they
+   * are, which is what writePages would have written for the decoded pages.
+   */
+  writeStoredPages(firstRank: number, pageCount: number, zeroBitmap: Buffer, stored: Buffer): RunResult {
+    const { pageSize, codec } = this.spec;
+    if (codec.flag !== DUMP_DH_COMPRESSED_LZO) throw new RangeError(`pages stored as LZO cannot go into a file of codec ${codec.name}`);
+    if (pageCount > this.spec.maxRunPages) throw new RangeError(`run of ${pageCount} pages exceeds maxRunPages ${this.spec.maxRunPages}`);
+    const runStart = this.dataEndOffset;
+    let kept = 0;
+    for (let i = 0; i < pageCount; i++) if (!(zeroBitmap[i >>> 3] & (1 << (i & 7)))) kept++;
+    const tableBytes = kept * 4;
+    let dataLength = 0;
+    let zeroPages = 0;
+    let k = 0;
+    for (let i = 0; i < pageCount; i++) {
+      const descAt = i * PAGE_DESC_SIZE;
+      if (zeroBitmap[i >>> 3] & (1 << (i & 7))) {
+        writePageDescriptor(this.descBuffer, descAt, { offset: this.zeroPageOffset, size: pageSize, flags: 0, pageFlags: 0n });
+        zeroPages++;
+        continue;
+      }
+      const size = stored.readUInt32LE(k * 4);
+      k++;
+      writePageDescriptor(this.descBuffer, descAt, { offset: runStart + dataLength, size, flags: size < pageSize ? DUMP_DH_COMPRESSED_LZO : 0, pageFlags: 0n });
+      dataLength += size;
+    }
+    if (tableBytes + dataLength !== stored.length) throw new RangeError(`stored run of ${stored.length} bytes, its sizes say ${tableBytes + dataLength}`);
+    // Copied: the caller's buffer (a frame) is reused once this returns, and a sink may still hold what it appends.
+    stored.copy(this.dataBuffer, 0, tableBytes);
     return this.appendRun(firstRank, pageCount, runStart, dataLength, zeroPages);
   }
 

@@ -122,6 +122,14 @@ export interface AcceptMessage {
   firstTierChunks?: number;
   /** The chunk checksum kind, one HELLO offered; absent: crc32 (receivers before it was added, or none offered). */
   checksum?: ChecksumKind;
+  /**
+   * The receiver stores pages in this codec and takes chunks already in it
+   * (CHUNK_STORED_LZO): it then verifies and writes them rather than
+   * compressing every page itself. Only 'lzo' is defined; a sender that
+   * does not know the value, or is told nothing (older receivers), sends lz4.
+   * Only with checksum xxh32.
+   */
+  storedPages?: string;
 }
 
 /**
@@ -230,7 +238,7 @@ export interface ChunkHeader {
   seq: number;
   startPfn: number;
   pageCount: number;
-  /** CHUNK_LZ4 when the payload is an lz4 block, 0 when it is the raw pages. */
+  /** CHUNK_LZ4 when the payload is an lz4 block, CHUNK_STORED_LZO when it is the pages as stored, 0 when it is the raw pages. */
   flags: number;
   /** Bytes of the non-zero pages the payload decodes to. */
   rawLength: number;
@@ -253,6 +261,15 @@ export type Message = ControlMessage | ChunkMessage;
 export const MAX_HELLO_BYTES = 16 * 1024 * 1024;
 
 export const CHUNK_LZ4 = 1;
+/**
+ * The payload is the non-zero pages as a receiver with ACCEPT storedPages
+ * 'lzo' stores them: a u32 LE size per page, then each page in turn,
+ * LZO1X-1-compressed as makedumpfile -l compresses it or raw where its size
+ * is the page size. payloadCrc is the payload's hash, checked before it is
+ * written as it is (decoding it to check the pages would cost the receiver
+ * what compressing them does); chunkCrc is the pages', as in every form.
+ */
+export const CHUNK_STORED_LZO = 2;
 export const CHUNK_HEADER_SIZE = 36;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
@@ -428,7 +445,7 @@ export function decodeMessage(frame: Buffer): Message {
       const b = unpackBody(frame, 'ACCEPT');
       requireFields(b, { dumpId: 'string', nextSeq: 'number', totalChunks: 'number' }, 'ACCEPT');
       if (b.logWanted !== undefined && typeof b.logWanted !== 'boolean') throw protocolError('ACCEPT: field logWanted is not a boolean', { field: 'logWanted' });
-      optionalFields(b, { firstTierChunks: 'number', checksum: 'string' }, 'ACCEPT');
+      optionalFields(b, { firstTierChunks: 'number', checksum: 'string', storedPages: 'string' }, 'ACCEPT');
       if (b.checksum !== undefined && !isChecksumKind(b.checksum)) {
         throw protocolError(`ACCEPT: checksum ${JSON.stringify(b.checksum)} is not a kind this sender knows`, { field: 'checksum' });
       }
@@ -437,6 +454,7 @@ export function decodeMessage(frame: Buffer): Message {
         ...(b.logWanted !== undefined && { logWanted: b.logWanted as boolean }),
         ...(b.firstTierChunks !== undefined && { firstTierChunks: b.firstTierChunks as number }),
         ...(b.checksum !== undefined && { checksum: b.checksum as ChecksumKind }),
+        ...(b.storedPages !== undefined && { storedPages: b.storedPages as string }),
       };
     }
     case MessageType.LOG_READ: {

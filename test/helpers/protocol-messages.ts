@@ -20,13 +20,16 @@ export function helloFor(source: VmcoreSource, overrides: Partial<HelloMessage> 
   };
 }
 
-/** The CHUNK message (without length prefix) for chunk `seq`, as a correct sender builds it (with the checksum ACCEPT named). */
-export function chunkMessage(source: VmcoreSource, seq: number, chunkPages = 16, checksum?: ChecksumKind): Buffer {
+/**
+ * The CHUNK message (without length prefix) for chunk `seq`, as a correct sender builds it (with the checksum ACCEPT
+ * named; with `storedPages`, its pages as an ACCEPT storedPages receiver stores them).
+ */
+export function chunkMessage(source: VmcoreSource, seq: number, chunkPages = 16, checksum?: ChecksumKind, storedPages = false): Buffer {
   const plan = new ChunkPlan(source.core.pageMap, chunkPages);
   const span = plan.chunk(seq);
   const pages = source.readPages(span.startPfn, span.pageCount, Buffer.alloc(chunkPages * source.core.pageSize));
   const frame = Buffer.alloc(frameCapacity(source.core.pageSize, chunkPages));
-  return Buffer.from(new Chunker(source.core.pageSize).encode(span, pages, frame, chunkChecksumOf(checksum)).message);
+  return Buffer.from(new Chunker(source.core.pageSize).encode(span, pages, frame, chunkChecksumOf(checksum), storedPages).message);
 }
 
 /**

@@ -68,6 +68,12 @@ describe('kdump-send command line', () => {
     expect(result.stderr).toMatch(/CHUNK_PAGES \(--chunk-pages\) must be an integer from 1 to 1024, not "0"/);
   });
 
+  it('a bad --stored-pages value: exit 2 with the setting named', async () => {
+    const stored = await runSender(['--server', 'tcp://127.0.0.1:1', '--stored-pages', 'always', core.path]);
+    expect(stored.code).toBe(ExitCode.BAD_INPUT);
+    expect(stored.stderr).toMatch(/STORED_PAGES \(--stored-pages\) must be auto or no, not "always"/);
+  });
+
   it('bad --mmap and --lz4-acceleration values: exit 2 with the setting named', async () => {
     const mmap = await runSender(['--server', 'tcp://127.0.0.1:1', '--mmap', 'sometimes', core.path]);
     expect(mmap.code).toBe(ExitCode.BAD_INPUT);

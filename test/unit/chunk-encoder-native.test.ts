@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { encodeChunkNative, SLOT, SLOTS } from '../../sender/chunk-encoder-native.js';
 import { Chunker, frameCapacity } from '../../sender/chunker.js';
 import { CHUNK_CHECKSUMS } from '../../shared/protocol/digest.js';
-import { CHUNK_LZ4, decodeMessage, zeroBitmapLength, type ChunkMessage } from '../../shared/protocol/messages.js';
+import { CHUNK_LZ4, CHUNK_STORED_LZO, decodeMessage, zeroBitmapLength, type ChunkMessage } from '../../shared/protocol/messages.js';
 import { lz4Bound, lz4Compress, lz4DecompressExact } from '../../shared/codec/lz4.js';
 import { xxh32 } from '../../shared/codec/xxhash.js';
 import { pageFromFill, writeElfCoreFile, type PageFill } from '../helpers/elf-core-builder.js';
@@ -10,6 +10,8 @@ import { useSyntheticCore } from '../helpers/synthetic-core.js';
 import { VmcoreSource } from '../../sender/vmcore-source.js';
 import { ChunkPlan } from '../../shared/protocol/chunk-plan.js';
 import { closeSync, openSync } from 'node:fs';
+import { decodeStoredPage, pageCodecByName } from '../../shared/kdump/page-codec.js';
+import { DUMP_DH_COMPRESSED_LZO } from '../../shared/kdump/format.js';
 
 /** Pages of words from a small vocabulary: compressible, but not so trivially that lz4's acceleration cannot show. */
 function textPage(pageSize: number, seed: number): Buffer {
@@ -33,12 +35,50 @@ function run(pages: Buffer, pageCount: number, pageSize: number, acceleration = 
   encodeChunkNative(pages, pageCount, pageSize, bitmap, payload, acceleration, result);
   const packed = result[SLOT.PACKED_BYTES];
   const payloadBytes = payload.subarray(0, result[SLOT.PAYLOAD_BYTES]);
-  const decoded = result[SLOT.IS_LZ4] ? Buffer.alloc(packed) : payloadBytes;
-  if (result[SLOT.IS_LZ4]) lz4DecompressExact(payloadBytes, decoded, {});
+  const decoded = result[SLOT.FLAGS] ? Buffer.alloc(packed) : payloadBytes;
+  if (result[SLOT.FLAGS]) lz4DecompressExact(payloadBytes, decoded, {});
   return { bitmap, result, packed, payload: payloadBytes, decoded };
 }
 
 describe('the native chunk encoder (sender/native/chunk-encoder.c)', () => {
+  it('stored pages: a size per kept page, each page LZO or raw as the receiver stores it, its own hash; the chunk checksum as lz4\'s', () => {
+    for (const pageSize of [4096, 65536]) {
+      const originals = [textPage(pageSize, 1), Buffer.alloc(pageSize), pageFromFill('random', 2, pageSize), textPage(pageSize, 3), Buffer.alloc(pageSize)];
+      const count = originals.length;
+      const bitmap = Buffer.alloc(zeroBitmapLength(count), 0xa5);
+      const payload = Buffer.alloc(lz4Bound(count * pageSize));
+      const result = new Uint32Array(SLOTS);
+      encodeChunkNative(Buffer.concat(originals), count, pageSize, bitmap, payload, 1, result, true);
+      expect(result[SLOT.FLAGS]).toBe(CHUNK_STORED_LZO);
+      expect(result[SLOT.ZERO_PAGES]).toBe(2);
+      expect(result[SLOT.PACKED_BYTES]).toBe(3 * pageSize);
+      const stored = payload.subarray(0, result[SLOT.PAYLOAD_BYTES]);
+      expect(result[SLOT.PAYLOAD_XXH32]).toBe(xxh32(stored));
+      const kept = [originals[0], originals[2], originals[3]];
+      const codec = pageCodecByName('lzo');
+      let at = kept.length * 4;
+      kept.forEach((page, k) => {
+        const size = stored.readUInt32LE(k * 4);
+        const expected = codec.compress(page);
+        // As makedumpfile -l: LZO where it shrinks the page (the text pages), the page itself where not (the random one).
+        expect(size).toBe(expected ? expected.length : pageSize);
+        expect(stored.subarray(at, at + size).equals(expected ?? page)).toBe(true);
+        expect(decodeStoredPage(stored.subarray(at, at + size), size < pageSize ? DUMP_DH_COMPRESSED_LZO : 0, pageSize).equals(page)).toBe(true);
+        at += size;
+      });
+      expect(at).toBe(stored.length);
+      const lz4 = run(Buffer.concat(originals), count, pageSize);
+      expect(result[SLOT.CHUNK_XXH32]).toBe(lz4.result[SLOT.CHUNK_XXH32]);
+      expect([...bitmap]).toEqual([...lz4.bitmap]);
+    }
+  });
+
+  it('stored pages of an all-zero chunk: an empty raw payload', () => {
+    const result = new Uint32Array(SLOTS);
+    encodeChunkNative(Buffer.alloc(3 * 4096), 3, 4096, Buffer.alloc(1), Buffer.alloc(lz4Bound(3 * 4096)), 1, result, true);
+    expect([result[SLOT.FLAGS], result[SLOT.PAYLOAD_BYTES], result[SLOT.ZERO_PAGES]]).toEqual([0, 0, 3]);
+  });
+
   it('agrees with the JavaScript pack on which pages are zero, for 4, 16 and 64 KiB pages', () => {
     for (const pageSize of [4096, 16384, 65536]) {
       const fills: PageFill[] = ['zero', 'random', 'pattern', 'zero', 'zero', { fill: 0x11 }, 'random', 'zero', 'pattern'];
@@ -60,7 +100,7 @@ describe('the native chunk encoder (sender/native/chunk-encoder.c)', () => {
       expect(zeroPages).toBe(4);
       expect(result[SLOT.PACKED_BYTES]).toBe(packed);
       expect(decoded.equals(js.subarray(0, packed))).toBe(true);
-      expect(result[SLOT.PAGES_XXH32]).toBe(xxh32(js.subarray(0, packed)));
+      expect(result[SLOT.PAYLOAD_XXH32]).toBe(xxh32(js.subarray(0, packed)));
       expect(result[SLOT.CHUNK_XXH32]).toBe(xxh32(jsBitmap, xxh32(js.subarray(0, packed))));
     }
   });
@@ -70,7 +110,7 @@ describe('the native chunk encoder (sender/native/chunk-encoder.c)', () => {
     const expected = Buffer.alloc(lz4Bound(pages.length));
     const n = lz4Compress(pages, expected);
     const { payload, result } = run(Buffer.from(pages), 4, 4096, 1);
-    expect(result[SLOT.IS_LZ4]).toBe(1);
+    expect(result[SLOT.FLAGS]).toBe(1);
     expect(payload.equals(expected.subarray(0, n))).toBe(true);
   });
 
@@ -86,13 +126,13 @@ describe('the native chunk encoder (sender/native/chunk-encoder.c)', () => {
   it('ships incompressible pages raw, and an all-zero chunk as nothing', () => {
     const random = Buffer.concat([0, 1, 2].map((i) => pageFromFill('random', i, 4096)));
     const raw = run(Buffer.from(random), 3, 4096, 8);
-    expect(raw.result[SLOT.IS_LZ4]).toBe(0);
+    expect(raw.result[SLOT.FLAGS]).toBe(0);
     expect(raw.payload.equals(random)).toBe(true);
     const zeros = run(Buffer.alloc(9 * 4096), 9, 4096, 8);
     expect([...zeros.bitmap]).toEqual([0xff, 0x01]);
     expect(zeros.result[SLOT.PACKED_BYTES]).toBe(0);
     expect(zeros.result[SLOT.PAYLOAD_BYTES]).toBe(0);
-    expect(zeros.result[SLOT.IS_LZ4]).toBe(0);
+    expect(zeros.result[SLOT.FLAGS]).toBe(0);
   });
 
   it('refuses buffers too small for what it is asked, naming which', () => {

@@ -7,8 +7,8 @@
   },
   'targets': [
     {
-      'target_name': 'page_run_encoder',
-      'sources': ['page-run-encoder.c', 'minilzo-sources.c'],
+      'target_name': 'stored_pages',
+      'sources': ['stored-pages.c', 'minilzo-sources.c'],
       'include_dirs': ['<(minilzo)'],
       'cflags': ['-O3', '-fvisibility=hidden'],
       'defines': ['NAPI_VERSION=8'],

@@ -1,13 +1,15 @@
 /*
- * The stored side of a run of pages in one call: each non-zero page
- * LZO1X-1-compressed as makedumpfile -l compresses it (kept raw when that
- * does not make it smaller), laid out back to back, and the run's page
- * descriptors written beside. shared/kdump/writer.ts did this a page at a
- * time through node_lzo.node: a boundary crossing, an object and a copy per
- * page, which cost the receiver more than lz4 decoding and hashing together
- * and bounded an upload's speed (bench/stream-vs-makedumpfile.mjs, receiver
- * profile). The descriptors and data are byte for byte those the JavaScript
- * path writes (test/unit/page-run-encoder.test.ts compares them).
+ * Runs of pages to and from the form a kdump-compressed file stores them in,
+ * one call a run: each non-zero page LZO1X-1-compressed as makedumpfile -l
+ * compresses it, or raw where that does not make it smaller.
+ *
+ * encodeRun stores a run of raw pages: their data back to back and the run's
+ * page descriptors beside. shared/kdump/writer.ts did this a page at a time
+ * through node_lzo.node: a boundary crossing, an object and a copy per page,
+ * which cost the receiver more than lz4 decoding and hashing together and
+ * bounded an upload's speed (bench/stream-vs-makedumpfile.mjs, receiver
+ * profile). The bytes are those the JavaScript path writes
+ * (test/unit/stored-pages-native.test.ts compares them).
  *
  * Nothing is allocated per call: the caller owns the buffers; LZO's work
  * memory and one page of overflow room live in the addon's instance data.
