@@ -8,7 +8,8 @@
 // sender, and alone: its first run in a process against compiled runs, which
 // tells what is paid once from what grows with memory), both
 // stored sizes and peak RSS of sender and receiver; then the receiver's
-// ingest MB/s per receiver CPU-second with 1 and N concurrent uploads.
+// ingest MB/s per receiver CPU-second with 1 and N concurrent uploads, of
+// stored pages (the default) and of lz4 it transcodes (--stored-pages no).
 //
 // --pinned: each side on one CPU of its own, as in a capture kernel (nr_cpus=1)
 // and a receiver host: the sender or `makedumpfile -F | nc` on CPU 0, the
@@ -216,13 +217,15 @@ console.log(JSON.stringify(times));`;
   return { cold, warm: Math.min(...warm) };
 }
 
-async function concurrentRun(work, count, vmcore) {
+/** `count` uploads of `vmcore` at once; `senderArgs` (e.g. --stored-pages no) added to each sender's. */
+async function concurrentRun(work, count, vmcore, senderArgs = []) {
   const dataDir = path.join(work, `concurrent-${count}`);
   const receiver = await startReceiver(dataDir);
   await runProcess('sync', []);
   const t0 = process.hrtime.bigint();
   const results = await Promise.all(Array.from({ length: count }, (_, i) => {
-    const [command, ...argv] = onCpu(0, [process.execPath, SENDER, '--quiet', '--dump-level', '1', '--deadline', '600', '--server', receiver.url, '--host-id', `bench-${i}`, vmcore]);
+    const [command, ...argv] = onCpu(0, [process.execPath, SENDER, '--quiet', '--dump-level', '1', '--deadline', '600', ...senderArgs,
+      '--server', receiver.url, '--host-id', `bench-${i}`, vmcore]);
     return runProcess(command, argv, { env: CAPTURE_ENV });
   }));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -306,10 +309,14 @@ try {
         `of it the dump-level pass ${passProjected.toFixed(1)} s; anchor ${anchorProjected.toFixed(1)} CPU s; ratio ${(projected / anchorProjected).toFixed(2)}x`);
     }
   }
+  // The receiver's side: pages sent as it stores them (the default), and as lz4 it compresses itself (a sender
+  // with --stored-pages no, or one from before stored pages): the difference is the cost of that transcoding.
   for (const count of [1, CONCURRENT].filter((n, i, all) => n > 0 && all.indexOf(n) === i)) {
     const c = await concurrentRun(work, count, VMCORE);
+    const lz4 = await concurrentRun(work, count, VMCORE, ['--stored-pages', 'no']);
     console.log(`receiver ingest, ${count} upload${count === 1 ? '' : 's'} at -d 1: ${mb(c.throughput)}/s of vmcore, ${c.receiverCpu.toFixed(2)} receiver CPU s, ` +
-      `${mb(c.perReceiverCpu)} of vmcore per receiver CPU-second (lz4 in, the stored codec out)`);
+      `${mb(c.perReceiverCpu)} of vmcore per receiver CPU-second (stored pages in, written as they are); ` +
+      `with lz4 in, transcoded to the stored codec: ${mb(lz4.throughput)}/s, ${lz4.receiverCpu.toFixed(2)} CPU s, ${mb(lz4.perReceiverCpu)} per CPU-second`);
     if (count > 1) {
       console.log(`${count} concurrent uploads of ${path.basename(VMCORE)}: ${c.seconds.toFixed(2)} s, ${c.stored} stored, ` +
         `${mb(c.throughput)}/s of vmcore aggregate, receiver peak RSS ${mb(c.receiverRss)}, largest sender RSS ${mb(c.senderRss)}`);
