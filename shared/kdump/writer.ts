@@ -228,8 +228,8 @@ export class KdumpFileWriter {
    * Stores a run whose non-zero pages arrive already in this file's codec
    * (LZO), as `stored`: a u32 LE size per non-zero page, then the pages, a
    * size of pageSize being a raw page (CHUNK_STORED_LZO). The caller has
-   * checked that it decodes (decodeStoredRun); the bytes are written as they
-   * are, which is what writePages would have written for the decoded pages.
+   * checked its hash and shape (storedRunProblem); the bytes are written as
+   * they are, which is what writePages writes for the same pages.
    */
   writeStoredPages(firstRank: number, pageCount: number, zeroBitmap: Buffer, stored: Buffer): RunResult {
     const { pageSize, codec } = this.spec;
