@@ -137,10 +137,6 @@ export class DumpIngest {
     return this.accepted.spec.codec.name === 'lzo' && this.checksum.kind === 'xxh32' ? 'lzo' : undefined;
   }
 
-  private get storedPagesTaken(): boolean {
-    return this.storedPages !== undefined;
-  }
-
   static async start(accepted: AcceptedHello, target: DumpTarget, catalog: Catalog, policy: CheckpointPolicy): Promise<DumpIngest> {
     const object = await target.storage.createWriter(target.key, objectPlanFor(accepted));
     try {
@@ -284,7 +280,7 @@ export class DumpIngest {
     const lz4 = chunk.flags === CHUNK_LZ4;
     // Pages as this receiver stores them: offered in ACCEPT (storedPages) only under xxh32 with the LZO codec.
     const stored = chunk.flags === CHUNK_STORED_LZO;
-    if (stored && !this.storedPagesTaken) {
+    if (stored && this.storedPages === undefined) {
       throw protocolError(`chunk ${chunk.seq}: stored pages (flags 0x${chunk.flags.toString(16)}), which this upload was not offered`, where);
     }
     // Before decoding, the payload's own hash: a raw or stored chunk's payloadCrc is its payload's, and under

@@ -197,7 +197,7 @@ export class KdumpFileWriter {
     for (let i = 0; i < pageCount; i++) {
       const descAt = i * PAGE_DESC_SIZE;
       if (zeroBitmap[i >>> 3] & (1 << (i & 7))) {
-        writePageDescriptor(this.descBuffer, descAt, { offset: this.zeroPageOffset, size: pageSize, flags: 0, pageFlags: 0n });
+        this.writeZeroDescriptor(descAt);
         zeroPages++;
         continue;
       }
@@ -245,7 +245,7 @@ export class KdumpFileWriter {
     for (let i = 0; i < pageCount; i++) {
       const descAt = i * PAGE_DESC_SIZE;
       if (zeroBitmap[i >>> 3] & (1 << (i & 7))) {
-        writePageDescriptor(this.descBuffer, descAt, { offset: this.zeroPageOffset, size: pageSize, flags: 0, pageFlags: 0n });
+        this.writeZeroDescriptor(descAt);
         zeroPages++;
         continue;
       }
@@ -258,6 +258,11 @@ export class KdumpFileWriter {
     // Copied: the caller's buffer (a frame) is reused once this returns, and a sink may still hold what it appends.
     stored.copy(this.dataBuffer, 0, tableBytes);
     return this.appendRun(firstRank, pageCount, runStart, dataLength, zeroPages);
+  }
+
+  /** A zero page's descriptor, at `at` of descBuffer: every one points at the shared zero page. */
+  private writeZeroDescriptor(at: number): void {
+    writePageDescriptor(this.descBuffer, at, { offset: this.zeroPageOffset, size: this.spec.pageSize, flags: 0, pageFlags: 0n });
   }
 
   /** Hands the run's data (in dataBuffer) and descriptors (in descBuffer) to the sink. */
@@ -277,13 +282,12 @@ export class KdumpFileWriter {
    * descriptor at `sourceZeroOffset` is the source's shared zero page.
    */
   copyStoredPages(firstRank: number, descriptors: readonly PageDescriptor[], data: Buffer, dataOffset: number, sourceZeroOffset: number): RunResult {
-    const { pageSize } = this.spec;
     if (descriptors.length > this.spec.maxRunPages) throw new RangeError(`run of ${descriptors.length} pages exceeds maxRunPages ${this.spec.maxRunPages}`);
     const runStart = this.dataEndOffset;
     let zeroPages = 0;
     descriptors.forEach((d, i) => {
       if (d.offset === sourceZeroOffset) {
-        writePageDescriptor(this.descBuffer, i * PAGE_DESC_SIZE, { offset: this.zeroPageOffset, size: pageSize, flags: 0, pageFlags: 0n });
+        this.writeZeroDescriptor(i * PAGE_DESC_SIZE);
         zeroPages++;
         return;
       }
